@@ -1,0 +1,39 @@
+"""Scrape syndicated news pages and clean them into seed-format article records."""
+
+from .config import Settings, load_settings
+from .errors import (
+    BlockedURL,
+    ConfigError,
+    DiscoverError,
+    ExtractError,
+    FetchError,
+    NotAnArticle,
+    ScrapeError,
+    SinkError,
+    StoreError,
+)
+from .extract import extract
+from .models import Article, Caption, RelatedLink, RunReport
+from .normalise import article_seed_text
+from .pipeline import run
+
+__all__ = [
+    "Article",
+    "BlockedURL",
+    "Caption",
+    "ConfigError",
+    "DiscoverError",
+    "ExtractError",
+    "FetchError",
+    "NotAnArticle",
+    "RelatedLink",
+    "RunReport",
+    "ScrapeError",
+    "Settings",
+    "SinkError",
+    "StoreError",
+    "article_seed_text",
+    "extract",
+    "load_settings",
+    "run",
+]

@@ -1,0 +1,379 @@
+"""Boilerplate removal rules.
+
+Two layers, both generic (no per-site code):
+
+* ``clean_tree`` works on the selectolax DOM before text extraction. It harvests
+  what users want out of the chrome (figure captions with credits, related-article
+  cards as links) and then removes the chrome itself: scripts, navigation, ads,
+  share bars, cookie banners, comment widgets, newsletter prompts and related
+  blocks, found by tag, by class/id/role/aria tokens and by section headings.
+* ``clean_lines`` works on extracted text lines, and is all ``scrape clean-text``
+  needs: it cuts the text at the first line of a portal template ("Hashtags",
+  "Related Articles", "No comments yet..."), drops stray chrome lines ("Story
+  continues", "Advertisement", copyright lines) and moves photo captions out of
+  the body.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urljoin
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from .models import Caption, RelatedLink
+from .normalise import normalise_line
+
+# Lines that start a portal template: everything from here on is chrome.
+END_MARKERS = re.compile(
+    r"""(?ix)^(?:
+        hashtags? | tags | topics | related\ (?:articles?|stories|content|posts|news|topics|coverage)
+      | try\ our\ ai\ features | explore\ what\ .{1,40}\ can\ do\ for\ you:?
+      | comments?(?:\s*\(\d+\))? | \d+\ comments? | no\ comments\ yet\.*
+      | be\ the\ first\ to\ comment.* | view\ (?:\d+\ )?comments | join\ the\ (?:conversation|discussion)
+      | (?:recommended|suggested)\ (?:stories|articles|reading|for\ you|videos?)
+      | more\ for\ you | more\ (?:stories|news|articles)(?:\ from\ .{1,40})? | more\ from\ .{1,40}
+      | (?:you\ )?(?:may|might)\ (?:also\ )?(?:like|enjoy) | read\ (?:next|more|also) | see\ also
+      | most\ (?:read|popular|viewed|shared) | trending(?:\ now|\ stories)? | popular\ now
+      | top\ stories | (?:sponsored|partner|promoted)\ (?:content|stories|links)
+      | sign\ up\ for\ (?:our|the)\ .{0,40}newsletters?.* | (?:get\ )?our\ newsletters?
+      | share\ this\ (?:article|story|page) | follow\ us(?:\ on\ .{1,40})?
+    )[.:!]?$""",
+)
+
+# Single lines of chrome that may sit inside the body.
+DROP_LINES = re.compile(
+    r"""(?ix)^(?:
+        story\ continues(?:\ below)?.* | advertisement | advert | ad | sponsored(?:\ content)?
+      | continue\ reading.* | skip\ (?:ad|advert(?:isement)?) | scroll\ to\ continue.*
+      | listen\ to\ (?:this\ )?article.* | share | tweet | email | print | copy\ link | save
+      | open\ in\ app | download\ the\ app.* | feedback | see\ more | show\ more | load\ more
+      | (?:click|tap)\ here\ to\ .{0,80} | subscribe(?:\ now)?(?:\ to\ .{0,60})?
+      | (?:copyright|©|\(c\))\ *\d{4}\b.* | .{0,80}\ all\ rights\ reserved\.?
+      | this\ material\ may\ not\ be\ published,\ broadcast,\ rewritten,?\ or\ redistributed.*
+      | (?:photo|image|picture|video)\ ?:\ .{0,120}
+    )$""",
+)
+
+# A photo caption line: ends with a parenthesised credit such as "(Stefan Rousseau/PA)".
+CAPTION_LINE = re.compile(r"^(?P<text>.{8,}?)\s*\((?P<credit>[^()]{2,80}/\s?[^()/]{1,40})\)$")
+CREDIT_IN_TEXT = re.compile(
+    r"""(?ix)\s*(?:
+        \((?P<paren>[^()]{2,80}/[^()]{1,40}|(?:photo|image|picture|credit)s?:?\ [^()]{2,80})\)
+      | (?:photo|image|picture|credit)s?\ ?(?::|by)\ (?P<label>[^.]{2,80})
+    )\.?$"""
+)
+
+# class/id tokens of chrome containers; a bigram like "read more" comes from
+# "read-more", "readMore" or "read_more".
+CHROME_TOKENS = frozenset(
+    """related recommended recommendations recirculation newsletter newsletters promo
+    promos promotion share sharing sharebar social cookie cookies consent gdpr cmp
+    comments comment disqus viafoura ad ads adslot adunit advert adverts advertisement
+    advertising sponsored sponsor outbrain taboola paywall subscribe subscription signup
+    breadcrumb breadcrumbs nav navbar navigation menu footer sidebar widget toolbar
+    modal popup overlay hashtags tags tagcloud trending popular mostread banner masthead""".split()
+)
+CHROME_BIGRAMS = frozenset(
+    {
+        "read more",
+        "most read",
+        "more for",
+        "for you",
+        "you may",
+        "also like",
+        "read next",
+        "most popular",
+        "app banner",
+        "open app",
+        "in app",
+        "sign up",
+        "more stories",
+        "top stories",
+        "bias distribution",
+    }
+)
+RELATED_TOKENS = frozenset(
+    """related recommended recommendations recirculation mostread trending popular coverage""".split()
+)
+RELATED_BIGRAMS = frozenset(
+    {
+        "more for",
+        "for you",
+        "read more",
+        "most read",
+        "read next",
+        "more stories",
+        "top stories",
+        "you may",
+        "also like",
+    }
+)
+CHROME_ROLES = frozenset(
+    {
+        "navigation",
+        "banner",
+        "contentinfo",
+        "complementary",
+        "dialog",
+        "alertdialog",
+        "search",
+        "menu",
+        "menubar",
+        "toolbar",
+    }
+)
+CHROME_TAGS = (
+    "script, style, noscript, template, svg, canvas, iframe, object, embed, form, button, "
+    "input, select, textarea, nav, footer, aside, dialog, video, audio, link, meta[itemprop]"
+)
+CAPTION_TOKENS = frozenset({"caption", "figcaption", "credit", "credits"})
+SOURCE_TOKENS = frozenset({"source", "publisher", "provider", "outlet", "brand", "attribution"})
+PROTECTED_TAGS = frozenset({"html", "body", "main", "article", "h1"})
+HEADING_TAGS = frozenset({"h2", "h3", "h4", "h5", "h6"})
+
+_SPLIT_TOKENS = re.compile(r"[^a-z0-9]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def tokens(node: LexborNode) -> list[str]:
+    """Lower-case words of a node's class, id and aria-label attributes."""
+    attrs = node.attributes
+    raw = " ".join(
+        value
+        for key in ("class", "id", "aria-label", "data-component", "data-testid")
+        if (value := attrs.get(key))
+    )
+    return [t for t in _SPLIT_TOKENS.split(_CAMEL.sub(" ", raw).lower()) if t]
+
+
+def _matches(words: list[str], singles: frozenset[str], bigrams: frozenset[str]) -> bool:
+    if any(w in singles for w in words):
+        return True
+    return any(f"{a} {b}" in bigrams for a, b in zip(words, words[1:], strict=False))
+
+
+def is_protected(node: LexborNode) -> bool:
+    """Whether removing the node could remove the article itself."""
+    if node.tag in PROTECTED_TAGS:
+        return True
+    if node.attributes.get("itemprop") == "articleBody":
+        return True
+    return node.css_first("h1, article, [itemprop=articleBody]") is not None
+
+
+@dataclass
+class Harvest:
+    """What ``clean_tree`` keeps out of the chrome it removes."""
+
+    captions: list[Caption] = field(default_factory=list)
+    related: list[RelatedLink] = field(default_factory=list)
+
+
+def node_text(node: LexborNode) -> str:
+    return normalise_line(node.text(separator=" "))
+
+
+def split_credit(text: str) -> tuple[str, str | None]:
+    """Caption text and its photo credit, e.g. ("Putin", "Stefan Rousseau/PA")."""
+    match = CREDIT_IN_TEXT.search(text)
+    if not match:
+        return text, None
+    credit = (match.group("paren") or match.group("label") or "").strip()
+    credit = re.sub(r"(?i)^(?:photo|image|picture|credit)s?:?\s*", "", credit).strip()
+    return text[: match.start()].strip(), credit or None
+
+
+def _caption_of(node: LexborNode) -> Caption | None:
+    credit_node = next(
+        (
+            n
+            for n in node.traverse()
+            if n is not node and CAPTION_TOKENS & {"credit", "credits"} & set(tokens(n))
+        ),
+        None,
+    )
+    credit = None
+    if credit_node is not None:
+        credit = node_text(credit_node).strip("()[] ") or None
+        credit = re.sub(r"(?i)^(?:photo|image|picture|credit)s?:?\s*", "", credit or "") or None
+        credit_node.decompose()
+    text = node_text(node)
+    if credit is None:
+        text, credit = split_credit(text)
+    text = text.rstrip(" -–|")
+    if not text and not credit:
+        return None
+    return Caption(text=text, credit=credit)
+
+
+def _text_before(node: LexborNode) -> str | None:
+    """Text of the nearest element before ``node`` in document order."""
+    current: LexborNode | None = node
+    while current is not None:
+        prev = current.prev
+        while prev is not None:
+            if prev.tag != "-text" and (text := node_text(prev)):
+                return text
+            prev = prev.prev
+        current = current.parent
+    return None
+
+
+def place_captions(captions: list[Caption], paragraphs: list[str]) -> list[Caption]:
+    """Captions with ``position`` set from the text they followed in the page."""
+    placed = []
+    for caption in captions:
+        after = caption.position_hint
+        position = None
+        if after:
+            position = next(
+                (i + 1 for i, p in enumerate(paragraphs) if after.endswith(p) or p.endswith(after)),
+                None,
+            )
+        placed.append(caption.model_copy(update={"position": position}))
+    return placed
+
+
+def _harvest_captions(tree: LexborHTMLParser, harvest: Harvest) -> None:
+    for figure in tree.css("figure"):
+        if figure.css_first("table") is not None or figure.parent is None:
+            continue
+        for caption_node in figure.css("figcaption"):
+            caption = _caption_of(caption_node)
+            if caption:
+                caption.position_hint = _text_before(figure)
+                harvest.captions.append(caption)
+        figure.decompose()
+    for node in tree.css("[class*=caption], [class*=Caption]"):
+        if node.parent is None or is_protected(node):
+            continue
+        if CAPTION_TOKENS & set(tokens(node)):
+            caption = _caption_of(node)
+            if caption and caption.text not in {c.text for c in harvest.captions}:
+                harvest.captions.append(caption)
+            node.decompose()
+
+
+def _card_of(anchor: LexborNode, block: LexborNode) -> LexborNode:
+    """The largest ancestor of ``anchor`` inside ``block`` holding no other link target."""
+    href = anchor.attributes.get("href")
+    card = anchor
+    parent = anchor.parent
+    while parent is not None and parent is not block:
+        if any(a.attributes.get("href") != href for a in parent.css("a[href]")):
+            break
+        card = parent
+        parent = parent.parent
+    return card
+
+
+def _related_links(block: LexborNode, base_url: str | None) -> list[RelatedLink]:
+    links: list[RelatedLink] = []
+    seen: set[str] = set()
+    for anchor in block.css("a[href]"):
+        href = (anchor.attributes.get("href") or "").strip()
+        if not href or href.startswith(("#", "javascript:", "mailto:")):
+            continue
+        url = urljoin(base_url, href) if base_url else href
+        if url in seen:
+            continue
+        card = _card_of(anchor, block)
+        heading = card.css_first("h2, h3, h4, h5, h6, [class*=title], [class*=headline]")
+        title = node_text(heading) if heading is not None else ""
+        if len(title.split()) < 3:
+            title = node_text(anchor)
+        if len(title.split()) < 3:
+            continue
+        source_node = next(
+            (n for n in card.traverse() if n is not card and SOURCE_TOKENS & set(tokens(n))),
+            None,
+        )
+        source = node_text(source_node).lstrip("-–· ") if source_node is not None else None
+        seen.add(url)
+        links.append(RelatedLink(title=title, url=url, source=source or None))
+    return links
+
+
+def _is_related_heading(node: LexborNode) -> bool:
+    text = node_text(node)
+    return bool(text) and len(text) < 60 and bool(END_MARKERS.match(text))
+
+
+def _remove_heading_section(heading: LexborNode, base_url: str | None, harvest: Harvest) -> None:
+    """Remove a chrome heading such as "Related Articles" and what follows it in its parent."""
+    node: LexborNode | None = heading
+    while node is not None:
+        following = node.next
+        if node.tag != "-text":
+            harvest.related.extend(_related_links(node, base_url))
+        if node.tag == "h1" or (node.tag != "-text" and node.css_first("h1") is not None):
+            break
+        node.decompose()
+        node = following
+
+
+def clean_tree(tree: LexborHTMLParser, base_url: str | None = None) -> Harvest:
+    """Remove chrome from ``tree`` in place; return the captions and related links."""
+    harvest = Harvest()
+    body = tree.body
+    if body is None:
+        return harvest
+    for node in body.css("[hidden], [style*='display:none'], [style*='display: none']"):
+        if not is_protected(node):
+            node.decompose()
+    _harvest_captions(tree, harvest)
+    for node in body.css("*"):
+        if node.parent is None or node.tag in PROTECTED_TAGS:
+            continue
+        words = tokens(node)
+        if _matches(words, RELATED_TOKENS, RELATED_BIGRAMS) and not is_protected(node):
+            harvest.related.extend(_related_links(node, base_url))
+            node.decompose()
+    for heading in body.css("h2, h3, h4, h5, h6, [role=heading]"):
+        if heading.parent is not None and _is_related_heading(heading):
+            _remove_heading_section(heading, base_url, harvest)
+    for node in body.css(CHROME_TAGS):
+        if node.parent is not None and not is_protected(node):
+            node.decompose()
+    for node in body.css("*"):
+        if node.parent is None or node.tag in PROTECTED_TAGS:
+            continue
+        role = node.attributes.get("role")
+        if (role in CHROME_ROLES or _matches(tokens(node), CHROME_TOKENS, CHROME_BIGRAMS)) and (
+            not is_protected(node)
+        ):
+            node.decompose()
+    return harvest
+
+
+@dataclass
+class CleanText:
+    lines: list[str]
+    captions: list[Caption]
+
+
+def clean_lines(lines: list[str], min_body_lines: int = 2) -> CleanText:
+    """Body lines with the portal template cut off, chrome lines dropped and
+    caption lines moved to ``captions``."""
+    body: list[str] = []
+    captions: list[Caption] = []
+    for raw in lines:
+        line = normalise_line(raw)
+        if not line:
+            continue
+        if END_MARKERS.match(line):
+            if len(body) >= min_body_lines:
+                break
+            continue
+        if DROP_LINES.match(line):
+            continue
+        caption = CAPTION_LINE.match(line)
+        if caption and not line.endswith((".)", "!)", "?)")):
+            captions.append(
+                Caption(text=caption["text"], credit=caption["credit"].strip(), position=len(body))
+            )
+            continue
+        body.append(line)
+    return CleanText(lines=body, captions=captions)

@@ -1,0 +1,163 @@
+"""``config.yaml`` as typed pydantic models.
+
+Every key is checked: an unknown key or a wrong type raises ``ConfigError`` with one
+line naming the field path (``sources[1].url: Field required``). Relative paths are
+resolved against the directory of the config file, so cron can run from anywhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+DEFAULT_USER_AGENT = "scraper/0.1 (+https://example.org/scraper; news monitoring)"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+Format = Literal["jsonl", "text"]
+
+
+class OutputConfig(_Strict):
+    dir: Path = Path("out")
+    formats: list[Format] = ["jsonl", "text"]  # pydantic copies mutable defaults
+    captions_inline: bool = False
+
+
+class FetchConfig(_Strict):
+    user_agent: str = DEFAULT_USER_AGENT
+    timeout: float = Field(20.0, gt=0)
+    concurrency: int = Field(8, ge=1, le=256)
+    per_host_delay: float = Field(1.0, ge=0)
+    retries: int = Field(3, ge=0, le=20)
+    respect_robots: bool = True
+    max_bytes: int = Field(5_000_000, ge=1024)
+    max_redirects: int = Field(5, ge=0, le=30)
+
+
+class ExtractConfig(_Strict):
+    timeout: float = Field(30.0, gt=0)
+    workers: int = Field(0, ge=0, description="0 means one per core")
+
+
+class _Source(_Strict):
+    name: str = Field(min_length=1)
+    allow_private: bool = False
+    max_items: int | None = Field(None, ge=1)
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"not an http(s) URL: {value!r}")
+    return value
+
+
+class UrlsSource(_Source):
+    type: Literal["urls"]
+    urls: list[str] = Field(min_length=1)
+
+    @field_validator("urls")
+    @classmethod
+    def _check(cls, urls: list[str]) -> list[str]:
+        return [_http_url(u) for u in urls]
+
+
+class FeedSource(_Source):
+    type: Literal["feed"]
+    url: str
+
+    _check = field_validator("url")(lambda cls, v: _http_url(v))
+
+
+class SitemapSource(_Source):
+    type: Literal["sitemap"]
+    url: str
+
+    _check = field_validator("url")(lambda cls, v: _http_url(v))
+
+
+class FilesSource(_Source):
+    type: Literal["files"]
+    path: Path
+
+
+Source = Annotated[
+    UrlsSource | FeedSource | SitemapSource | FilesSource, Field(discriminator="type")
+]
+SOURCE_TYPES = ("urls", "feed", "sitemap", "files")
+
+
+class Settings(_Strict):
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    state: Path = Path("out/state.sqlite")
+    fetch: FetchConfig = Field(default_factory=FetchConfig)
+    extract: ExtractConfig = Field(default_factory=ExtractConfig)
+    sources: list[Source] = Field(min_length=1)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, sources: list[Source]) -> list[Source]:
+        names = [s.name for s in sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate source name(s): {', '.join(dupes)}")
+        return sources
+
+    def resolved(self, base: Path) -> Settings:
+        """A copy whose relative paths are taken from ``base``."""
+        copy = self.model_copy(deep=True)
+        copy.output.dir = base / self.output.dir
+        copy.state = base / self.state
+        for source in copy.sources:
+            if isinstance(source, FilesSource):
+                source.path = base / source.path
+        return copy
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for i, item in enumerate(loc):
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif i > 0 and isinstance(loc[i - 1], int) and item in SOURCE_TYPES:
+            continue  # the discriminator tag pydantic inserts for unions
+        else:
+            parts.append(("." if parts else "") + item)
+    return "".join(parts) or "(top level)"
+
+
+def parse_settings(data: object, origin: str = "config") -> Settings:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected a mapping at the top level")
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{origin}: {_field_path(err['loc'])}: {err['msg']}{more}") from None
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read, validate and resolve a config file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: config is not UTF-8 text") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}: {problem}{where}") from exc
+    return parse_settings(data, str(path)).resolved(path.resolve().parent)

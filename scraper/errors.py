@@ -1,0 +1,57 @@
+"""The project's exceptions. Callers only ever see these; third-party errors are
+wrapped at the stage boundary with ``raise ... from exc``.
+
+    ScrapeError
+    ├── ConfigError        config file missing, unreadable, or invalid (names the field)
+    ├── DiscoverError      a source could not be listed (bad feed, sitemap, path)
+    ├── FetchError         a page could not be fetched; ``reason`` is a short code
+    │   └── BlockedURL     refused before any request (scheme, private address)
+    ├── ExtractError       a page could not be turned into an article
+    │   └── NotAnArticle   the page holds no article text
+    ├── StoreError         the SQLite state file could not be used
+    └── SinkError          an output file could not be written
+"""
+
+from __future__ import annotations
+
+
+class ScrapeError(Exception):
+    """Base class of every error this package raises."""
+
+
+class ConfigError(ScrapeError):
+    pass
+
+
+class DiscoverError(ScrapeError):
+    pass
+
+
+class FetchError(ScrapeError):
+    """``reason`` is one of: dns, connect, timeout, http_4xx, http_5xx, too_large,
+    too_many_redirects, robots, not_html, private_address, bad_url."""
+
+    def __init__(self, message: str, reason: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.status = status
+
+
+class BlockedURL(FetchError):
+    pass
+
+
+class ExtractError(ScrapeError):
+    reason = "extract"
+
+
+class NotAnArticle(ExtractError):
+    reason = "no_article"
+
+
+class StoreError(ScrapeError):
+    pass
+
+
+class SinkError(ScrapeError):
+    pass

@@ -1,0 +1,448 @@
+"""HTML -> ``Article``: metadata, main text, captions, related links.
+
+Order of work on one page (one selectolax parse, one trafilatura pass):
+1. decode the bytes (declared charset, ``<meta charset>``, UTF-8, detection);
+2. read metadata from JSON-LD, OpenGraph/meta tags and the DOM;
+3. ``clean.clean_tree`` harvests captions and related cards, then removes chrome;
+4. trafilatura extracts the main text from the cleaned HTML;
+5. ``clean.clean_lines`` cuts portal templates and stray chrome lines;
+6. the record is assembled and normalised to the seed format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import os
+import re
+import signal
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import trafilatura
+from charset_normalizer import from_bytes
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from .clean import SOURCE_TOKENS, clean_lines, clean_tree, node_text, place_captions, tokens
+from .errors import ExtractError, NotAnArticle, ScrapeError
+from .models import Article, Fetched, utc_now
+from .normalise import canonicalise_url, normalise_date, normalise_line
+
+ARTICLE_TYPES = frozenset(
+    {
+        "Article",
+        "NewsArticle",
+        "ReportageNewsArticle",
+        "AnalysisNewsArticle",
+        "BlogPosting",
+        "OpinionNewsArticle",
+        "LiveBlogPosting",
+        "Report",
+        "BackgroundNewsArticle",
+        "WebPage",
+    }
+)
+STANDFIRST_TOKENS = frozenset(
+    {"standfirst", "dek", "subheadline", "subhead", "subtitle", "strapline", "deck"}
+)
+AGENCIES = {
+    "ap": "AP",
+    "associated press": "AP",
+    "the associated press": "AP",
+    "pa": "PA Media",
+    "pa media": "PA Media",
+    "pa news": "PA Media",
+    "pa wire": "PA Media",
+    "press association": "PA Media",
+    "the press association": "PA Media",
+    "reuters": "Reuters",
+    "thomson reuters": "Reuters",
+    "afp": "AFP",
+    "agence france-presse": "AFP",
+    "agence france presse": "AFP",
+}
+SOURCE_PATTERNS = [
+    re.compile(r"\((AP|Reuters|AFP|PA)\)\s*[—–-]"),
+    re.compile(r"(?i)copyright \d{4},? (the associated press|reuters|afp|pa media)"),
+    re.compile(r"(?i)\bprovided by:?\s+([A-Z][\w&'. -]{1,50}?)\s*$"),
+    re.compile(
+        r"(?i)(?:originally (?:published|appeared) (?:on|in|by)|first appeared (?:on|in))"
+        r"\s+(?:the\s+)?([A-Z][\w&'. -]{1,50}?)[.,]?$"
+    ),
+    re.compile(r"(?i)^by .{2,60}?,\s*(associated press|reuters|afp|press association|pa media)$"),
+]
+MIN_MAX_BYTES_DETECT = 64_000
+META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{2,40})""", re.I)
+
+
+def decode_html(body: bytes | str, declared: str | None = None) -> str:
+    """Text of an HTML body: declared charset, then <meta charset>, then UTF-8,
+    then detection. Undecodable bytes become U+FFFD, never an exception."""
+    if isinstance(body, str):
+        return body
+    candidates = [declared] if declared else []
+    meta = META_CHARSET.search(body[:4096])
+    if meta:
+        candidates.append(meta.group(1).decode("ascii"))
+    candidates.append("utf-8")
+    for encoding in candidates:
+        try:
+            return body.decode(_codec(encoding))
+        except (LookupError, UnicodeDecodeError):
+            continue
+    best = from_bytes(body[:MIN_MAX_BYTES_DETECT]).best()
+    return body.decode(best.encoding if best else "utf-8", errors="replace")
+
+
+def _codec(name: str) -> str:
+    name = name.strip().lower()
+    # WHATWG: pages labelled latin-1 are really windows-1252.
+    return "cp1252" if name in {"iso-8859-1", "latin-1", "latin1", "ascii", "us-ascii"} else name
+
+
+@dataclass
+class Meta:
+    """Page metadata read before the chrome is removed."""
+
+    title: str | None = None
+    standfirst: str | None = None
+    authors: list[str] = field(default_factory=list)
+    published: str | None = None
+    site: str | None = None
+    source: str | None = None
+    language: str | None = None
+    canonical: str | None = None
+    jsonld: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _jsonld_objects(tree: LexborHTMLParser) -> list[dict[str, Any]]:
+    objects: list[dict[str, Any]] = []
+    for script in tree.css("script[type='application/ld+json']"):
+        try:
+            data = json.loads(script.text(deep=True) or "null")
+        except (json.JSONDecodeError, RecursionError):
+            continue
+        stack = [data]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, list):
+                stack.extend(item)
+            elif isinstance(item, dict):
+                objects.append(item)
+                stack.extend(v for k, v in item.items() if k in {"@graph", "mainEntity"})
+    return objects
+
+
+def _types(obj: dict[str, Any]) -> set[str]:
+    value = obj.get("@type")
+    return {value} if isinstance(value, str) else {v for v in value or [] if isinstance(v, str)}
+
+
+def _names(value: Any) -> list[str]:
+    """Names in a JSON-LD person/organisation value (string, object or list)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        name = value.get("name")
+        return [name] if isinstance(name, str) else []
+    if isinstance(value, list):
+        return [n for v in value for n in _names(v)]
+    return []
+
+
+def _meta(tree: LexborHTMLParser, *keys: str) -> str | None:
+    for key in keys:
+        node = tree.css_first(f"meta[property='{key}'], meta[name='{key}']")
+        content = node.attributes.get("content") if node is not None else None
+        if content and content.strip():
+            return normalise_line(content)
+    return None
+
+
+def agency(name: str) -> str:
+    """The usual name of a news agency, or the name itself, tidied."""
+    name = normalise_line(name).strip(" .,:;-–—|")
+    name = re.sub(r"(?i)^(?:provided by|source|via|from|by)\s*:?\s+", "", name)
+    return AGENCIES.get(name.lower(), name)
+
+
+def _source_in_dom(tree: LexborHTMLParser) -> str | None:
+    root = tree.css_first("article") or tree.body
+    if root is None:
+        return None
+    for node in root.traverse():
+        words = set(tokens(node))
+        if not words & SOURCE_TOKENS or words & {"logo"}:
+            label = node.attributes.get("aria-label") or node.attributes.get("alt")
+            if not (words & SOURCE_TOKENS) or not label:
+                continue
+        text = node_text(node) or node.attributes.get("alt") or ""
+        if 1 < len(text) <= 60:
+            return agency(text)
+    return None
+
+
+def _source_in_text(lines: list[str]) -> str | None:
+    for line in lines:
+        for pattern in SOURCE_PATTERNS:
+            match = pattern.search(line)
+            if match:
+                return agency(match.group(1))
+    return None
+
+
+def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
+    meta = Meta()
+    meta.jsonld = _jsonld_objects(tree)
+    article = next((o for o in meta.jsonld if _types(o) & ARTICLE_TYPES - {"WebPage"}), None)
+    article = article or next((o for o in meta.jsonld if _types(o) & ARTICLE_TYPES), {})
+    h1 = tree.css_first("article h1") or tree.css_first("h1")
+    headline = article.get("headline") if isinstance(article.get("headline"), str) else None
+    meta.title = (
+        (node_text(h1) if h1 is not None else None)
+        or _meta(tree, "og:title", "twitter:title")
+        or (normalise_line(headline) if headline else None)
+    )
+    for node in tree.css("[class], [id]"):
+        if STANDFIRST_TOKENS & set(tokens(node)) and node.css_first("h1") is None:
+            text = node_text(node)
+            if len(text.split()) >= 5:
+                meta.standfirst = text
+                node.decompose()
+                break
+    meta.authors = _unique(normalise_line(n) for n in _names(article.get("author")))
+    author = _meta(tree, "author", "article:author")
+    if not meta.authors and author and not author.startswith("http"):
+        meta.authors = [author]
+    meta.published = normalise_date(
+        _str(article.get("datePublished"))
+        or _meta(tree, "article:published_time", "datePublished", "pubdate", "date")
+        or _attr(tree.css_first("time[datetime]"), "datetime")
+    )
+    meta.site = _meta(tree, "og:site_name", "application-name") or _host(url)
+    for key in ("sourceOrganization", "provider", "isBasedOn"):
+        value = article.get(key)
+        names = _names(value) or _names(value.get("publisher")) if isinstance(value, dict) else []
+        if names:
+            meta.source = agency(names[0])
+            break
+    meta.source = meta.source or _meta(tree, "syndication-source", "original-source")
+    lang = _attr(tree.css_first("html"), "lang") or _str(article.get("inLanguage"))
+    lang = lang or _meta(tree, "og:locale", "language")
+    meta.language = re.split(r"[-_]", lang.strip().lower())[0] if lang else None
+    canonical = _attr(tree.css_first("link[rel=canonical]"), "href") or _meta(tree, "og:url")
+    if canonical and url:
+        canonical = urljoin(url, canonical)
+    if canonical and canonical.startswith(("http://", "https://")):
+        meta.canonical = canonicalise_url(canonical)
+    return meta
+
+
+def _attr(node: LexborNode | None, name: str) -> str | None:
+    value = node.attributes.get(name) if node is not None else None
+    return value.strip() if value and value.strip() else None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _host(url: str | None) -> str | None:
+    host = urlsplit(url).hostname if url else None
+    return host.removeprefix("www.") if host else None
+
+
+def _unique(items: Any) -> list[str]:
+    return list(dict.fromkeys(i for i in items if i))
+
+
+def main_text(html: str, url: str | None) -> list[str]:
+    """Main-text lines of already-cleaned HTML, by trafilatura."""
+    try:
+        document = trafilatura.bare_extraction(
+            html,
+            url=url,
+            include_comments=False,
+            include_tables=True,
+            include_images=False,
+            with_metadata=False,
+        )
+    except Exception as exc:  # trafilatura raises many kinds on hostile markup
+        raise ExtractError(f"trafilatura failed: {type(exc).__name__}: {exc}") from exc
+    text = getattr(document, "text", None) if document is not None else None
+    return text.split("\n") if text else []
+
+
+def extract(
+    html: bytes | str,
+    url: str | None = None,
+    *,
+    encoding: str | None = None,
+    fetched_at: datetime | None = None,
+) -> Article:
+    """The article in a page. Raises ``NotAnArticle`` when there is no body text."""
+    text = decode_html(html, encoding)
+    if not text.strip():
+        raise NotAnArticle("empty page")
+    tree = LexborHTMLParser(text)
+    meta = read_meta(tree, url)
+    raw_lines = [node_text(n) for n in tree.css("p, div, span, small, footer") if n.child is None]
+    if meta.canonical and (not url or url.startswith("file:")):
+        url = meta.canonical  # a saved page is known by its canonical URL
+    harvest = clean_tree(tree, url)
+    lines = clean_lines(main_text(tree.html or "", url))
+    paragraphs = [p for p in lines.lines if p not in {meta.title, meta.standfirst}]
+    if not paragraphs:
+        raise NotAnArticle("no body text found")
+    source = meta.source or _source_in_dom(tree) or _source_in_text(paragraphs + raw_lines)
+    canonical = meta.canonical or canonicalise_url(url or "")
+    return Article(
+        url=url or canonical,
+        canonical_url=canonical,
+        title=meta.title or paragraphs[0][:120],
+        standfirst=meta.standfirst,
+        authors=meta.authors,
+        published=meta.published,
+        site=meta.site,
+        source=source if source != meta.site else None,
+        language=meta.language,
+        paragraphs=paragraphs,
+        captions=place_captions(harvest.captions, paragraphs) + lines.captions,
+        fetched_at=fetched_at or utc_now(),
+        related=harvest.related,
+    )
+
+
+class ExtractTimeout(ExtractError):
+    reason = "extract_timeout"
+
+
+def _on_alarm(signum: int, frame: object) -> None:
+    raise ExtractTimeout("extraction ran past its time limit")
+
+
+def extract_page(page: Fetched, timeout: float) -> Article:
+    """``extract`` of a fetched page under a time limit (SIGALRM: call from a
+    process's main thread, as pool workers do)."""
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        return extract(page.body, page.url, encoding=page.encoding, fetched_at=page.fetched_at)
+    except ExtractError:
+        raise
+    except RecursionError as exc:
+        raise ExtractError("page nesting too deep") from exc
+    except Exception as exc:  # a hostile page must never stop a run
+        raise ExtractError(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+Outcome = Article | ScrapeError
+
+
+def _ignore_interrupts() -> None:
+    # Ctrl-C reaches the whole process group; the parent alone decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class ExtractPool:
+    """Extraction in worker processes (trafilatura and lxml are not thread-safe).
+
+    ``workers=1`` extracts in the calling process; ``0`` means one per core. A page
+    that runs past ``timeout`` is abandoned; a worker stuck in C code past the
+    grace period is killed with its pool, which is then rebuilt.
+    """
+
+    def __init__(self, workers: int = 0, timeout: float = 30.0) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self.timeout = timeout
+        # The hard backstop also covers time spent queued behind other pages.
+        self.grace = max(5.0, timeout)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> ExtractPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["scraper.extract"])
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=_ignore_interrupts
+            )
+        return self._pool
+
+    def _kill(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            # ProcessPoolExecutor cannot cancel a running task: end its processes.
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def run_one(self, page: Fetched) -> Outcome:
+        """Extract in this process."""
+        try:
+            return extract_page(page, self.timeout)
+        except ScrapeError as exc:
+            return exc
+
+    def _result(self, future: Future[Article]) -> Outcome:
+        try:
+            return future.result(timeout=self.timeout + self.grace)
+        except ScrapeError as exc:
+            return exc
+        except TimeoutError:
+            self._kill()
+            return ExtractTimeout("extraction ran past its time limit (worker killed)")
+        except BrokenProcessPool:
+            self._kill()
+            return ExtractError("extraction worker crashed")
+
+    async def extract_async(self, page: Fetched) -> Outcome:
+        if self.workers == 1:
+            return self.run_one(page)
+        future = asyncio.wrap_future(self._executor().submit(extract_page, page, self.timeout))
+        try:
+            return await asyncio.wait_for(future, self.timeout + self.grace)
+        except ScrapeError as exc:
+            return exc
+        except TimeoutError:
+            self._kill()
+            return ExtractTimeout("extraction ran past its time limit (worker killed)")
+        except BrokenProcessPool:
+            self._kill()
+            return ExtractError("extraction worker crashed")
+
+    def map(self, pages: Iterable[Fetched]) -> Iterator[tuple[Fetched, Outcome]]:
+        """Outcomes in input order, with a bounded number of pages in flight."""
+        if self.workers == 1:
+            for page in pages:
+                yield page, self.run_one(page)
+            return
+        in_flight: deque[tuple[Fetched, Future[Article]]] = deque()
+        for page in pages:
+            in_flight.append((page, self._executor().submit(extract_page, page, self.timeout)))
+            if len(in_flight) >= self.workers * 2:
+                done, future = in_flight.popleft()
+                yield done, self._result(future)
+        while in_flight:
+            done, future = in_flight.popleft()
+            yield done, self._result(future)

@@ -1,0 +1,222 @@
+import gzip
+
+import httpx
+import pytest
+import respx
+from tenacity import wait_none
+
+from scraper.config import FetchConfig
+from scraper.errors import BlockedURL, FetchError
+from scraper.fetch import Fetcher, RetryPolicy, parse_retry_after
+from scraper.models import Candidate
+
+from .conftest import public_resolver
+
+HTML = b"<html><body><article><p>Hello world.</p></article></body></html>"
+
+
+def make_fetcher(router: respx.Router, resolver=public_resolver, **config) -> Fetcher:
+    config = {"per_host_delay": 0, "respect_robots": False, "retries": 2, **config}
+    return Fetcher(
+        FetchConfig(**config),
+        transport=httpx.MockTransport(router.handler),
+        resolver=resolver,
+        wait=wait_none(),
+    )
+
+
+def page(url: str, allow_private: bool = False) -> Candidate:
+    return Candidate(url=url, source="test", allow_private=allow_private)
+
+
+def html_response(status: int = 200, body: bytes = HTML, **headers) -> httpx.Response:
+    return httpx.Response(status, content=body, headers={"content-type": "text/html", **headers})
+
+
+async def test_user_agent_comes_from_the_config():
+    router = respx.Router()
+    route = router.get("https://news.example/a").mock(return_value=html_response())
+    async with make_fetcher(router, user_agent="TestBot/1.0") as fetcher:
+        fetched = await fetcher.fetch(page("https://news.example/a"))
+    assert fetched.body == HTML
+    assert route.calls.last.request.headers["user-agent"] == "TestBot/1.0"
+
+
+async def test_503_is_retried_until_it_succeeds():
+    router = respx.Router()
+    route = router.get("https://news.example/a").mock(
+        side_effect=[html_response(503), html_response(503), html_response()]
+    )
+    async with make_fetcher(router) as fetcher:
+        fetched = await fetcher.fetch(page("https://news.example/a"))
+    assert fetched.status == 200
+    assert route.call_count == 3
+
+
+async def test_404_is_not_retried():
+    router = respx.Router()
+    route = router.get("https://news.example/gone").mock(return_value=html_response(404))
+    async with make_fetcher(router) as fetcher:
+        with pytest.raises(FetchError) as info:
+            await fetcher.fetch(page("https://news.example/gone"))
+    assert info.value.reason == "http_4xx"
+    assert route.call_count == 1
+
+
+async def test_retries_stop_after_the_configured_attempts():
+    router = respx.Router()
+    route = router.get("https://news.example/a").mock(return_value=html_response(500))
+    async with make_fetcher(router, retries=2) as fetcher:
+        with pytest.raises(FetchError) as info:
+            await fetcher.fetch(page("https://news.example/a"))
+    assert info.value.reason == "http_5xx"
+    assert route.call_count == 3
+
+
+async def test_429_is_retried_and_retry_after_is_read():
+    router = respx.Router()
+    route = router.get("https://news.example/a").mock(
+        side_effect=[html_response(429, **{"retry-after": "0"}), html_response()]
+    )
+    async with make_fetcher(router) as fetcher:
+        await fetcher.fetch(page("https://news.example/a"))
+    assert route.call_count == 2
+    assert parse_retry_after("120") == 120
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0
+    assert parse_retry_after("soon") is None
+
+
+async def test_timeouts_and_connection_errors_are_typed_and_retried():
+    router = respx.Router()
+    slow = router.get("https://news.example/slow").mock(side_effect=httpx.ReadTimeout("slow"))
+    down = router.get("https://down.example/").mock(side_effect=httpx.ConnectError("refused"))
+    async with make_fetcher(router) as fetcher:
+        with pytest.raises(FetchError) as slow_info:
+            await fetcher.fetch(page("https://news.example/slow"))
+        with pytest.raises(FetchError) as down_info:
+            await fetcher.fetch(page("https://down.example/"))
+    assert (slow_info.value.reason, slow.call_count) == ("timeout", 3)
+    assert (down_info.value.reason, down.call_count) == ("connect", 3)
+
+
+async def test_unresolvable_host_is_a_dns_error():
+    async def no_dns(host: str, port: int) -> list[str]:
+        raise OSError("Name or service not known")
+
+    router = respx.Router()
+    async with make_fetcher(router, resolver=no_dns) as fetcher:
+        with pytest.raises(FetchError) as info:
+            await fetcher.fetch(page("https://nowhere.invalid/"))
+    assert info.value.reason == "dns"
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "169.254.169.254", "::1", "fd00::1"])
+async def test_private_addresses_are_refused_unless_allowed(address):
+    async def resolve(host: str, port: int) -> list[str]:
+        return [address]
+
+    router = respx.Router()
+    route = router.get("http://intranet.example/").mock(return_value=html_response())
+    async with make_fetcher(router, resolver=resolve) as fetcher:
+        with pytest.raises(BlockedURL) as info:
+            await fetcher.fetch(page("http://intranet.example/"))
+        assert info.value.reason == "private_address"
+        assert route.call_count == 0
+        await fetcher.fetch(page("http://intranet.example/", allow_private=True))
+    assert route.call_count == 1
+
+
+async def test_non_http_schemes_are_refused():
+    async with make_fetcher(respx.Router()) as fetcher:
+        with pytest.raises(BlockedURL):
+            await fetcher.fetch(page("file:///etc/passwd"))
+
+
+async def test_every_redirect_hop_is_checked():
+    async def resolve(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"] if host == "localhost" else ["93.184.216.34"]
+
+    router = respx.Router()
+    router.get("https://news.example/r").mock(
+        return_value=httpx.Response(302, headers={"location": "http://localhost/admin"})
+    )
+    async with make_fetcher(router, resolver=resolve) as fetcher:
+        with pytest.raises(BlockedURL):
+            await fetcher.fetch(page("https://news.example/r"))
+
+
+async def test_redirects_are_followed_and_capped():
+    router = respx.Router()
+    router.get("https://news.example/old").mock(
+        return_value=httpx.Response(301, headers={"location": "/new"})
+    )
+    router.get("https://news.example/new").mock(return_value=html_response())
+    router.get("https://news.example/loop").mock(
+        return_value=httpx.Response(302, headers={"location": "/loop"})
+    )
+    async with make_fetcher(router, max_redirects=3) as fetcher:
+        fetched = await fetcher.fetch(page("https://news.example/old"))
+        assert fetched.url == "https://news.example/new"
+        with pytest.raises(FetchError) as info:
+            await fetcher.fetch(page("https://news.example/loop"))
+    assert info.value.reason == "redirects"
+
+
+async def test_large_bodies_and_gzip_bombs_are_refused():
+    bomb = gzip.compress(b"<p>" + b"a" * 3_000_000)
+    router = respx.Router()
+    router.get("https://news.example/big").mock(return_value=html_response(body=b"x" * 70_000))
+    router.get("https://news.example/bomb").mock(
+        return_value=html_response(body=bomb, **{"content-encoding": "gzip"})
+    )
+    async with make_fetcher(router, max_bytes=64_000) as fetcher:
+        for url in ("https://news.example/big", "https://news.example/bomb"):
+            with pytest.raises(FetchError) as info:
+                await fetcher.fetch(page(url))
+            assert info.value.reason == "too_large"
+
+
+async def test_non_html_is_skipped_with_a_reason():
+    router = respx.Router()
+    router.get("https://news.example/x.pdf").mock(
+        return_value=httpx.Response(200, content=b"%PDF", headers={"content-type": "application/pdf"})
+    )
+    async with make_fetcher(router) as fetcher:
+        with pytest.raises(FetchError) as info:
+            await fetcher.fetch(page("https://news.example/x.pdf"))
+    assert info.value.reason == "not_html"
+
+
+async def test_robots_txt_is_respected():
+    router = respx.Router()
+    robots = router.get("https://news.example/robots.txt").mock(
+        return_value=httpx.Response(200, text="User-agent: *\nDisallow: /private/\n")
+    )
+    router.get("https://news.example/ok").mock(return_value=html_response())
+    blocked = router.get("https://news.example/private/a").mock(return_value=html_response())
+    async with make_fetcher(router, respect_robots=True) as fetcher:
+        await fetcher.fetch(page("https://news.example/ok"))
+        with pytest.raises(BlockedURL) as info:
+            await fetcher.fetch(page("https://news.example/private/a"))
+    assert info.value.reason == "robots"
+    assert blocked.call_count == 0
+    assert robots.call_count == 1
+
+
+async def test_robots_server_error_disallows_and_404_allows():
+    router = respx.Router()
+    router.get("https://a.example/robots.txt").mock(return_value=httpx.Response(500))
+    router.get("https://b.example/robots.txt").mock(return_value=httpx.Response(404))
+    router.get("https://b.example/p").mock(return_value=html_response())
+    async with make_fetcher(router, respect_robots=True, retries=0) as fetcher:
+        with pytest.raises(BlockedURL):
+            await fetcher.fetch(page("https://a.example/p"))
+        await fetcher.fetch(page("https://b.example/p"))
+
+
+def test_retry_policy_is_data():
+    policy = RetryPolicy()
+    assert policy.should_retry(FetchError("x", "http_5xx", 503))
+    assert policy.should_retry(FetchError("x", "http_4xx", 429))
+    assert not policy.should_retry(FetchError("x", "http_4xx", 404))
+    assert not policy.should_retry(BlockedURL("x", "robots"))

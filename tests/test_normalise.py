@@ -1,0 +1,47 @@
+from scraper.models import Article, Caption
+from scraper.normalise import (
+    article_seed_text,
+    canonicalise_url,
+    normalise_date,
+    normalise_line,
+    parse_seed_text,
+)
+
+
+def test_curly_quotes_fold_and_dashes_stay():
+    assert normalise_line("\u2018Hi\u2019 \u201cthere\u201d \u2013 \u2014 \u00e9") == "'Hi' \"there\" \u2013 \u2014 \u00e9"
+
+
+def test_whitespace_collapses_inside_a_line():
+    assert normalise_line("  a\u00a0\u00a0b\t\nc \u200b ") == "a b c"
+
+
+def test_seed_text_layout():
+    article = Article(url="u", canonical_url="u", title=" T\u2019s ", standfirst="S",
+                      paragraphs=["p1", "p2"])
+    assert article_seed_text(article) == "\nT's\nS\np1\np2"
+
+
+def test_captions_can_go_back_inline():
+    article = Article(url="u", canonical_url="u", title="T", paragraphs=["p1", "p2"],
+                      captions=[Caption(text="c", credit="X/PA", position=1)])
+    assert article_seed_text(article) == "\nT\np1\np2"
+    assert article_seed_text(article, captions_inline=True) == "\nT\np1\nc (X/PA)\np2"
+
+
+def test_parse_seed_text_tolerates_crlf():
+    assert parse_seed_text("\r\nTitle\r\nOne\r\nTwo") == ("Title", ["One", "Two"])
+
+
+def test_canonical_url_drops_tracking_and_fragment():
+    assert (
+        canonicalise_url("https://WWW.Example.com:443/a?utm_source=x&id=3&fbclid=y#top")
+        == "https://www.example.com/a?id=3"
+    )
+    assert canonicalise_url("http://example.com:8080") == "http://example.com:8080/"
+
+
+def test_dates_become_iso_utc():
+    assert normalise_date("2025-08-15T10:00:00+01:00") == "2025-08-15T09:00:00+00:00"
+    assert normalise_date("2025-08-15") == "2025-08-15T00:00:00"
+    assert normalise_date("yesterday") is None
