@@ -37,6 +37,7 @@ END_MARKERS = re.compile(
       | (?:you\ )?(?:may|might)\ (?:also\ )?(?:like|enjoy) | read\ (?:next|more|also) | see\ also
       | most\ (?:read|popular|viewed|shared) | trending(?:\ now|\ stories)? | popular\ now
       | top\ stories | (?:sponsored|partner|promoted)\ (?:content|stories|links)
+      | (?:other|more|latest)\ headlines(?:\ from\ .{1,40})?
       | sign\ up\ for\ (?:our|the)\ .{0,40}newsletters?.* | (?:get\ )?our\ newsletters?
       | share\ this\ (?:article|story|page) | follow\ us(?:\ on\ .{1,40})?
     )[.:!]?$""",
@@ -53,17 +54,24 @@ DROP_LINES = re.compile(
       | (?:copyright|©|\(c\))\ *\d{4}\b.* | .{0,80}\ all\ rights\ reserved\.?
       | this\ material\ may\ not\ be\ published,\ broadcast,\ rewritten,?\ or\ redistributed.*
       | (?:photo|image|picture|video)\ ?:\ .{0,120}
+      | \((?:additional\ )?(?:reporting|writing|editing)\ by\ [^()]{2,200}\)
+      | .{2,80}\ contributed\ (?:to\ )?(?:this|the)\ (?:report|story|article)\.?
+      | [a-z]{2,4}(?:/[a-z]{2,4})+
     )$""",
 )
 
 # A photo caption line: ends with a parenthesised credit such as "(Stefan Rousseau/PA)".
 CAPTION_LINE = re.compile(r"^(?P<text>.{8,}?)\s*\((?P<credit>[^()]{2,80}/\s?[^()/]{1,40})\)$")
 CREDIT_IN_TEXT = re.compile(
-    r"""(?ix)\s*(?:
-        \((?P<paren>[^()]{2,80}/[^()]{1,40}|(?:photo|image|picture|credit)s?:?\ [^()]{2,80})\)
-      | (?:photo|image|picture|credit)s?\ ?(?::|by)\ (?P<label>[^.]{2,80})
+    r"""(?x)\s*(?:
+        \((?P<paren>[^()]{2,80}/[^()]{1,40}|(?i:photo|image|picture|credit)s?:?\ [^()]{2,80})\)
+      | (?i:photo|image|picture|credit)s?\ ?(?::|by)\ (?P<label>[^.]{2,80})
+      | ©\ ?(?P<copy>[^©.]{2,60})
+      | (?<=[.!?]\ )(?P<agency>[A-Z][A-Z]{1,15}/[^/.]{2,40}(?:/[^/.]{2,40})?)
     )\.?$"""
 )
+
+BULLET = re.compile(r"^(?:[-*•·▪]|\d{1,2}[.)])\s+(?=\S)")
 
 # class/id tokens of chrome containers; a bigram like "read more" comes from
 # "read-more", "readMore" or "read_more".
@@ -73,7 +81,7 @@ CHROME_TOKENS = frozenset(
     comments comment disqus viafoura ad ads adslot adunit advert adverts advertisement
     advertising sponsored sponsor outbrain taboola paywall subscribe subscription signup
     breadcrumb breadcrumbs nav navbar navigation menu footer sidebar widget toolbar
-    modal popup overlay hashtags tags tagcloud trending popular mostread banner masthead""".split()
+    modal popup overlay hashtags tags tagcloud trending popular mostread banner masthead disclaimer""".split()
 )
 CHROME_BIGRAMS = frozenset(
     {
@@ -92,6 +100,9 @@ CHROME_BIGRAMS = frozenset(
         "more stories",
         "top stories",
         "bias distribution",
+        "visually hidden",
+        "sr only",
+        "screen reader",
     }
 )
 RELATED_TOKENS = frozenset(
@@ -129,6 +140,12 @@ CHROME_TAGS = (
     "input, select, textarea, nav, footer, aside, dialog, video, audio, link, meta[itemprop]"
 )
 CAPTION_TOKENS = frozenset({"caption", "figcaption", "credit", "credits"})
+CREDIT_TOKENS = frozenset({"credit", "credits", "attribution", "copyright"})
+# A line that is only a photo credit: "AFP / Rodrigo Arancibia", "© Getty Images".
+CREDIT_LINE = re.compile(
+    r"^(?:©.{2,58}|(?i:photo|image|credit)s?:.{2,55}|[^/\s][^/]{0,40}\s?/\s?[^/]{2,40})$"
+)
+_CREDIT_LABEL = re.compile(r"(?i)^(?:©|\(c\)|photo|image|picture|credit)s?:?\s*")
 SOURCE_TOKENS = frozenset({"source", "publisher", "provider", "outlet", "brand", "attribution"})
 PROTECTED_TAGS = frozenset({"html", "body", "main", "article", "h1"})
 HEADING_TAGS = frozenset({"h2", "h3", "h4", "h5", "h6"})
@@ -180,24 +197,18 @@ def split_credit(text: str) -> tuple[str, str | None]:
     match = CREDIT_IN_TEXT.search(text)
     if not match:
         return text, None
-    credit = (match.group("paren") or match.group("label") or "").strip()
-    credit = re.sub(r"(?i)^(?:photo|image|picture|credit)s?:?\s*", "", credit).strip()
-    return text[: match.start()].strip(), credit or None
+    credit = next(g for g in match.groups() if g)
+    return text[: match.start()].strip(), _CREDIT_LABEL.sub("", credit.strip()).strip() or None
 
 
 def _caption_of(node: LexborNode) -> Caption | None:
     credit_node = next(
-        (
-            n
-            for n in node.traverse()
-            if n is not node and CAPTION_TOKENS & {"credit", "credits"} & set(tokens(n))
-        ),
+        (n for n in node.traverse() if n != node and CREDIT_TOKENS & set(tokens(n))),
         None,
     )
     credit = None
     if credit_node is not None:
-        credit = node_text(credit_node).strip("()[] ") or None
-        credit = re.sub(r"(?i)^(?:photo|image|picture|credit)s?:?\s*", "", credit or "") or None
+        credit = _CREDIT_LABEL.sub("", node_text(credit_node).strip("()[] ")).strip() or None
         credit_node.decompose()
     text = node_text(node)
     if credit is None:
@@ -236,24 +247,88 @@ def place_captions(captions: list[Caption], paragraphs: list[str]) -> list[Capti
     return placed
 
 
+def _add_caption(harvest: Harvest, node: LexborNode, anchor: LexborNode) -> None:
+    caption = _caption_of(node)
+    if caption and caption.text not in {c.text for c in harvest.captions}:
+        caption.position_hint = _text_before(anchor)
+        harvest.captions.append(caption)
+
+
+def _next_element(node: LexborNode) -> LexborNode | None:
+    sibling = node.next
+    while sibling is not None and sibling.tag == "-text":
+        sibling = sibling.next
+    return sibling
+
+
 def _harvest_captions(tree: LexborHTMLParser, harvest: Harvest) -> None:
+    """Captions of figures, of caption-classed elements and of short credited text
+    right after an image; the figures and captions leave the tree."""
     for figure in tree.css("figure"):
         if figure.css_first("table") is not None or figure.parent is None:
             continue
         for caption_node in figure.css("figcaption"):
-            caption = _caption_of(caption_node)
-            if caption:
-                caption.position_hint = _text_before(figure)
-                harvest.captions.append(caption)
+            _add_caption(harvest, caption_node, figure)
         figure.decompose()
-    for node in tree.css("[class*=caption], [class*=Caption]"):
-        if node.parent is None or is_protected(node):
-            continue
-        if CAPTION_TOKENS & set(tokens(node)):
-            caption = _caption_of(node)
-            if caption and caption.text not in {c.text for c in harvest.captions}:
-                harvest.captions.append(caption)
+    for node in tree.css("[class*=aption]"):
+        if (
+            node.parent is not None
+            and not is_protected(node)
+            and CAPTION_TOKENS & set(tokens(node))
+        ):
+            _add_caption(harvest, node, node)
             node.decompose()
+    for img in tree.css("img"):
+        wrapper = img
+        while wrapper.parent is not None and _sole_element_child(wrapper.parent) == wrapper:
+            wrapper = wrapper.parent
+        sibling = _next_element(wrapper)
+        if sibling is None or sibling.tag in {"p", "h1", "h2", "h3"} or is_protected(sibling):
+            continue
+        text = node_text(sibling)
+        if not 10 <= len(text) <= 400:
+            continue
+        if CREDIT_IN_TEXT.search(text):
+            _add_caption(harvest, sibling, wrapper)
+            sibling.decompose()
+            continue
+        credit = _next_element(sibling)
+        credit_text = node_text(credit) if credit is not None else ""
+        if credit is not None and len(credit_text) <= 60 and CREDIT_LINE.match(credit_text):
+            caption = Caption(text=text, credit=_CREDIT_LABEL.sub("", credit_text).strip())
+            caption.position_hint = _text_before(wrapper)
+            harvest.captions.append(caption)
+            sibling.decompose()
+            credit.decompose()
+
+
+def _sole_element_child(node: LexborNode) -> LexborNode | None:
+    children = [c for c in node.iter() if c.tag != "-text" or (c.text_content or "").strip()]
+    return children[0] if len(children) == 1 else None
+
+
+LAYOUT_TAGS = re.compile(r"<(/?)(?:table|tbody|thead|tfoot|tr|td|th)\b", re.IGNORECASE)
+
+
+def unwrap_layout_tables(tree: LexborHTMLParser) -> None:
+    """Turn tables used for page layout (holding headings, paragraphs or other
+    tables) into plain blocks, so they are read as text, not as data."""
+    for table in tree.css("table"):
+        if table.parent is None:
+            continue
+        layout = table.css_first("table table, h1, h2") is not None or len(table.css("p")) >= 2
+        if not layout:
+            continue
+        outer = table
+        while (parent := outer.parent) is not None and parent.tag in {"td", "tr", "tbody", "table"}:
+            outer = parent
+        if outer != table:
+            continue  # converted with its outermost table
+        converted = LAYOUT_TAGS.sub(r"<\1div", outer.html or "")
+        blocks = LexborHTMLParser(f"<div>{converted}</div>")
+        replacement = blocks.body.child if blocks.body is not None else None
+        if replacement is not None:
+            outer.replace_with(replacement)
 
 
 def _card_of(anchor: LexborNode, block: LexborNode) -> LexborNode:
@@ -261,12 +336,30 @@ def _card_of(anchor: LexborNode, block: LexborNode) -> LexborNode:
     href = anchor.attributes.get("href")
     card = anchor
     parent = anchor.parent
-    while parent is not None and parent is not block:
+    while parent is not None and parent != block:
         if any(a.attributes.get("href") != href for a in parent.css("a[href]")):
             break
         card = parent
         parent = parent.parent
     return card
+
+
+def _card_title(card: LexborNode, anchor: LexborNode) -> str | None:
+    """A card's headline: its heading, a title-classed element, the link text when
+    it is headline-sized, or else its first headline-sized text block."""
+    heading = card.css_first("h2, h3, h4, h5, h6, [class*=title], [class*=headline]")
+    if heading is not None and 3 <= len(node_text(heading).split()) <= 30:
+        return node_text(heading)
+    if 3 <= len(node_text(anchor).split()) <= 30:
+        return node_text(anchor)
+    blocks = [
+        normalise_line(node.text(deep=False) or "")
+        for node in card.traverse()
+        if node.tag != "-text"
+    ]
+    sized = [b for b in blocks if 3 <= len(b.split()) <= 30]
+    # source labels ("WHCO Radio 1340") are short: prefer a headline-length block
+    return next((b for b in sized if len(b.split()) >= 5), sized[0] if sized else None)
 
 
 def _related_links(block: LexborNode, base_url: str | None) -> list[RelatedLink]:
@@ -280,14 +373,11 @@ def _related_links(block: LexborNode, base_url: str | None) -> list[RelatedLink]
         if url in seen:
             continue
         card = _card_of(anchor, block)
-        heading = card.css_first("h2, h3, h4, h5, h6, [class*=title], [class*=headline]")
-        title = node_text(heading) if heading is not None else ""
-        if len(title.split()) < 3:
-            title = node_text(anchor)
-        if len(title.split()) < 3:
+        title = _card_title(card, anchor)
+        if not title:
             continue
         source_node = next(
-            (n for n in card.traverse() if n is not card and SOURCE_TOKENS & set(tokens(n))),
+            (n for n in card.traverse() if n != card and SOURCE_TOKENS & set(tokens(n))),
             None,
         )
         source = node_text(source_node).lstrip("-–· ") if source_node is not None else None
@@ -302,7 +392,13 @@ def _is_related_heading(node: LexborNode) -> bool:
 
 
 def _remove_heading_section(heading: LexborNode, base_url: str | None, harvest: Harvest) -> None:
-    """Remove a chrome heading such as "Related Articles" and what follows it in its parent."""
+    """Remove a chrome heading such as "Related Articles" and what follows it in its
+    parent (climbing out of wrappers that hold nothing but the heading)."""
+    label = node_text(heading)
+    while heading.parent is not None and heading.parent.tag not in PROTECTED_TAGS:
+        if node_text(heading.parent) != label:
+            break
+        heading = heading.parent
     node: LexborNode | None = heading
     while node is not None:
         following = node.next
@@ -320,10 +416,11 @@ def clean_tree(tree: LexborHTMLParser, base_url: str | None = None) -> Harvest:
     body = tree.body
     if body is None:
         return harvest
+    unwrap_layout_tables(tree)
+    _harvest_captions(tree, harvest)
     for node in body.css("[hidden], [style*='display:none'], [style*='display: none']"):
         if not is_protected(node):
             node.decompose()
-    _harvest_captions(tree, harvest)
     for node in body.css("*"):
         if node.parent is None or node.tag in PROTECTED_TAGS:
             continue
@@ -331,7 +428,7 @@ def clean_tree(tree: LexborHTMLParser, base_url: str | None = None) -> Harvest:
         if _matches(words, RELATED_TOKENS, RELATED_BIGRAMS) and not is_protected(node):
             harvest.related.extend(_related_links(node, base_url))
             node.decompose()
-    for heading in body.css("h2, h3, h4, h5, h6, [role=heading]"):
+    for heading in body.css("h2, h3, h4, h5, h6, [role=heading], b, strong"):
         if heading.parent is not None and _is_related_heading(heading):
             _remove_heading_section(heading, base_url, harvest)
     for node in body.css(CHROME_TAGS):
@@ -360,7 +457,7 @@ def clean_lines(lines: list[str], min_body_lines: int = 2) -> CleanText:
     body: list[str] = []
     captions: list[Caption] = []
     for raw in lines:
-        line = normalise_line(raw)
+        line = BULLET.sub("", normalise_line(raw))
         if not line:
             continue
         if END_MARKERS.match(line):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import multiprocessing
 import os
 import re
@@ -68,6 +69,18 @@ AGENCIES = {
     "agence france-presse": "AFP",
     "agence france presse": "AFP",
 }
+DATE_META = (
+    "article:published_time",
+    "datePublished",
+    "firstPublishedDate",
+    "publishdate",
+    "publish-date",
+    "pubdate",
+    "parsely-pub-date",
+    "sailthru.date",
+    "dc.date.issued",
+    "date",
+)
 SOURCE_PATTERNS = [
     re.compile(r"\((AP|Reuters|AFP|PA)\)\s*[—–-]"),
     re.compile(r"(?i)copyright \d{4},? (the associated press|reuters|afp|pa media)"),
@@ -78,7 +91,9 @@ SOURCE_PATTERNS = [
     ),
     re.compile(r"(?i)^by .{2,60}?,\s*(associated press|reuters|afp|press association|pa media)$"),
 ]
-MIN_MAX_BYTES_DETECT = 64_000
+DETECT_BYTES = 64_000
+# trafilatura logs a warning for every page it finds empty; the run report counts those.
+logging.getLogger("trafilatura").setLevel(logging.ERROR)
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{2,40})""", re.I)
 
 
@@ -97,14 +112,27 @@ def decode_html(body: bytes | str, declared: str | None = None) -> str:
             return body.decode(_codec(encoding))
         except (LookupError, UnicodeDecodeError):
             continue
-    best = from_bytes(body[:MIN_MAX_BYTES_DETECT]).best()
-    return body.decode(best.encoding if best else "utf-8", errors="replace")
+    text = body.decode("utf-8", errors="replace")
+    if text.count("\ufffd") <= len(text) // 1000:
+        return text  # UTF-8 with a few broken bytes
+    best = from_bytes(body[:DETECT_BYTES]).best()
+    return body.decode(best.encoding, errors="replace") if best else text
 
 
 def _codec(name: str) -> str:
     name = name.strip().lower()
     # WHATWG: pages labelled latin-1 are really windows-1252.
     return "cp1252" if name in {"iso-8859-1", "latin-1", "latin1", "ascii", "us-ascii"} else name
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
+_TAG = re.compile(r"<[A-Za-z!/?]")
+
+
+def looks_like_html(text: str) -> bool:
+    """Whether a decoded body is markup rather than binary data or plain text."""
+    head = text[:4096]
+    return len(_CONTROL.findall(head)) <= len(head) // 100 and bool(_TAG.search(head))
 
 
 @dataclass
@@ -218,13 +246,17 @@ def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
                 node.decompose()
                 break
     meta.authors = _unique(normalise_line(n) for n in _names(article.get("author")))
+    meta.authors = meta.authors or _unique(
+        node_text(n) for n in tree.css("[itemprop=author] [itemprop=name], [rel=author]")
+    )
     author = _meta(tree, "author", "article:author")
     if not meta.authors and author and not author.startswith("http"):
         meta.authors = [author]
     meta.published = normalise_date(
         _str(article.get("datePublished"))
-        or _meta(tree, "article:published_time", "datePublished", "pubdate", "date")
-        or _attr(tree.css_first("time[datetime]"), "datetime")
+        or _meta(tree, *DATE_META)
+        or _attr(tree.css_first("[itemprop=datePublished]"), "content")
+        or _attr(tree.css_first("[itemprop=datePublished], time[datetime]"), "datetime")
     )
     meta.site = _meta(tree, "og:site_name", "application-name") or _host(url)
     for key in ("sourceOrganization", "provider", "isBasedOn"):
@@ -233,6 +265,8 @@ def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
         if names:
             meta.source = agency(names[0])
             break
+    micro = tree.css_first("[itemprop=sourceOrganization] [itemprop=name]")
+    meta.source = meta.source or (agency(node_text(micro)) if micro is not None else None)
     meta.source = meta.source or _meta(tree, "syndication-source", "original-source")
     lang = _attr(tree.css_first("html"), "lang") or _str(article.get("inLanguage"))
     lang = lang or _meta(tree, "og:locale", "language")
@@ -291,6 +325,8 @@ def extract(
     text = decode_html(html, encoding)
     if not text.strip():
         raise NotAnArticle("empty page")
+    if not looks_like_html(text):
+        raise NotAnArticle("not HTML (binary or plain text)")
     tree = LexborHTMLParser(text)
     meta = read_meta(tree, url)
     raw_lines = [node_text(n) for n in tree.css("p, div, span, small, footer") if n.child is None]

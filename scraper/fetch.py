@@ -30,8 +30,8 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from protego import Protego
 from tenacity import (
-    RetryCallState,
     AsyncRetrying,
+    RetryCallState,
     retry_if_exception,
     stop_after_attempt,
     wait_exponential_jitter,

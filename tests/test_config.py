@@ -34,8 +34,10 @@ def test_relative_paths_are_taken_from_the_config_directory(tmp_path):
         ("sources: [{name: a, type: files, path: x, colour: red}]", "sources[0].colour"),
         ("fetch: {timeout: soon}\nsources: [{name: a, type: files, path: x}]", "fetch.timeout"),
         ("outptu: {}\nsources: [{name: a, type: files, path: x}]", "outptu"),
-        ("output: {formats: [pdf]}\nsources: [{name: a, type: files, path: x}]",
-         "output.formats[0]"),
+        (
+            "output: {formats: [pdf]}\nsources: [{name: a, type: files, path: x}]",
+            "output.formats[0]",
+        ),
         ("sources: [{name: a, type: urls, urls: ['ftp://x']}]", "sources[0].urls"),
         ("sources: []", "sources"),
     ],

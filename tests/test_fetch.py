@@ -179,7 +179,9 @@ async def test_large_bodies_and_gzip_bombs_are_refused():
 async def test_non_html_is_skipped_with_a_reason():
     router = respx.Router()
     router.get("https://news.example/x.pdf").mock(
-        return_value=httpx.Response(200, content=b"%PDF", headers={"content-type": "application/pdf"})
+        return_value=httpx.Response(
+            200, content=b"%PDF", headers={"content-type": "application/pdf"}
+        )
     )
     async with make_fetcher(router) as fetcher:
         with pytest.raises(FetchError) as info:

@@ -3,8 +3,20 @@ import scraper
 
 def test_public_api_is_exactly_all():
     public = {name for name in dir(scraper) if not name.startswith("_")}
-    modules = {"clean", "cli", "config", "discover", "errors", "extract", "fetch", "models",
-               "normalise", "pipeline", "sinks", "store"}
+    modules = {
+        "clean",
+        "cli",
+        "config",
+        "discover",
+        "errors",
+        "extract",
+        "fetch",
+        "models",
+        "normalise",
+        "pipeline",
+        "sinks",
+        "store",
+    }
     assert set(scraper.__all__) <= public
     assert public - set(scraper.__all__) <= modules
     for name in scraper.__all__:

@@ -9,7 +9,10 @@ from scraper.normalise import (
 
 
 def test_curly_quotes_fold_and_dashes_stay():
-    assert normalise_line("\u2018Hi\u2019 \u201cthere\u201d \u2013 \u2014 \u00e9") == "'Hi' \"there\" \u2013 \u2014 \u00e9"
+    assert (
+        normalise_line("\u2018Hi\u2019 \u201cthere\u201d \u2013 \u2014 \u00e9")
+        == "'Hi' \"there\" \u2013 \u2014 \u00e9"
+    )
 
 
 def test_whitespace_collapses_inside_a_line():
@@ -17,14 +20,20 @@ def test_whitespace_collapses_inside_a_line():
 
 
 def test_seed_text_layout():
-    article = Article(url="u", canonical_url="u", title=" T\u2019s ", standfirst="S",
-                      paragraphs=["p1", "p2"])
+    article = Article(
+        url="u", canonical_url="u", title=" T\u2019s ", standfirst="S", paragraphs=["p1", "p2"]
+    )
     assert article_seed_text(article) == "\nT's\nS\np1\np2"
 
 
 def test_captions_can_go_back_inline():
-    article = Article(url="u", canonical_url="u", title="T", paragraphs=["p1", "p2"],
-                      captions=[Caption(text="c", credit="X/PA", position=1)])
+    article = Article(
+        url="u",
+        canonical_url="u",
+        title="T",
+        paragraphs=["p1", "p2"],
+        captions=[Caption(text="c", credit="X/PA", position=1)],
+    )
     assert article_seed_text(article) == "\nT\np1\np2"
     assert article_seed_text(article, captions_inline=True) == "\nT\np1\nc (X/PA)\np2"
 

@@ -1,0 +1,315 @@
+"""Extraction benchmark: the project's extractor against trafilatura, in one process.
+
+Run from the project root:
+
+    python -m benchmarks.extraction ../shared/corpora/aeb ../shared/corpora/trafeval \
+        ../shared/corpora/wcxb [--rounds 3] [--limit N] [--only ours|trafilatura] \
+        [--json OUT] [--dump DIR]
+
+Each corpus folder holds `truth.jsonl` and `pages/<id>.html.gz` (format and metrics in
+the corpora README). The pages are decompressed and decoded once, up front, and both
+sides get the same `str`. Quality comes from the first round; speed is the best total
+time per side over `--rounds` rounds, with the order of the sides alternating.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import gzip
+import json
+import re
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trafilatura
+
+from benchmarks import metrics
+
+Extractor = Callable[[str, str | None], str]
+
+WARMUP_PAGES = 5
+TARGET_SPEED_RATIO = 3.0
+# Quality targets by metric kind: (figure, comparison, threshold).
+TARGETS: dict[str, list[tuple[str, str, float]]] = {
+    "shingle": [("f1", ">=", 0.980)],
+    "snippets": [("f1", ">=", 0.945)],
+    "word": [("f1", ">=", 0.960), ("without", "<=", 0.03)],
+}
+
+
+@dataclass
+class Page:
+    id: str
+    url: str | None
+    html: str
+    truth: dict[str, Any]
+
+
+@dataclass
+class Corpus:
+    name: str
+    kind: str  # "shingle" (aeb), "snippets" (trafeval) or "word" (wcxb)
+    pages: list[Page]
+
+
+def row_kind(row: dict[str, Any]) -> str:
+    if row.get("metric") == "word":
+        return "word"
+    if "body" in row:
+        return "shingle"
+    return "snippets"
+
+
+_META_CHARSET = re.compile(rb"<meta[^>]+charset=[\"']?\s*([\w.:-]+)", re.IGNORECASE)
+
+
+def decode(raw: bytes) -> str:
+    """UTF-8 if valid, else the charset the page declares, else UTF-8 with replacement.
+
+    A few saved pages are not UTF-8 (ISO-8859-1, windows-1252/1250) despite the corpus
+    README; decoding them as UTF-8 would garble their non-ASCII letters for both sides.
+    """
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    match = _META_CHARSET.search(raw[:8192])
+    if match:
+        try:
+            return raw.decode(match.group(1).decode("ascii"), errors="replace")
+        except LookupError:
+            pass
+    return raw.decode("utf-8", errors="replace")
+
+
+def load_corpus(folder: Path, limit: int | None) -> Corpus:
+    with (folder / "truth.jsonl").open(encoding="utf-8") as fh:  # lines end in "\n" only
+        rows = [json.loads(line) for line in fh if line.strip()][:limit]
+    kinds = {row_kind(r) for r in rows}
+    if len(kinds) != 1:
+        raise SystemExit(f"{folder}: expected one metric kind, found {sorted(kinds)}")
+    pages = []
+    for r in rows:
+        html = decode(gzip.decompress((folder / r["file"]).read_bytes()))
+        pages.append(Page(r["id"], r.get("url"), html, r))
+    return Corpus(folder.name, kinds.pop(), pages)
+
+
+def ours_extractor() -> Extractor | None:
+    try:
+        from scraper.extract import extract
+    except Exception as exc:  # noqa: BLE001 - the module may not exist yet
+        print(f"note: cannot import scraper.extract ({exc!r}); running trafilatura only")
+        return None
+
+    def run(html: str, url: str | None) -> str:
+        a = extract(html, url=url)
+        return "\n".join(([a.standfirst] if a.standfirst else []) + a.paragraphs)
+
+    return run
+
+
+def trafilatura_extractor(html: str, url: str | None) -> str:
+    out = trafilatura.extract(html, url=url, include_comments=False, include_tables=True)
+    return out or ""
+
+
+def run_side(fn: Extractor, pages: list[Page]) -> tuple[list[str], float, int]:
+    """Outputs, total seconds spent inside `fn`, and number of pages that raised."""
+    outputs: list[str] = []
+    total = 0.0
+    failures = 0
+    gc.collect()
+    for page in pages:
+        start = time.perf_counter()
+        try:
+            text = fn(page.html, page.url)
+        except Exception:  # noqa: BLE001 - a failing page is an empty prediction
+            text = ""
+            failures += 1
+        total += time.perf_counter() - start
+        outputs.append(text)
+    return outputs, total, failures
+
+
+def page_scores(kind: str, pred: str, truth: dict[str, Any]) -> dict[str, Any]:
+    if kind == "shingle":
+        p, r = metrics.shingle_scores(pred, truth["body"])
+        return {"p": p, "r": r, "f1": metrics.f1(p, r)}
+    if kind == "snippets":
+        counts = metrics.snippet_counts(pred, truth["with"], truth["without"])
+        p, r, f = metrics.counts_pr_f1([counts])
+        return {"p": p, "r": r, "f1": f, "counts": counts}
+    p, r, f = metrics.word_scores(pred, truth["body"])
+    with_, without = metrics.snippet_shares(pred, truth["with"], truth["without"])
+    return {"p": p, "r": r, "f1": f, "with": with_, "without": without}
+
+
+def aggregate(kind: str, scores: list[dict[str, Any]]) -> dict[str, float]:
+    if kind == "shingle":
+        p, r, f = metrics.mean_pr_f1([(s["p"], s["r"]) for s in scores])
+        return {"f1": f, "p": p, "r": r}
+    if kind == "snippets":
+        p, r, f = metrics.counts_pr_f1(s["counts"] for s in scores)
+        return {"f1": f, "p": p, "r": r}
+    n = len(scores) or 1
+    return {
+        "f1": sum(s["f1"] for s in scores) / n,
+        "p": sum(s["p"] for s in scores) / n,
+        "r": sum(s["r"] for s in scores) / n,
+        "with": metrics.mean_defined(s["with"] for s in scores),
+        "without": metrics.mean_defined(s["without"] for s in scores),
+    }
+
+
+def bench_corpus(
+    corpus: Corpus, sides: dict[str, Extractor], rounds: int
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """Figures per side, and per-page scores per side."""
+    names = list(sides)
+    best: dict[str, float] = {}
+    first: dict[str, tuple[list[str], int]] = {}
+    for rnd in range(rounds):
+        for name in names if rnd % 2 == 0 else names[::-1]:
+            outputs, total, failures = run_side(sides[name], corpus.pages)
+            best[name] = min(best.get(name, total), total)
+            first.setdefault(name, (outputs, failures))
+    figures: dict[str, Any] = {"kind": corpus.kind, "pages": len(corpus.pages), "sides": {}}
+    per_page: dict[str, list[dict[str, Any]]] = {}
+    for name in names:
+        outputs, failures = first[name]
+        pairs = zip(outputs, corpus.pages, strict=True)
+        scores = [page_scores(corpus.kind, o, p.truth) for o, p in pairs]
+        per_page[name] = scores
+        figures["sides"][name] = aggregate(corpus.kind, scores) | {
+            "ms_per_page": 1000 * best[name] / max(1, len(corpus.pages)),
+            "failures": failures,
+        }
+    if len(names) == 2:
+        ms = [figures["sides"][n]["ms_per_page"] for n in ("ours", "trafilatura")]
+        figures["speed_ratio"] = ms[1] / ms[0] if ms[0] > 0 else float("inf")
+    return figures, per_page
+
+
+def fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def print_table(name: str, fig: dict[str, Any]) -> None:
+    word = fig["kind"] == "word"
+    head = f"{'corpus':<10}{'side':<13}{'F1':<7}{'P':<7}{'R':<7}"
+    head += f"{'with':<7}{'without':<9}" if word else ""
+    print(head + f"{'ms/page':<9}failures")
+    for side, s in fig["sides"].items():
+        line = f"{name:<10}{side:<13}{fmt(s['f1']):<7}{fmt(s['p']):<7}{fmt(s['r']):<7}"
+        line += f"{fmt(s['with']):<7}{fmt(s['without']):<9}" if word else ""
+        print(line + f"{s['ms_per_page']:<9.1f}{s['failures']}")
+    if "speed_ratio" in fig:
+        print(f"{name:<10}{'speed ratio':<13}{fig['speed_ratio']:.1f}x")
+    print()
+
+
+def check_targets(figures: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    results = []
+    for name, fig in figures.items():
+        ours = fig["sides"].get("ours")
+        for key, op, limit in TARGETS[fig["kind"]]:
+            value = ours[key] if ours else None
+            met = value is not None and (value >= limit if op == ">=" else value <= limit)
+            results.append(
+                {
+                    "corpus": name,
+                    "figure": key,
+                    "target": f"{op} {limit}",
+                    "value": value,
+                    "met": met,
+                }
+            )
+        ratio = fig.get("speed_ratio")
+        results.append(
+            {
+                "corpus": name,
+                "figure": "speed_ratio",
+                "target": f">= {TARGET_SPEED_RATIO}",
+                "value": ratio,
+                "met": ratio is not None and ratio >= TARGET_SPEED_RATIO,
+            }
+        )
+    return results
+
+
+def write_dump(folder: Path, corpus: Corpus, per_page: dict[str, list[dict[str, Any]]]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, page in enumerate(corpus.pages):
+        row: dict[str, Any] = {"id": page.id, "url": page.url}
+        for side, scores in per_page.items():
+            row |= {f"{side}_{k}": scores[i][k] for k in ("p", "r", "f1")}
+        if len(per_page) == 2:
+            row["delta_f1"] = row["ours_f1"] - row["trafilatura_f1"]
+        rows.append(row)
+    key = "delta_f1" if len(per_page) == 2 else f"{next(iter(per_page))}_f1"
+    rows.sort(key=lambda r: r[key])
+    with (folder / f"{corpus.name}.jsonl").open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("corpora", nargs="+", type=Path)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--only", choices=("ours", "trafilatura"))
+    ap.add_argument("--json", type=Path, dest="json_out")
+    ap.add_argument("--dump", type=Path)
+    args = ap.parse_args(argv)
+
+    sides: dict[str, Extractor] = {}
+    if args.only != "trafilatura":
+        ours = ours_extractor()
+        if ours is not None:
+            sides["ours"] = ours
+        elif args.only == "ours":
+            return 1
+    if args.only != "ours":
+        sides["trafilatura"] = trafilatura_extractor
+
+    corpora = [load_corpus(folder, args.limit) for folder in args.corpora]
+    for corpus in corpora:  # warm-up, untimed
+        for fn in sides.values():
+            run_side(fn, corpus.pages[:WARMUP_PAGES])
+
+    figures: dict[str, dict[str, Any]] = {}
+    for corpus in corpora:
+        figures[corpus.name], per_page = bench_corpus(corpus, sides, max(1, args.rounds))
+        print_table(corpus.name, figures[corpus.name])
+        if args.dump:
+            write_dump(args.dump, corpus, per_page)
+
+    targets = check_targets(figures)
+    print("targets")
+    for t in targets:
+        value = "n/a" if t["value"] is None else f"{t['value']:.3f}"
+        status = "MET" if t["met"] else "MISSED"
+        print(f"  {t['corpus']:<10}{t['figure']:<13}{t['target']:<10}{value:<8}{status}")
+
+    if args.json_out:
+        report = {
+            "sides": list(sides),
+            "rounds": args.rounds,
+            "limit": args.limit,
+            "corpora": figures,
+            "targets": targets,
+        }
+        args.json_out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Extraction against the hand-written aggregator fixtures and hostile input."""
+
+from datetime import datetime
+
+import pytest
+
+from scraper.errors import ExtractError, NotAnArticle
+from scraper.extract import ExtractPool, ExtractTimeout, decode_html, extract, extract_page
+from scraper.models import Fetched
+from scraper.normalise import article_seed_text
+
+from .conftest import SEED_CLEAN, fixture_html, fixture_names, load_expected
+
+NAMES = fixture_names()
+
+
+def test_there_are_at_least_six_aggregator_fixtures():
+    assert len(NAMES) >= 6
+
+
+@pytest.fixture(scope="module")
+def extracted():
+    return {name: extract(fixture_html(name), load_expected(name)["url"]) for name in NAMES}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fixture_title_source_and_body_match(extracted, name):
+    expected, got = load_expected(name), extracted[name]
+    assert got.title == expected["title"]
+    assert got.source == expected["source"]
+    assert got.standfirst == expected["standfirst"]
+    assert got.paragraphs == expected["paragraphs"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fixture_leaks_no_boilerplate(extracted, name):
+    got = extracted[name]
+    text = "\n".join([got.title, got.standfirst or "", *got.paragraphs])
+    leaked = [phrase for phrase in load_expected(name)["boilerplate"] if phrase in text]
+    assert leaked == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fixture_metadata(extracted, name):
+    expected, got = load_expected(name), extracted[name]
+    assert got.canonical_url == expected["url"]
+    assert got.site == expected["site"]
+    assert got.authors == expected["authors"]
+    if expected["published"]:
+        assert datetime.fromisoformat(got.published) == datetime.fromisoformat(
+            expected["published"]
+        )
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fixture_captions_stay_out_of_the_body(extracted, name):
+    expected, got = load_expected(name), extracted[name]
+    assert [(c.text, c.credit) for c in got.captions] == [
+        (c["text"], c["credit"]) for c in expected["captions"]
+    ]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fixture_related_cards_become_links(extracted, name):
+    expected, got = load_expected(name), extracted[name]
+    titles = [r.title for r in got.related]
+    assert [t for t in expected["related_titles"] if t not in titles] == []
+
+
+def test_daily8_fixture_gives_the_golden_seed_text(extracted):
+    assert article_seed_text(extracted["daily8_starmer"]) == SEED_CLEAN.read_text(encoding="utf-8")
+
+
+def test_broken_utf8_bytes_never_raise_and_keep_the_rest():
+    para = "<p>Le caf\u00e9 cr\u00e8me est servi \u00e0 la brasserie, pr\u00e8s de l\u2019\u00e9glise.</p>"
+    body = ("<html><body><article>" + para * 10).encode() + b"\xff\xfe\x81</article></body></html>"
+    text = decode_html(body)
+    assert "caf\u00e9 cr\u00e8me" in text and "\ufffd" in text
+
+
+def test_undeclared_legacy_encoding_is_detected():
+    para = (
+        "<p>Le caf\u00e9 cr\u00e8me est servi \u00e0 la brasserie, pr\u00e8s de l'\u00e9glise.</p>"
+    )
+    body = ("<html><body><article>" + para * 20 + "</article></body></html>").encode("cp1252")
+    assert "caf\u00e9 cr\u00e8me" in decode_html(body)
+
+
+def test_declared_charset_wins_and_meta_charset_is_read():
+    body = '<meta charset="windows-1251"><p>\u041f\u0440\u0438\u0432\u0435\u0442</p>'.encode(
+        "cp1251"
+    )
+    assert "\u041f\u0440\u0438\u0432\u0435\u0442" in decode_html(body)
+    assert decode_html("caf\u00e9".encode("latin-1"), "iso-8859-1") == "caf\u00e9"
+
+
+def test_malformed_html_still_extracts():
+    html = (
+        "<html><body><div><article><h1>Storm hits coast</h2><p>Heavy rain fell across the coast on "
+        "Monday, officials said, closing roads.<p>Crews worked through the night to clear the "
+        "fallen trees and restore power to homes.<div><span></article></b></i>"
+    )
+    article = extract(html, "https://x.example/storm")
+    assert article.title == "Storm hits coast"
+    assert any(p.startswith("Heavy rain fell") for p in article.paragraphs)
+
+
+@pytest.mark.parametrize("body", [b"", b"   ", bytes(range(256)) * 20, b"just some plain text"])
+def test_non_html_is_not_an_article(body):
+    with pytest.raises(NotAnArticle):
+        extract(body, "https://x.example/")
+
+
+def test_deeply_nested_html_fails_cleanly():
+    html = "<div>" * 50_000 + "<p>deep</p>"
+    try:
+        extract(html, "https://x.example/deep")
+    except ExtractError:
+        pass
+
+
+def big_page(paragraphs: int = 4000) -> Fetched:
+    body = "".join(
+        f"<p>Paragraph {i} tells a long story about the town council.</p>"
+        for i in range(paragraphs)
+    )
+    html = f"<html><body><article><h1>Big</h1>{body}</article></body></html>"
+    return Fetched(url="https://x.example/big", source="t", body=html.encode())
+
+
+def test_extraction_past_the_time_limit_is_abandoned():
+    with pytest.raises(ExtractTimeout):
+        extract_page(big_page(), timeout=0.01)
+
+
+def test_pool_counts_timeouts_and_keeps_going():
+    good = Fetched(url="https://x.example/a", source="t", body=fixture_html("daily8_starmer"))
+    with ExtractPool(workers=2, timeout=0.01) as pool:
+        outcomes = [o for _, o in pool.map([big_page()])]
+    assert isinstance(outcomes[0], ExtractTimeout)
+    with ExtractPool(workers=2, timeout=20) as pool:
+        outcomes = [o for _, o in pool.map([good, big_page(50)])]
+    assert [type(o).__name__ for o in outcomes] == ["Article", "Article"]
