@@ -171,13 +171,37 @@ def _matches(words: list[str], singles: frozenset[str], bigrams: frozenset[str])
     return any(f"{a} {b}" in bigrams for a, b in zip(words, words[1:], strict=False))
 
 
+MAIN_MARK = "data-scraper-main"
+
+
 def is_protected(node: LexborNode) -> bool:
     """Whether removing the node could remove the article itself."""
-    if node.tag in PROTECTED_TAGS:
+    if node.tag in PROTECTED_TAGS or MAIN_MARK in node.attributes:
         return True
     if node.attributes.get("itemprop") == "articleBody":
         return True
     return node.css_first("h1, article, [itemprop=articleBody]") is not None
+
+
+def mark_main_text(body: LexborNode) -> None:
+    """Mark the element holding the most paragraphs, and its ancestors, so no
+    chrome rule can remove them (class names like "entry-content-read-more" or
+    "page-with-sidebar" are common on article wrappers)."""
+    totals: dict[int, tuple[float, LexborNode]] = {}
+    for paragraph in body.css("p"):
+        parent = paragraph.parent
+        if parent is None:
+            continue
+        score, _ = totals.get(parent.mem_id, (0.0, parent))
+        # many paragraphs beat one long teaser summary
+        totals[parent.mem_id] = (score + 1 + min(len(paragraph.text() or "") / 100, 3), parent)
+    if not totals:
+        return
+    _, node = max(totals.values(), key=lambda item: item[0])
+    current: LexborNode | None = node
+    while current is not None and current.tag not in {"body", "html"}:
+        current.attrs[MAIN_MARK] = "1"
+        current = current.parent
 
 
 @dataclass
@@ -403,9 +427,9 @@ def _remove_heading_section(heading: LexborNode, base_url: str | None, harvest: 
     while node is not None:
         following = node.next
         if node.tag != "-text":
+            if is_protected(node):
+                break
             harvest.related.extend(_related_links(node, base_url))
-        if node.tag == "h1" or (node.tag != "-text" and node.css_first("h1") is not None):
-            break
         node.decompose()
         node = following
 
@@ -417,6 +441,7 @@ def clean_tree(tree: LexborHTMLParser, base_url: str | None = None) -> Harvest:
     if body is None:
         return harvest
     unwrap_layout_tables(tree)
+    mark_main_text(body)
     _harvest_captions(tree, harvest)
     for node in body.css("[hidden], [style*='display:none'], [style*='display: none']"):
         if not is_protected(node):
