@@ -165,6 +165,7 @@ async def run(
     clock = time.monotonic()
     sinks = Sinks(settings.output.dir, settings.output.formats, settings.output.captions_inline)
     with Store(settings.state) as store:
+        sinks.remove_stale_temp_files()
         state = Run(settings, store, sinks)
         workers = settings.extract.workers if workers is None else workers
         with ExtractPool(workers, settings.extract.timeout) as pool:

@@ -48,6 +48,12 @@ class Sinks:
         self.formats = tuple(formats)
         self.captions_inline = captions_inline
 
+    def remove_stale_temp_files(self) -> None:
+        """Temp files left by a killed run (call while holding the run lock)."""
+        for folder in (self.out_dir, self.out_dir / "text"):
+            for tmp in folder.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+
     def write(self, articles: Sequence[Article]) -> None:
         if not articles:
             return

@@ -187,3 +187,35 @@ def test_a_second_run_waits_for_the_lock(tmp_path):
     with Store(tmp_path / "state.sqlite"):
         assert main(["--config", str(config)]) == 3
     assert records(tmp_path) == []
+
+
+def test_a_killed_run_loses_nothing_and_leaves_no_partial_output(tmp_path):
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    html = fixture_html("daily8_starmer").decode()
+    for i in range(120):
+        copy = re.sub(
+            r'rel="canonical" href="[^"]+"', f'rel="canonical" href="https://d8.example/{i}"', html
+        )
+        (pages / f"p{i:03}.html").write_text(copy)
+    config = write_config(tmp_path, [{"name": "fx", "type": "files", "path": str(pages)}])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scraper.cli", "--config", str(config)], stderr=subprocess.DEVNULL
+    )
+    records_path = tmp_path / "out" / "records.jsonl"
+    deadline = time.monotonic() + 60
+    while not records_path.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = records(tmp_path)  # every line parses: no half-written record
+    assert len(partial) < 120
+    assert main(["--config", str(config)]) == 0
+    ids = [r["id"] for r in records(tmp_path)]
+    assert len(ids) == 120 and len(set(ids)) == 120

@@ -45,3 +45,12 @@ def test_a_failed_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
         atomic_write(path, b"new\n", keep_existing=True)
     assert path.read_bytes() == b"old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["records.jsonl"]
+
+
+def test_stale_temp_files_of_a_killed_run_are_removed(tmp_path):
+    (tmp_path / "text").mkdir()
+    (tmp_path / ".records.jsonl.abc.tmp").write_text("half")
+    (tmp_path / "text" / ".x.txt.def.tmp").write_text("half")
+    (tmp_path / "records.jsonl").write_text("{}\n")
+    Sinks(tmp_path, ["jsonl"]).remove_stale_temp_files()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["records.jsonl", "text"]
