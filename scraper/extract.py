@@ -206,12 +206,9 @@ def _source_in_dom(tree: LexborHTMLParser) -> str | None:
     if root is None:
         return None
     for node in root.traverse():
-        words = set(tokens(node))
-        if not words & SOURCE_TOKENS or words & {"logo"}:
-            label = node.attributes.get("aria-label") or node.attributes.get("alt")
-            if not (words & SOURCE_TOKENS) or not label:
-                continue
-        text = node_text(node) or node.attributes.get("alt") or ""
+        if not SOURCE_TOKENS & set(tokens(node)):
+            continue
+        text = node_text(node) or _attr(node, "alt") or _attr(node, "aria-label") or ""
         if 1 < len(text) <= 60:
             return agency(text)
     return None
@@ -440,17 +437,19 @@ class ExtractPool:
         except ScrapeError as exc:
             return exc
 
+    def _failed(self, exc: ScrapeError | TimeoutError | BrokenProcessPool) -> Outcome:
+        if isinstance(exc, ScrapeError):
+            return exc
+        self._kill()
+        if isinstance(exc, TimeoutError):
+            return ExtractTimeout("extraction ran past its time limit (worker killed)")
+        return ExtractError("extraction worker crashed")
+
     def _result(self, future: Future[Article]) -> Outcome:
         try:
             return future.result(timeout=self.timeout + self.grace)
-        except ScrapeError as exc:
-            return exc
-        except TimeoutError:
-            self._kill()
-            return ExtractTimeout("extraction ran past its time limit (worker killed)")
-        except BrokenProcessPool:
-            self._kill()
-            return ExtractError("extraction worker crashed")
+        except (ScrapeError, TimeoutError, BrokenProcessPool) as exc:
+            return self._failed(exc)
 
     async def extract_async(self, page: Fetched) -> Outcome:
         if self.workers == 1:
@@ -458,14 +457,8 @@ class ExtractPool:
         future = asyncio.wrap_future(self._executor().submit(extract_page, page, self.timeout))
         try:
             return await asyncio.wait_for(future, self.timeout + self.grace)
-        except ScrapeError as exc:
-            return exc
-        except TimeoutError:
-            self._kill()
-            return ExtractTimeout("extraction ran past its time limit (worker killed)")
-        except BrokenProcessPool:
-            self._kill()
-            return ExtractError("extraction worker crashed")
+        except (ScrapeError, TimeoutError, BrokenProcessPool) as exc:
+            return self._failed(exc)
 
     def map(self, pages: Iterable[Fetched]) -> Iterator[tuple[Fetched, Outcome]]:
         """Outcomes in input order, with a bounded number of pages in flight."""
