@@ -86,12 +86,11 @@ def _error(message: str) -> None:
 
 
 def _input_pages(inputs: list[Path], url: str | None, failures: list[str]) -> Iterator[Fetched]:
+    def on_error(where: str, exc: ScrapeError) -> None:
+        failures.append(where)
+        _error(str(exc))
+
     for path in inputs:
-
-        def on_error(where: str, exc: ScrapeError) -> None:
-            failures.append(where)
-            _error(str(exc))
-
         try:
             for page in iter_pages(path, "extract", on_error=on_error):
                 yield page.model_copy(update={"url": url}) if url else page

@@ -326,7 +326,12 @@ def extract(
         raise NotAnArticle("not HTML (binary or plain text)")
     tree = LexborHTMLParser(text)
     meta = read_meta(tree, url)
-    raw_lines = [node_text(n) for n in tree.css("p, div, span, small, footer") if n.child is None]
+    # Leaf text before cleaning keeps copyright and dateline lines for source detection.
+    raw_lines = (
+        [node_text(n) for n in tree.css("p, div, span, small, footer") if n.child is None]
+        if meta.source is None
+        else []
+    )
     if meta.canonical and (not url or url.startswith("file:")):
         url = meta.canonical  # a saved page is known by its canonical URL
     harvest = clean_tree(tree, url)
