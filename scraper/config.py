@@ -7,11 +7,20 @@ resolved against the directory of the config file, so cron can run from anywhere
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
@@ -35,11 +44,17 @@ class FetchConfig(_Strict):
     user_agent: str = DEFAULT_USER_AGENT
     timeout: float = Field(20.0, gt=0)
     concurrency: int = Field(8, ge=1, le=256)
+    host_concurrency: int = Field(2, ge=1, le=64)
     per_host_delay: float = Field(1.0, ge=0)
+    max_crawl_delay: float = Field(30.0, ge=0)
     retries: int = Field(3, ge=0, le=20)
+    backoff_max: float = Field(30.0, ge=0)
+    retry_after_max: float = Field(120.0, ge=0)
     respect_robots: bool = True
+    robots_timeout: float = Field(5.0, gt=0)
     max_bytes: int = Field(5_000_000, ge=1024)
     max_redirects: int = Field(5, ge=0, le=30)
+    http2: bool = True
 
 
 class ExtractConfig(_Strict):
@@ -47,10 +62,43 @@ class ExtractConfig(_Strict):
     workers: int = Field(0, ge=0, description="0 means one per core")
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> object:
+    """``90``, ``"90s"``, ``"15m"``, ``"12h"``, ``"2d"``, ``"1w"`` (else left to pydantic)."""
+    if isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())):
+        return timedelta(seconds=float(match[1]) * _UNITS[match[2]])
+    return value
+
+
 class _Source(_Strict):
     name: str = Field(min_length=1)
     allow_private: bool = False
     max_items: int | None = Field(None, ge=1)
+    include: list[re.Pattern[str]] = []
+    exclude: list[re.Pattern[str]] = []
+    since: datetime | None = None
+    max_age: timedelta | None = None
+
+    _duration = field_validator("max_age", mode="before")(lambda cls, v: parse_duration(v))
+
+    @field_validator("since")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
+
+    def wants(self, url: str) -> bool:
+        """Whether ``url`` passes the ``include``/``exclude`` patterns."""
+        if self.include and not any(p.search(url) for p in self.include):
+            return False
+        return not any(p.search(url) for p in self.exclude)
+
+    def cutoff(self, now: datetime) -> datetime | None:
+        """Items dated before this are skipped (``since`` / ``max_age``)."""
+        limits = [t for t in (self.since, self.max_age and now - self.max_age) if t]
+        return max(limits) if limits else None
 
 
 def _http_url(value: str) -> str:
@@ -83,15 +131,37 @@ class SitemapSource(_Source):
     _check = field_validator("url")(lambda cls, v: _http_url(v))
 
 
+class ListingSource(_Source):
+    type: Literal["listing"]
+    url: str
+    link_selector: str = Field(min_length=1)
+    follow: str | None = None
+    max_pages: int = Field(1, ge=1, le=1000)
+
+    _check = field_validator("url")(lambda cls, v: _http_url(v))
+
+    @model_validator(mode="after")
+    def _selectors(self) -> ListingSource:
+        from selectolax.lexbor import LexborHTMLParser, SelectolaxError
+
+        for selector in filter(None, (self.link_selector, self.follow)):
+            try:
+                LexborHTMLParser("<p></p>").css(selector)
+            except (SelectolaxError, ValueError) as exc:
+                raise ValueError(f"bad CSS selector {selector!r}: {exc}") from None
+        return self
+
+
 class FilesSource(_Source):
     type: Literal["files"]
     path: Path
 
 
 Source = Annotated[
-    UrlsSource | FeedSource | SitemapSource | FilesSource, Field(discriminator="type")
+    UrlsSource | FeedSource | SitemapSource | ListingSource | FilesSource,
+    Field(discriminator="type"),
 ]
-SOURCE_TYPES = ("urls", "feed", "sitemap", "files")
+SOURCE_TYPES = ("urls", "feed", "sitemap", "listing", "files")
 
 
 class Settings(_Strict):

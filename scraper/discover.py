@@ -1,7 +1,9 @@
 """Sources -> what to fetch or extract.
 
-* ``urls``, ``feed`` (RSS/Atom via feedparser) and ``sitemap`` (urlset, index,
-  gzip) sources yield ``Candidate`` URLs for the fetch stage;
+* ``urls``, ``feed`` (RSS/Atom via feedparser, JSON Feed), ``sitemap`` (urlset,
+  index, gzip, Google News, or the sitemaps a robots.txt lists) and ``listing``
+  (links on section pages, with pagination) sources yield ``Candidate`` URLs for
+  the fetch stage, dated when the source says when the item changed;
 * ``files`` sources (HTML files, optionally gzipped, directories of them, WARC
   archives) yield ``Fetched`` pages straight from disk, streamed one at a time.
 """
@@ -9,19 +11,25 @@
 from __future__ import annotations
 
 import io
+import json
+import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 from lxml import etree
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
-from .config import FeedSource, FilesSource, SitemapSource, Source, UrlsSource
+from .config import FeedSource, FilesSource, ListingSource, SitemapSource, Source, UrlsSource
 from .errors import DiscoverError, FetchError
-from .fetch import Fetcher
+from .extract import decode_html
+from .fetch import HTML_TYPES, Fetcher
 from .models import Candidate, Fetched, utc_now
 from .normalise import canonicalise_url
 
@@ -30,7 +38,6 @@ WARC_SUFFIXES = (".warc", ".warc.gz")
 FEED_TYPES = ("application/", "text/")
 SITEMAP_DEPTH = 3
 MAX_DECOMPRESSED = 50_000_000
-_SITEMAP_NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 
 
 def _is_html_file(path: Path) -> bool:
@@ -131,54 +138,115 @@ def _charset(content_type: str) -> str | None:
 
 
 async def candidates(source: Source, fetcher: Fetcher) -> AsyncIterator[Candidate]:
-    """Candidate URLs of a web source, canonicalised and without repeats."""
+    """Candidate URLs of a web source: canonicalised, without repeats, passing the
+    source's ``include``/``exclude`` patterns and not older than its cutoff."""
     seen: set[str] = set()
     count = 0
-    async for url in _source_urls(source, fetcher):
+    cutoff = source.cutoff(utc_now())
+    async for url, modified in _source_urls(source, fetcher, cutoff):
         url = canonicalise_url(url)
-        if url in seen or not url.startswith(("http://", "https://")):
+        if url in seen or not url.startswith(("http://", "https://")) or not source.wants(url):
+            continue
+        if cutoff and modified and modified < cutoff:
             continue
         seen.add(url)
-        yield Candidate(url=url, source=source.name, allow_private=source.allow_private)
+        yield Candidate(
+            url=url, source=source.name, allow_private=source.allow_private, modified=modified
+        )
         count += 1
         if source.max_items and count >= source.max_items:
             return
 
 
-async def _source_urls(source: Source, fetcher: Fetcher) -> AsyncIterator[str]:
+Dated = tuple[str, datetime | None]
+
+
+async def _source_urls(
+    source: Source, fetcher: Fetcher, cutoff: datetime | None
+) -> AsyncIterator[Dated]:
     if isinstance(source, UrlsSource):
         for url in source.urls:
-            yield url
+            yield url, None
     elif isinstance(source, FeedSource):
-        for url in await feed_urls(source, fetcher):
-            yield url
+        for item in await feed_urls(source, fetcher):
+            yield item
     elif isinstance(source, SitemapSource):
-        async for url in sitemap_urls(source.url, source, fetcher, SITEMAP_DEPTH):
-            yield url
+        roots = [source.url]
+        if urlsplit(source.url).path == "/robots.txt":
+            roots = await robots_sitemaps(source, fetcher)
+        for root in roots:
+            async for item in sitemap_urls(root, source, fetcher, SITEMAP_DEPTH, cutoff):
+                yield item
+    elif isinstance(source, ListingSource):
+        async for url in listing_urls(source, fetcher):
+            yield url, None
     elif isinstance(source, FilesSource):
         raise DiscoverError("files sources are read with iter_pages, not fetched")
 
 
-async def _get(url: str, source: Source, fetcher: Fetcher) -> bytes:
+async def _get(
+    url: str, source: Source, fetcher: Fetcher, accept: tuple[str, ...] = FEED_TYPES
+) -> Fetched:
     try:
-        fetched = await fetcher.get(url, source.name, source.allow_private, FEED_TYPES)
+        fetched = await fetcher.get(url, source.name, source.allow_private, accept)
     except FetchError as exc:
         raise DiscoverError(f"{source.name}: cannot fetch {url}: {exc}") from exc
-    body = fetched.body
-    return gunzip(body) if body[:2] == b"\x1f\x8b" else body
+    if fetched.body[:2] == b"\x1f\x8b":
+        fetched.body = gunzip(fetched.body)
+    return fetched
 
 
-async def feed_urls(source: FeedSource, fetcher: Fetcher) -> list[str]:
-    """Entry links of an RSS or Atom feed, made absolute."""
-    body = await _get(source.url, source, fetcher)
+def parse_date(value: object) -> datetime | None:
+    """An aware datetime from an ISO-8601 / RFC 822 string or a UTC struct_time."""
+    if isinstance(value, time.struct_time):
+        return datetime(*value[:6], tzinfo=UTC)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            parsed = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+async def feed_urls(source: FeedSource, fetcher: Fetcher) -> list[Dated]:
+    """Entry links of an RSS, Atom or JSON feed, made absolute, with their dates."""
+    body = (await _get(source.url, source, fetcher)).body
+    if body.lstrip()[:1] == b"{":
+        return json_feed_urls(body, source)
     parsed = feedparser.parse(io.BytesIO(body), response_headers={"content-location": source.url})
     if parsed.bozo and not parsed.entries:
         raise DiscoverError(f"{source.name}: not a feed: {parsed.get('bozo_exception')}")
-    links = []
+    links: list[Dated] = []
     for entry in parsed.entries:
         link = entry.get("link") or entry.get("id")
         if isinstance(link, str) and link:
-            links.append(urljoin(source.url, link.strip()))
+            date = entry.get("updated_parsed") or entry.get("published_parsed")
+            links.append((urljoin(source.url, link.strip()), parse_date(date)))
+    return links
+
+
+def json_feed_urls(body: bytes, source: FeedSource) -> list[Dated]:
+    """Item links of a JSON Feed (https://jsonfeed.org), which feedparser does not read."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise DiscoverError(f"{source.name}: not a feed: bad JSON: {exc}") from exc
+    items = data.get("items") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise DiscoverError(f"{source.name}: not a feed: JSON without an items list")
+    links: list[Dated] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        link = item.get("url") or item.get("external_url") or item.get("id")
+        if isinstance(link, str) and link.strip():
+            date = item.get("date_modified") or item.get("date_published")
+            links.append((urljoin(source.url, link.strip()), parse_date(date)))
     return links
 
 
@@ -187,28 +255,74 @@ _XML_PARSER = etree.XMLParser(
 )
 
 
+def _child_text(element: etree._Element, name: str, deep: bool = False) -> str:
+    """Text of the first child (any descendant if ``deep``) named ``name``, in any namespace."""
+    for child in element.iter(f"{{*}}{name}") if deep else element.iterchildren(f"{{*}}{name}"):
+        return (child.text or "").strip()
+    return ""
+
+
+async def robots_sitemaps(source: SitemapSource, fetcher: Fetcher) -> list[str]:
+    """The ``Sitemap:`` lines of a robots.txt (fetched once per host per run)."""
+    robots = await fetcher.robots(source.url, source.allow_private)
+    sitemaps = [urljoin(source.url, url) for url in robots.sitemaps]
+    if not sitemaps:
+        raise DiscoverError(f"{source.name}: {source.url} lists no sitemaps (or was unreachable)")
+    return sitemaps
+
+
 async def sitemap_urls(
-    url: str, source: SitemapSource, fetcher: Fetcher, depth: int
-) -> AsyncIterator[str]:
-    """Page URLs of a sitemap, following sitemap indexes ``depth`` levels deep."""
-    body = await _get(url, source, fetcher)
+    url: str, source: SitemapSource, fetcher: Fetcher, depth: int, cutoff: datetime | None
+) -> AsyncIterator[Dated]:
+    """Page URLs of a sitemap with their dates (Google News ``publication_date``,
+    else ``lastmod``), following sitemap indexes ``depth`` levels deep and skipping
+    child sitemaps last modified before ``cutoff``."""
+    body = (await _get(url, source, fetcher)).body
     try:
         root = etree.fromstring(body, _XML_PARSER)
     except etree.XMLSyntaxError as exc:
         raise DiscoverError(f"{source.name}: bad sitemap XML at {url}: {exc}") from exc
     if root is None:
         raise DiscoverError(f"{source.name}: empty sitemap at {url}")
-    locs = [
-        urljoin(url, (loc.text or "").strip())
-        for loc in root.iter(f"{_SITEMAP_NS}loc", "loc")
-        if (loc.text or "").strip()
-    ]
-    if etree.QName(root).localname == "sitemapindex":
-        if depth <= 0:
-            return
-        for child in locs:
-            async for page in sitemap_urls(child, source, fetcher, depth - 1):
-                yield page
-    else:
-        for loc in locs:
-            yield loc
+    is_index = etree.QName(root).localname == "sitemapindex"
+    entries = []
+    for entry in root.iterchildren("{*}sitemap" if is_index else "{*}url"):
+        loc = _child_text(entry, "loc")
+        if loc:
+            news = _child_text(entry, "publication_date", deep=True)
+            date = news or _child_text(entry, "lastmod")
+            entries.append((urljoin(url, loc), parse_date(date)))
+    if not is_index:
+        for entry in entries:
+            yield entry
+        return
+    if depth <= 0:
+        return
+    for child, modified in entries:
+        if cutoff and modified and modified < cutoff:
+            continue
+        async for page in sitemap_urls(child, source, fetcher, depth - 1, cutoff):
+            yield page
+
+
+async def listing_urls(source: ListingSource, fetcher: Fetcher) -> AsyncIterator[str]:
+    """Links matching ``link_selector`` on a section page, following the ``follow``
+    link to the next page up to ``max_pages`` pages."""
+    url: str | None = source.url
+    visited: set[str] = set()
+    while url and url not in visited and len(visited) < source.max_pages:
+        visited.add(url)
+        page = await _get(url, source, fetcher, HTML_TYPES)
+        tree = LexborHTMLParser(decode_html(page.body, page.encoding))
+        base = urljoin(page.url, _href(tree.css_first("base[href]")) or "")
+        for link in tree.css(source.link_selector):
+            if href := _href(link):
+                yield urljoin(base, href)
+        url = None
+        if source.follow and (href := _href(tree.css_first(source.follow))):
+            url = canonicalise_url(urljoin(base, href))
+
+
+def _href(node: LexborNode | None) -> str | None:
+    href = node.attributes.get("href") if node is not None else None
+    return href.strip() if href and href.strip() else None

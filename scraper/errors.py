@@ -29,7 +29,7 @@ class DiscoverError(ScrapeError):
 
 class FetchError(ScrapeError):
     """``reason`` is one of: dns, connect, timeout, http_4xx, http_5xx, too_large,
-    too_many_redirects, robots, not_html, private_address, bad_url."""
+    redirects, robots, not_html, private_address, bad_url, decoding."""
 
     def __init__(self, message: str, reason: str, status: int | None = None) -> None:
         super().__init__(message)

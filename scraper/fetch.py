@@ -1,15 +1,21 @@
 """Polite, bounded HTTP fetching with httpx.
 
-One ``Fetcher`` per run wraps an ``httpx.AsyncClient`` whose transport can be
-injected (tests pass respx or a mock transport). Every request:
+One ``Fetcher`` per run wraps ``httpx.AsyncClient`` (HTTP/2 when ``h2`` is there);
+tests inject a transport (respx) and a resolver. Every request:
 
-* is refused unless the scheme is http(s) and, after DNS resolution, the address is
-  public (``allow_private`` lifts this per source); redirects are followed by hand so
-  every hop is checked, up to ``max_redirects``;
-* waits for robots.txt (protego, once per host, RFC 9309 on fetch failures) and for
-  the per-host delay;
+* is refused unless the scheme is http(s) and the address is public
+  (``allow_private`` lifts this per source). The check runs at connect time on the
+  very addresses the connection then uses, so DNS cannot rebind in between, and
+  again on every redirect hop, up to ``max_redirects``;
+* waits for robots.txt (protego; fetched once per host with a short timeout; a 4xx
+  allows everything and a 5xx or network failure disallows everything, as RFC 9309
+  says), for a free slot of the host (``host_concurrency``) and for the host's
+  delay: ``per_host_delay`` or the robots Crawl-delay, shared by every source;
 * is retried by tenacity on timeouts, connection errors, 429 and 5xx, with
-  exponential backoff and jitter, honouring ``Retry-After`` up to a cap;
+  exponential backoff and jitter, honouring ``Retry-After`` up to a cap. A 429 or
+  503 also slows the whole host down, not just the URL;
+* sends the validators of a past copy (conditional GET); a 304 comes back as a
+  ``Fetched`` with status 304 and no body;
 * streams the body and stops at ``max_bytes`` of *decoded* bytes, so a gzip bomb
   is cut off as early as an honest huge page.
 
@@ -22,11 +28,12 @@ import asyncio
 import ipaddress
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 from protego import Protego
 from tenacity import (
@@ -46,6 +53,8 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+SLOW_DOWN_CODES = frozenset({429, 503})
+DISALLOW_ALL = "User-agent: *\nDisallow: /"
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,14 @@ class RetryPolicy:
     backoff_max: float = 30.0
     jitter: float = 1.0
     retry_after_cap: float = 120.0
+
+    @classmethod
+    def from_config(cls, config: FetchConfig) -> RetryPolicy:
+        return cls(
+            attempts=config.retries + 1,
+            backoff_max=config.backoff_max,
+            retry_after_cap=config.retry_after_max,
+        )
 
     def should_retry(self, exc: BaseException) -> bool:
         if not isinstance(exc, FetchError) or isinstance(exc, BlockedURL):
@@ -106,7 +123,7 @@ def parse_retry_after(value: str | None) -> float | None:
 async def system_resolver(host: str, port: int) -> list[str]:
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def is_public_address(address: str) -> bool:
@@ -116,9 +133,80 @@ def is_public_address(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+async def resolve_checked(
+    resolver: Resolver, host: str, port: int, allow_private: bool
+) -> list[str]:
+    """The addresses of ``host``; raises unless every one may be contacted."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        addresses = [host.strip("[]")]
+    except ValueError:
+        try:
+            addresses = await resolver(host, port)
+        except (OSError, UnicodeError) as exc:
+            raise FetchError(f"cannot resolve {host}: {exc}", "dns") from exc
+    if not addresses:
+        raise FetchError(f"cannot resolve {host}: no address", "dns")
+    if not allow_private and not all(is_public_address(a) for a in addresses):
+        raise BlockedURL(f"{host} resolves to a non-public address", "private_address")
+    return addresses
+
+
+class _PinnedBackend(httpcore.AnyIOBackend):
+    """Connects only to addresses that ``resolve_checked`` returned for the host."""
+
+    def __init__(self, resolver: Resolver, allow_private: bool) -> None:
+        self.resolver = resolver
+        self.allow_private = allow_private
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = await resolve_checked(self.resolver, host, port, self.allow_private)
+        error: Exception | None = None
+        for address in addresses:
+            try:
+                return await super().connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+
+class PinnedTransport(httpx.AsyncHTTPTransport):
+    """httpx's own transport with ``_PinnedBackend`` under its connection pool."""
+
+    def __init__(
+        self, resolver: Resolver, allow_private: bool, http2: bool, limits: httpx.Limits
+    ) -> None:
+        super().__init__(http2=http2, limits=limits, trust_env=False)
+        # httpx has no hook for a network backend: rebuild its pool with ours.
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http2=http2,
+            network_backend=_PinnedBackend(resolver, allow_private),
+        )
+
+
 @dataclass
 class _Host:
+    """Politeness state of one host, shared by every source of the run."""
+
+    slots: asyncio.Semaphore
+    delay: float
+    base_delay: float
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    robots_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     next_at: float = 0.0
     robots: Protego | None = None
     robots_checked: bool = False
@@ -137,33 +225,56 @@ class Fetcher:
     ) -> None:
         self.config = config
         self.resolver = resolver
-        self.policy = policy or RetryPolicy(attempts=config.retries + 1)
+        self.policy = policy or RetryPolicy.from_config(config)
         backoff = wait or wait_exponential_jitter(
             initial=self.policy.backoff_initial,
             max=self.policy.backoff_max,
             jitter=self.policy.jitter,
         )
         self.wait = backoff if wait is not None else _RetryAfterWait(self.policy, backoff)
-        self.client = httpx.AsyncClient(
-            transport=transport,
-            http2=transport is None and _has_h2(),
-            headers={"User-Agent": config.user_agent, "Accept-Encoding": "gzip, deflate"},
-            timeout=httpx.Timeout(config.timeout),
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=config.concurrency * 2),
-        )
+        # An injected transport cannot check addresses at connect time, so they are
+        # checked before each request instead.
+        self.precheck = transport is not None
+        self.http2 = config.http2 and _has_h2()
+        limits = httpx.Limits(max_connections=config.concurrency * 2)
+        self.clients = {
+            allow: self._client(
+                transport or PinnedTransport(resolver, allow, self.http2, limits), limits
+            )
+            for allow in (False, True)
+        }
         self.hosts: dict[str, _Host] = {}
         self.requests = 0
+
+    def _client(
+        self, transport: httpx.AsyncBaseTransport, limits: httpx.Limits
+    ) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=transport,
+            headers={"User-Agent": self.config.user_agent, "Accept-Encoding": "gzip, deflate"},
+            timeout=httpx.Timeout(self.config.timeout),
+            follow_redirects=False,
+            limits=limits,
+            trust_env=False,
+        )
 
     async def __aenter__(self) -> Fetcher:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self.client.aclose()
+        for client in self.clients.values():
+            await client.aclose()
 
     async def fetch(self, candidate: Candidate) -> Fetched:
-        """An HTML page; raises ``FetchError``."""
-        return await self.get(candidate.url, candidate.source, candidate.allow_private, HTML_TYPES)
+        """An HTML page, or status 304 when the validators still match."""
+        validators = {
+            "If-None-Match": candidate.etag,
+            "If-Modified-Since": candidate.last_modified,
+        }
+        headers = {k: v for k, v in validators.items() if v}
+        return await self.get(
+            candidate.url, candidate.source, candidate.allow_private, HTML_TYPES, headers
+        )
 
     async def get(
         self,
@@ -171,6 +282,7 @@ class Fetcher:
         source: str,
         allow_private: bool = False,
         accept: tuple[str, ...] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Fetched:
         """Any resource (feeds, sitemaps, pages), retried under the policy."""
         retrying = AsyncRetrying(
@@ -181,21 +293,36 @@ class Fetcher:
         )
         async for attempt in retrying:
             with attempt:
-                return await self._get_once(url, source, allow_private, accept)
+                return await self._get_once(url, source, allow_private, accept, headers or {})
         raise AssertionError("unreachable")
 
     async def _get_once(
-        self, url: str, source: str, allow_private: bool, accept: tuple[str, ...] | None
+        self,
+        url: str,
+        source: str,
+        allow_private: bool,
+        accept: tuple[str, ...] | None,
+        headers: dict[str, str],
     ) -> Fetched:
         for _ in range(self.config.max_redirects + 1):
             await self._check_url(url, allow_private)
-            await self._wait_turn(url, allow_private)
-            response = await self._request(url, accept)
+            host = self._host(url)
+            async with host.slots:
+                await self._wait_turn(host)
+                response = await self._request(url, allow_private, accept, headers)
+            if response.status in SLOW_DOWN_CODES:
+                self._slow_down(host, response.retry_after)
+            elif response.status < 300:
+                host.delay = max(host.base_delay, host.delay / 2)
             if response.status in REDIRECT_CODES and response.location:
                 url = urljoin(url, response.location)
                 continue
             if response.status >= 400:
                 raise HTTPStatusError(url, response.status, response.retry_after)
+            if response.status >= 300 and response.status != 304:
+                raise FetchError(
+                    f"HTTP {response.status} without a usable Location: {url}", "redirects"
+                )
             return Fetched(
                 url=url,
                 source=source,
@@ -203,78 +330,104 @@ class Fetcher:
                 status=response.status,
                 content_type=response.content_type,
                 encoding=response.encoding,
+                etag=response.etag,
+                last_modified=response.last_modified,
             )
         raise FetchError(f"more than {self.config.max_redirects} redirects: {url}", "redirects")
 
+    def _host(self, url: str) -> _Host:
+        key = urlsplit(url).netloc.lower()
+        if key not in self.hosts:
+            delay = self.config.per_host_delay
+            self.hosts[key] = _Host(asyncio.Semaphore(self.config.host_concurrency), delay, delay)
+        return self.hosts[key]
+
     async def _check_url(self, url: str, allow_private: bool) -> None:
-        await self._check_address(url, allow_private)
-        if self.config.respect_robots and not await self._robots_allow(url, allow_private):
-            raise BlockedURL(f"disallowed by robots.txt: {url}", "robots")
-
-    async def _robots_allow(self, url: str, allow_private: bool) -> bool:
         parts = urlsplit(url)
-        host = self.hosts.setdefault(parts.netloc.lower(), _Host())
-        if not host.robots_checked:
-            host.robots_checked = True
-            host.robots = await self._load_robots(f"{parts.scheme}://{parts.netloc}", allow_private)
-        if host.robots is None:
-            return True
-        return bool(host.robots.can_fetch(url, self.config.user_agent))
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise BlockedURL(f"not an http(s) URL: {url}", "bad_url")
+        await self._precheck(url, allow_private)
+        if self.config.respect_robots:
+            robots = await self.robots(url, allow_private)
+            if not robots.can_fetch(url, self.config.user_agent):
+                raise BlockedURL(f"disallowed by robots.txt: {url}", "robots")
 
-    async def _load_robots(self, origin: str, allow_private: bool) -> Protego | None:
-        """Parsed robots.txt; None allows everything (4xx), and a server or network
-        failure disallows everything, as RFC 9309 says."""
-        robots_url = f"{origin}/robots.txt"
+    async def _precheck(self, url: str, allow_private: bool) -> None:
+        if self.precheck:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            await resolve_checked(self.resolver, parts.hostname or "", port, allow_private)
+
+    async def robots(self, url: str, allow_private: bool = False) -> Protego:
+        """The robots.txt rules of ``url``'s host, fetched once per run."""
+        host = self._host(url)
+        async with host.robots_lock:
+            if not host.robots_checked:
+                parts = urlsplit(url)
+                host.robots = await self._load_robots(
+                    f"{parts.scheme}://{parts.netloc}", allow_private
+                )
+                host.robots_checked = True
+                crawl_delay = host.robots.crawl_delay(self.config.user_agent)
+                if crawl_delay:
+                    host.base_delay = max(
+                        host.base_delay, min(float(crawl_delay), self.config.max_crawl_delay)
+                    )
+                    host.delay = max(host.delay, host.base_delay)
+        assert host.robots is not None
+        return host.robots
+
+    async def _load_robots(self, origin: str, allow_private: bool) -> Protego:
+        """A 4xx allows everything; a 5xx or a network failure disallows everything."""
+        url = f"{origin}/robots.txt"
         try:
-            url = robots_url
             for _ in range(5):
-                await self._check_address(url, allow_private)
-                response = await self._request(url, None, timeout=min(self.config.timeout, 10))
+                await self._precheck(url, allow_private)
+                response = await self._request(
+                    url, allow_private, None, {}, timeout=self.config.robots_timeout
+                )
                 if response.status in REDIRECT_CODES and response.location:
                     url = urljoin(url, response.location)
                     continue
                 break
         except FetchError:
-            return Protego.parse("User-agent: *\nDisallow: /")
+            return Protego.parse(DISALLOW_ALL)
         if 400 <= response.status < 500:
-            return None
-        if response.status >= 500 or response.status in REDIRECT_CODES:
-            return Protego.parse("User-agent: *\nDisallow: /")
+            return Protego.parse("")
+        if response.status >= 300:
+            return Protego.parse(DISALLOW_ALL)
         return Protego.parse(response.body.decode("utf-8", errors="replace"))
 
-    async def _check_address(self, url: str, allow_private: bool) -> None:
-        """Refuse non-http(s) URLs and, unless allowed, non-public addresses."""
-        parts = urlsplit(url)
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise BlockedURL(f"not an http(s) URL: {url}", "bad_url")
-        if allow_private:
-            return
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            addresses = await self.resolver(parts.hostname, port)
-        except (OSError, UnicodeError) as exc:
-            raise FetchError(f"cannot resolve {parts.hostname}: {exc}", "dns") from exc
-        if not addresses or not all(is_public_address(a) for a in addresses):
-            raise BlockedURL(
-                f"{parts.hostname} resolves to a non-public address", "private_address"
-            )
-
-    async def _wait_turn(self, url: str, allow_private: bool) -> None:
-        """Sleep until this host may be asked again (``per_host_delay``)."""
-        host = self.hosts.setdefault(urlsplit(url).netloc.lower(), _Host())
+    async def _wait_turn(self, host: _Host) -> None:
+        """Sleep until this host may be asked again."""
         async with host.lock:
             now = time.monotonic()
             if host.next_at > now:
                 await asyncio.sleep(host.next_at - now)
-            host.next_at = time.monotonic() + self.config.per_host_delay
+            host.next_at = time.monotonic() + host.delay
+
+    def _slow_down(self, host: _Host, retry_after: float | None) -> None:
+        """Back off the whole host after a 429 or 503."""
+        cap = self.policy.retry_after_cap
+        host.delay = min(max(host.delay * 2, 1.0), max(cap, host.base_delay))
+        pause = host.delay if retry_after is None else min(retry_after, cap)
+        host.next_at = max(host.next_at, time.monotonic() + pause)
 
     async def _request(
-        self, url: str, accept: tuple[str, ...] | None, timeout: float | None = None
+        self,
+        url: str,
+        allow_private: bool,
+        accept: tuple[str, ...] | None,
+        headers: dict[str, str],
+        timeout: float | None = None,
     ) -> _Response:
         self.requests += 1
         deadline = timeout or self.config.timeout
+        client = self.clients[allow_private]
         try:
-            return await asyncio.wait_for(self._stream(url, accept), deadline * 3)
+            return await asyncio.wait_for(
+                self._stream(client, url, accept, headers, deadline), deadline * 3
+            )
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise FetchError(f"timed out: {url}", "timeout") from exc
         except httpx.ConnectError as exc:
@@ -288,9 +441,16 @@ class Fetcher:
         except httpx.HTTPError as exc:
             raise FetchError(f"HTTP error for {url}: {exc}", "connect") from exc
 
-    async def _stream(self, url: str, accept: tuple[str, ...] | None) -> _Response:
+    async def _stream(
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        accept: tuple[str, ...] | None,
+        headers: dict[str, str],
+        timeout: float,
+    ) -> _Response:
         cap = self.config.max_bytes
-        async with self.client.stream("GET", url) as resp:
+        async with client.stream("GET", url, headers=headers, timeout=timeout) as resp:
             content_type = resp.headers.get("content-type", "").split(";")[0].strip().lower()
             result = _Response(
                 status=resp.status_code,
@@ -298,6 +458,8 @@ class Fetcher:
                 content_type=content_type or None,
                 encoding=resp.charset_encoding,
                 retry_after=parse_retry_after(resp.headers.get("retry-after")),
+                etag=resp.headers.get("etag"),
+                last_modified=resp.headers.get("last-modified"),
             )
             if resp.status_code >= 300:
                 return result
@@ -324,6 +486,8 @@ class _Response:
     content_type: str | None
     encoding: str | None
     retry_after: float | None
+    etag: str | None = None
+    last_modified: str | None = None
     body: bytes = b""
 
 

@@ -32,10 +32,15 @@ class Candidate(BaseModel):
     url: str
     source: str
     allow_private: bool = False
+    # When the source last changed it (sitemap lastmod, feed date), if it says.
+    modified: datetime | None = None
+    # Validators of the copy handled by a past run, sent back as a conditional GET.
+    etag: str | None = None
+    last_modified: str | None = None
 
 
 class Fetched(BaseModel):
-    """A page's raw bytes and where they came from."""
+    """A page's raw bytes and where they came from; status 304 has no body."""
 
     url: str
     source: str
@@ -43,6 +48,8 @@ class Fetched(BaseModel):
     status: int = 200
     content_type: str | None = None
     encoding: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
     fetched_at: datetime = Field(default_factory=utc_now)
 
 

@@ -2,8 +2,11 @@
 
 1. ``discover``  sources -> candidate URLs (feeds, sitemaps, URL lists) or pages
                  read from disk (files, WARC)
-2. ``store``     drop URLs a past run already handled
-3. ``fetch``     candidates -> pages (async httpx, polite, retried, capped)
+2. ``store``     drop URLs a past run already handled, unless their page sent
+                 validators: those are asked again with a conditional GET
+                 (skipped too when the source dates the item before that check)
+3. ``fetch``     candidates -> pages (async httpx, polite, retried, capped);
+                 a 304 ends there, counted as ``not_modified``
 4. ``extract``   pages -> articles (worker processes, time limit per page;
                  ``clean`` and ``normalise`` run inside this stage)
 5. dedup         drop articles already emitted, by id (hash of the canonical URL)
@@ -32,7 +35,7 @@ from .extract import ExtractPool, Outcome
 from .fetch import Fetcher, Resolver, system_resolver
 from .models import Article, Candidate, Fetched, RunReport, utc_now
 from .sinks import Sinks, atomic_write
-from .store import Store
+from .store import Store, Validators
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,7 @@ class Run:
         self.store = store
         self.sinks = sinks
         self.report = RunReport()
-        self.pending: list[tuple[Article, list[str]]] = []
+        self.pending: list[tuple[Article, list[str], Validators | None]] = []
         self.emitted_ids: set[str] = set()
 
     def fail(self, url: str, reason: str, message: str) -> None:
@@ -61,11 +64,24 @@ class Run:
             return False
         return True
 
-    def take(self, outcome: Outcome, urls: list[str]) -> None:
+    def admit(self, candidate: Candidate) -> Candidate | None:
+        """Stage 2: a candidate to fetch (conditionally if a past run handled it)."""
+        if not self.store.seen_url(candidate.url):
+            return candidate
+        past = self.store.validators(candidate.url)
+        unchanged = (
+            candidate.modified and past and past.checked and candidate.modified <= past.checked
+        )
+        if past is None or unchanged:
+            self.report.skipped_seen += 1
+            return None
+        return candidate.model_copy(update={"etag": past.etag, "last_modified": past.last_modified})
+
+    def take(self, outcome: Outcome, urls: list[str], validators: Validators | None = None) -> None:
         """Stage 5: keep a new article, count everything else."""
         if isinstance(outcome, NotAnArticle):
             self.fail(urls[0], outcome.reason, str(outcome))
-            self.store.mark_urls(urls)
+            self.store.mark_urls(urls, validators=validators)
             return
         if isinstance(outcome, ScrapeError):
             self.fail(urls[0], getattr(outcome, "reason", "extract"), str(outcome))
@@ -74,10 +90,10 @@ class Run:
         urls = list(dict.fromkeys([*urls, outcome.url, outcome.canonical_url]))
         if outcome.id in self.emitted_ids or self.store.seen_article(outcome.id):
             self.report.skipped_seen += 1
-            self.store.mark_urls(urls, outcome.id)
+            self.store.mark_urls(urls, outcome.id, validators)
             return
         self.emitted_ids.add(outcome.id)
-        self.pending.append((outcome, urls))
+        self.pending.append((outcome, urls, validators))
         if len(self.pending) >= BATCH_SIZE:
             self.flush()
 
@@ -86,7 +102,7 @@ class Run:
         if not self.pending:
             return
         batch, self.pending = self.pending, []
-        self.sinks.write([article for article, _ in batch])
+        self.sinks.write([article for article, _, _ in batch])
         self.store.mark_emitted(batch)
         self.report.emitted += len(batch)
 
@@ -125,9 +141,9 @@ async def run_web(
             if isinstance(source, FilesSource):
                 continue
             try:
-                async for candidate in candidates(source, fetcher):
+                async for found in candidates(source, fetcher):
                     run.report.discovered += 1
-                    if run.is_new_url(candidate.url):
+                    if candidate := run.admit(found):
                         await queue.put(candidate)
             except DiscoverError as exc:
                 run.fail(getattr(source, "url", source.name), "discover", str(exc))
@@ -139,10 +155,17 @@ async def run_web(
             except ScrapeError as exc:
                 run.fail(candidate.url, getattr(exc, "reason", "fetch"), str(exc))
                 continue
+            if page.status == 304:
+                run.report.not_modified += 1
+                run.store.touch(candidate.url)
+                continue
             run.report.fetched += 1
             async with extracting:
                 outcome = await pool.extract_async(page)
-            run.take(outcome, [candidate.url, page.url])
+            validators = None
+            if page.etag or page.last_modified:
+                validators = Validators(candidate.url, page.etag, page.last_modified)
+            run.take(outcome, [candidate.url, page.url], validators)
 
     consumers = [asyncio.create_task(consume()) for _ in range(settings.fetch.concurrency)]
     try:

@@ -1,4 +1,5 @@
-"""The SQLite state file: which URLs and articles a past run already emitted.
+"""The SQLite state file: which URLs and articles a past run already emitted, and
+the HTTP validators (ETag, Last-Modified) of the pages behind them.
 
 A URL is marked seen only after its record has been written by the sinks, so a
 run that is killed half-way loses nothing: its unwritten pages are fetched again
@@ -12,6 +13,8 @@ import fcntl
 import os
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
@@ -31,6 +34,12 @@ CREATE TABLE IF NOT EXISTS articles (
     title TEXT NOT NULL,
     first_seen TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS validators (
+    url TEXT PRIMARY KEY,
+    etag TEXT,
+    last_modified TEXT,
+    checked TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS runs (
     started TEXT NOT NULL,
     finished TEXT NOT NULL,
@@ -41,6 +50,19 @@ CREATE TABLE IF NOT EXISTS runs (
 
 class LockedError(StoreError):
     """Another run holds the state lock."""
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What a conditional GET sends back for a URL handled by a past run."""
+
+    url: str
+    etag: str | None
+    last_modified: str | None
+    checked: datetime | None = None
+
+
+_SAVE_VALIDATORS = "INSERT OR REPLACE INTO validators VALUES (?, ?, ?, ?)"
 
 
 class Store:
@@ -96,7 +118,22 @@ class Store:
         row = self._conn().execute("SELECT 1 FROM articles WHERE id = ?", (article_id,)).fetchone()
         return row is not None
 
-    def mark_urls(self, urls: Iterable[str], article_id: str | None = None) -> None:
+    def validators(self, url: str) -> Validators | None:
+        row = (
+            self._conn()
+            .execute("SELECT etag, last_modified, checked FROM validators WHERE url = ?", (url,))
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return Validators(url, row[0], row[1], datetime.fromisoformat(row[2]))
+
+    def mark_urls(
+        self,
+        urls: Iterable[str],
+        article_id: str | None = None,
+        validators: Validators | None = None,
+    ) -> None:
         """Remember URLs that need not be fetched again (emitted or duplicate)."""
         now = utc_now().isoformat()
         try:
@@ -105,16 +142,31 @@ class Store:
                     "INSERT OR IGNORE INTO seen_urls VALUES (?, ?, ?)",
                     [(u, article_id, now) for u in urls],
                 )
+                if validators:
+                    v = validators
+                    self._conn().execute(_SAVE_VALIDATORS, (v.url, v.etag, v.last_modified, now))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write state {self.path}: {exc}") from exc
 
-    def mark_emitted(self, articles: Iterable[tuple[Article, list[str]]]) -> None:
-        """Record emitted articles and every URL they were found under, in one transaction."""
+    def touch(self, url: str) -> None:
+        """Note that ``url`` was found unchanged (HTTP 304) now."""
+        try:
+            self._conn().execute(
+                "UPDATE validators SET checked = ? WHERE url = ?", (utc_now().isoformat(), url)
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write state {self.path}: {exc}") from exc
+
+    def mark_emitted(
+        self, articles: Iterable[tuple[Article, list[str], Validators | None]]
+    ) -> None:
+        """Record emitted articles, every URL they were found under and the validators
+        of the page, in one transaction."""
         now = utc_now().isoformat()
         db = self._conn()
         try:
             db.execute("BEGIN")
-            for article, urls in articles:
+            for article, urls, v in articles:
                 db.execute(
                     "INSERT OR IGNORE INTO articles VALUES (?, ?, ?, ?, ?)",
                     (article.id, article.canonical_url, article.content_hash, article.title, now),
@@ -123,6 +175,8 @@ class Store:
                     "INSERT OR IGNORE INTO seen_urls VALUES (?, ?, ?)",
                     [(u, article.id, now) for u in urls],
                 )
+                if v:
+                    db.execute(_SAVE_VALIDATORS, (v.url, v.etag, v.last_modified, now))
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             db.execute("ROLLBACK")

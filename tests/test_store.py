@@ -15,7 +15,7 @@ def test_emitted_articles_and_their_urls_are_remembered_across_opens(tmp_path):
     a = article("https://x.example/a")
     with Store(path) as store:
         assert not store.seen_url("https://x.example/a?utm_source=feed")
-        store.mark_emitted([(a, ["https://x.example/a?utm_source=feed", a.canonical_url])])
+        store.mark_emitted([(a, ["https://x.example/a?utm_source=feed", a.canonical_url], None)])
     with Store(path) as store:
         assert store.seen_url("https://x.example/a?utm_source=feed")
         assert store.seen_article(a.id)
