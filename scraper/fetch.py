@@ -407,10 +407,12 @@ class Fetcher:
             host.next_at = time.monotonic() + host.delay
 
     def _slow_down(self, host: _Host, retry_after: float | None) -> None:
-        """Back off the whole host after a 429 or 503."""
-        cap = self.policy.retry_after_cap
-        host.delay = min(max(host.delay * 2, 1.0), max(cap, host.base_delay))
-        pause = host.delay if retry_after is None else min(retry_after, cap)
+        """Back off the whole host after a 429 or 503: its delay doubles (within the
+        policy's backoff caps) and nobody asks it again before its Retry-After."""
+        policy = self.policy
+        ceiling = max(policy.backoff_max, host.base_delay)
+        host.delay = min(max(host.delay * 2, policy.backoff_initial), ceiling)
+        pause = host.delay if retry_after is None else min(retry_after, policy.retry_after_cap)
         host.next_at = max(host.next_at, time.monotonic() + pause)
 
     async def _request(

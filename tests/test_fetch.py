@@ -1,4 +1,8 @@
+import asyncio
 import gzip
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import httpx
 import pytest
@@ -222,3 +226,157 @@ def test_retry_policy_is_data():
     assert policy.should_retry(FetchError("x", "http_4xx", 429))
     assert not policy.should_retry(FetchError("x", "http_4xx", 404))
     assert not policy.should_retry(BlockedURL("x", "robots"))
+
+
+async def test_conditional_get_sends_validators_and_returns_304():
+    router = respx.Router()
+    route = router.get("https://news.example/a").mock(
+        side_effect=[
+            html_response(etag='"v1"', **{"last-modified": "Tue, 24 Nov 2026 08:00:00 GMT"}),
+            httpx.Response(304),
+        ]
+    )
+    async with make_fetcher(router) as fetcher:
+        first = await fetcher.fetch(page("https://news.example/a"))
+        assert (first.etag, first.last_modified) == ('"v1"', "Tue, 24 Nov 2026 08:00:00 GMT")
+        again = page("https://news.example/a").model_copy(
+            update={"etag": first.etag, "last_modified": first.last_modified}
+        )
+        second = await fetcher.fetch(again)
+    assert second.status == 304 and second.body == b""
+    sent = route.calls.last.request.headers
+    assert sent["if-none-match"] == '"v1"'
+    assert sent["if-modified-since"] == "Tue, 24 Nov 2026 08:00:00 GMT"
+    assert "if-none-match" not in route.calls[0].request.headers
+
+
+async def test_a_429_slows_the_whole_host_not_just_the_url():
+    asked: dict[str, float] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.setdefault(request.url.path, time.monotonic())
+        if request.url.path == "/a" and "429" not in asked:
+            asked["429"] = time.monotonic()
+            return httpx.Response(429, headers={"retry-after": "1"})
+        return html_response()
+
+    fetcher = Fetcher(
+        FetchConfig(per_host_delay=0, respect_robots=False, retries=1, retry_after_max=0.4),
+        transport=httpx.MockTransport(handler),
+        resolver=public_resolver,
+        wait=wait_none(),
+    )
+    async with fetcher:
+        await fetcher.fetch(page("https://news.example/a"))
+        await fetcher.fetch(page("https://news.example/b"))
+        await fetcher.fetch(page("https://other.example/c"))
+    # /b waited for the capped Retry-After of /a; the other host did not.
+    assert asked["/b"] - asked["429"] >= 0.35
+    assert asked["/c"] - asked["/b"] < 0.2
+
+
+async def test_crawl_delay_from_robots_spaces_requests():
+    times: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/robots.txt":
+            return httpx.Response(200, text="User-agent: *\nCrawl-delay: 0.3\n")
+        times.append(time.monotonic())
+        return html_response()
+
+    fetcher = Fetcher(
+        FetchConfig(per_host_delay=0, respect_robots=True),
+        transport=httpx.MockTransport(handler),
+        resolver=public_resolver,
+    )
+    async with fetcher:
+        await asyncio.gather(*(fetcher.fetch(page(f"https://news.example/{i}")) for i in range(3)))
+    assert len(times) == 3
+    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 0.28
+
+
+async def test_robots_is_fetched_once_per_host_with_its_short_timeout():
+    router = respx.Router()
+    robots = router.get("https://news.example/robots.txt").mock(
+        return_value=httpx.Response(200, text="User-agent: *\nDisallow: /private/\n")
+    )
+    router.get(url__regex=r"https://news.example/p/\d").mock(return_value=html_response())
+    async with make_fetcher(router, respect_robots=True, robots_timeout=2.5) as fetcher:
+        await asyncio.gather(
+            *(fetcher.fetch(page(f"https://news.example/p/{i}")) for i in range(6))
+        )
+    assert robots.call_count == 1
+    assert robots.calls.last.request.extensions["timeout"]["read"] == 2.5
+
+
+async def test_a_robots_timeout_disallows_the_host():
+    router = respx.Router()
+    router.get("https://news.example/robots.txt").mock(side_effect=httpx.ReadTimeout("slow"))
+    route = router.get("https://news.example/a").mock(return_value=html_response())
+    async with make_fetcher(router, respect_robots=True) as fetcher:
+        with pytest.raises(BlockedURL) as info:
+            await fetcher.fetch(page("https://news.example/a"))
+    assert info.value.reason == "robots" and route.call_count == 0
+
+
+async def test_host_concurrency_limits_requests_in_flight_per_host():
+    in_flight: dict[str, int] = {"news.example": 0, "other.example": 0}
+    peak: dict[str, int] = dict(in_flight)
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        in_flight[host] += 1
+        peak[host] = max(peak[host], in_flight[host])
+        await asyncio.sleep(0.02)
+        in_flight[host] -= 1
+        return html_response()
+
+    fetcher = Fetcher(
+        FetchConfig(per_host_delay=0, respect_robots=False, host_concurrency=2, concurrency=16),
+        transport=httpx.MockTransport(handler),
+        resolver=public_resolver,
+    )
+    urls = [f"https://{h}/{i}" for h in in_flight for i in range(8)]
+    async with fetcher:
+        await asyncio.gather(*(fetcher.fetch(page(u)) for u in urls))
+    assert peak == {"news.example": 2, "other.example": 2}
+
+
+async def test_a_redirect_without_location_is_an_error():
+    router = respx.Router()
+    router.get("https://news.example/r").mock(return_value=httpx.Response(301))
+    async with make_fetcher(router) as fetcher:
+        with pytest.raises(FetchError) as info:
+            await fetcher.fetch(page("https://news.example/r"))
+    assert info.value.reason == "redirects"
+
+
+def test_retry_after_as_an_http_date():
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 25 <= (parse_retry_after(soon) or 0) <= 30
+
+
+async def test_the_real_transport_connects_to_the_checked_address_only():
+    """No transport injected: the address check runs at connect time on the address
+    the connection then uses, so a name cannot be re-resolved to something else."""
+    from .server import LoopbackServer, page_route
+
+    resolved: list[str] = []
+
+    async def to_loopback(host: str, port: int) -> list[str]:
+        resolved.append(host)
+        return ["127.0.0.1"]
+
+    with LoopbackServer() as server:
+        server.routes["/a"] = page_route("daily8_starmer")
+        port = server.server_address[1]
+        config = FetchConfig(per_host_delay=0, respect_robots=False, retries=0)
+        async with Fetcher(config, resolver=to_loopback) as fetcher:
+            with pytest.raises(BlockedURL) as info:
+                await fetcher.fetch(page(f"http://news.example:{port}/a"))
+            assert info.value.reason == "private_address"
+            assert server.hits["/a"] == 0
+            fetched = await fetcher.fetch(page(f"http://news.example:{port}/a", True))
+    assert fetched.status == 200 and server.hits["/a"] == 1
+    assert server.requests[-1][1]["Host"] == f"news.example:{port}"
+    assert resolved == ["news.example", "news.example"]
