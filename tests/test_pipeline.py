@@ -219,3 +219,39 @@ def test_a_killed_run_loses_nothing_and_leaves_no_partial_output(tmp_path):
     assert main(["--config", str(config)]) == 0
     ids = [r["id"] for r in records(tmp_path)]
     assert len(ids) == 120 and len(set(ids)) == 120
+
+
+def test_rel_canonical_folds_two_urls_into_one_record_and_is_not_fetched_again(tmp_path):
+    canonical = (
+        "https://daily8.ai/news/world/"
+        "starmer-could-attend-second-us-russia-meeting-on-ending-ukraine-war-says-trump-4f8a21c9"
+    )
+    router = respx.Router()
+    page = httpx.Response(
+        200, content=fixture_html("daily8_starmer"), headers={"content-type": "text/html"}
+    )
+    mirrors = [
+        router.get(f"https://mirror{i}.example/story").mock(return_value=page) for i in (1, 2)
+    ]
+    origin = router.get(canonical).mock(return_value=page)
+    urls = ["https://mirror1.example/story", "https://mirror2.example/story"]
+    config = write_config(tmp_path, [{"name": "web", "type": "urls", "urls": urls}])
+
+    def crawl(settings):
+        return asyncio.run(
+            run(
+                settings,
+                transport=httpx.MockTransport(router.handler),
+                resolver=public_resolver,
+                wait=wait_none(),
+            )
+        )
+
+    report = crawl(load_settings(config))
+    assert report.fetched == 2 and report.emitted == 1 and report.skipped_seen == 1
+    assert [r["canonical_url"] for r in records(tmp_path)] == [canonical]
+    assert [m.call_count for m in mirrors] == [1, 1]
+
+    config = write_config(tmp_path, [{"name": "web", "type": "urls", "urls": [canonical]}])
+    again = crawl(load_settings(config))
+    assert again.skipped_seen == 1 and again.fetched == 0 and origin.call_count == 0
