@@ -19,7 +19,6 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from .errors import ConfigError
@@ -80,7 +79,7 @@ class _Source(_Strict):
     include: list[re.Pattern[str]] = []
     exclude: list[re.Pattern[str]] = []
     since: datetime | None = None
-    max_age: timedelta | None = None
+    max_age: timedelta | None = Field(None, gt=timedelta(0))
 
     _duration = field_validator("max_age", mode="before")(lambda cls, v: parse_duration(v))
 
@@ -140,16 +139,17 @@ class ListingSource(_Source):
 
     _check = field_validator("url")(lambda cls, v: _http_url(v))
 
-    @model_validator(mode="after")
-    def _selectors(self) -> ListingSource:
+    @field_validator("link_selector", "follow")
+    @classmethod
+    def _selector(cls, selector: str | None) -> str | None:
         from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
-        for selector in filter(None, (self.link_selector, self.follow)):
+        if selector:
             try:
                 LexborHTMLParser("<p></p>").css(selector)
             except (SelectolaxError, ValueError) as exc:
                 raise ValueError(f"bad CSS selector {selector!r}: {exc}") from None
-        return self
+        return selector
 
 
 class FilesSource(_Source):

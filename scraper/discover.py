@@ -57,6 +57,8 @@ def gunzip(data: bytes, limit: int = MAX_DECOMPRESSED) -> bytes:
         raise DiscoverError(f"corrupt gzip data: {exc}") from exc
     if len(out) > limit:
         raise DiscoverError(f"gzip data inflates past {limit} bytes")
+    if not inflater.eof:
+        raise DiscoverError("truncated gzip data")
     return out
 
 
@@ -216,16 +218,18 @@ def parse_date(value: object) -> datetime | None:
 async def feed_urls(source: FeedSource, fetcher: Fetcher) -> list[Dated]:
     """Entry links of an RSS, Atom or JSON feed, made absolute, with their dates."""
     body = (await _get(source.url, source, fetcher)).body
-    if body.lstrip()[:1] == b"{":
+    if body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{":
         return json_feed_urls(body, source)
     parsed = feedparser.parse(io.BytesIO(body), response_headers={"content-location": source.url})
     if parsed.bozo and not parsed.entries:
         raise DiscoverError(f"{source.name}: not a feed: {parsed.get('bozo_exception')}")
     links: list[Dated] = []
     for entry in parsed.entries:
-        link = entry.get("link") or entry.get("id")
+        link = entry.get("link") or _url_id(entry.get("id"))
         if isinstance(link, str) and link:
-            date = entry.get("updated_parsed") or entry.get("published_parsed")
+            # feedparser maps a missing "updated" to "published" with a warning; keys() does not.
+            key = "updated_parsed" if "updated_parsed" in entry.keys() else "published_parsed"  # noqa: SIM118
+            date = entry.get(key)
             links.append((urljoin(source.url, link.strip()), parse_date(date)))
     return links
 
@@ -233,7 +237,7 @@ async def feed_urls(source: FeedSource, fetcher: Fetcher) -> list[Dated]:
 def json_feed_urls(body: bytes, source: FeedSource) -> list[Dated]:
     """Item links of a JSON Feed (https://jsonfeed.org), which feedparser does not read."""
     try:
-        data = json.loads(body)
+        data = json.loads(body.decode("utf-8-sig", errors="replace"))
     except (ValueError, RecursionError) as exc:
         raise DiscoverError(f"{source.name}: not a feed: bad JSON: {exc}") from exc
     items = data.get("items") if isinstance(data, dict) else None
@@ -243,11 +247,19 @@ def json_feed_urls(body: bytes, source: FeedSource) -> list[Dated]:
     for item in items:
         if not isinstance(item, dict):
             continue
-        link = item.get("url") or item.get("external_url") or item.get("id")
+        link = item.get("url") or item.get("external_url") or _url_id(item.get("id"))
         if isinstance(link, str) and link.strip():
             date = item.get("date_modified") or item.get("date_published")
             links.append((urljoin(source.url, link.strip()), parse_date(date)))
     return links
+
+
+def _url_id(value: object) -> str | None:
+    """An item id that is an absolute http(s) URL; other ids (``12345``, ``tag:``)
+    name the item without locating it."""
+    if isinstance(value, str) and value.strip().lower().startswith(("http://", "https://")):
+        return value
+    return None
 
 
 _XML_PARSER = etree.XMLParser(
@@ -310,17 +322,22 @@ async def listing_urls(source: ListingSource, fetcher: Fetcher) -> AsyncIterator
     link to the next page up to ``max_pages`` pages."""
     url: str | None = source.url
     visited: set[str] = set()
-    while url and url not in visited and len(visited) < source.max_pages:
-        visited.add(url)
+    while url and len(visited) < source.max_pages:
+        if (key := canonicalise_url(url)) in visited:
+            return
+        visited.add(key)
         page = await _get(url, source, fetcher, HTML_TYPES)
         tree = LexborHTMLParser(decode_html(page.body, page.encoding))
         base = urljoin(page.url, _href(tree.css_first("base[href]")) or "")
         for link in tree.css(source.link_selector):
-            if href := _href(link):
+            href = _href(link)
+            if href and not href.startswith("#"):  # "#" links point back at the listing
                 yield urljoin(base, href)
         url = None
         if source.follow and (href := _href(tree.css_first(source.follow))):
             url = canonicalise_url(urljoin(base, href))
+            if not url.startswith(("http://", "https://")):
+                url = None  # a javascript: "load more" button, say
 
 
 def _href(node: LexborNode | None) -> str | None:

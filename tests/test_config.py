@@ -1,9 +1,11 @@
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from scraper.cli import main
-from scraper.config import FilesSource, load_settings
+from scraper.config import FilesSource, ListingSource, load_settings, parse_settings
 from scraper.errors import ConfigError
 
 
@@ -71,3 +73,130 @@ def test_missing_config_file(tmp_path, capsys):
 def test_yaml_tags_are_not_executed(tmp_path):
     with pytest.raises(ConfigError):
         load_settings(write(tmp_path, "!!python/object/apply:os.system ['true']"))
+
+
+FEED = {"name": "f", "type": "feed", "url": "https://news.example/feed"}
+LISTING = {
+    "name": "l",
+    "type": "listing",
+    "url": "https://news.example/section/",
+    "link_selector": "h2 a",
+}
+
+
+def one_source(**fields):
+    return parse_settings({"sources": [fields]}).sources[0]
+
+
+def config_error(**fields) -> str:
+    with pytest.raises(ConfigError) as info:
+        one_source(**fields)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2d", timedelta(days=2)),
+        ("12h", timedelta(hours=12)),
+        ("90s", timedelta(seconds=90)),
+        ("1w", timedelta(weeks=1)),
+        ("15m", timedelta(minutes=15)),
+        (" 1.5h ", timedelta(minutes=90)),
+        (90, timedelta(seconds=90)),
+        ("P2D", timedelta(days=2)),
+    ],
+)
+def test_max_age_takes_a_unit_suffix_seconds_or_iso_8601(value, expected):
+    assert one_source(**FEED, max_age=value).max_age == expected
+
+
+@pytest.mark.parametrize("value", ["soon", "2 fortnights", "2x", "d2"])
+def test_bad_max_age_names_the_field(value):
+    assert config_error(**FEED, max_age=value).startswith("config: sources[0].max_age: ")
+
+
+def test_since_from_yaml_dates_and_times_is_timezone_aware():
+    data = yaml.safe_load(
+        "sources:\n"
+        "  - {name: a, type: feed, url: 'https://news.example/a', since: 2024-05-01}\n"
+        "  - {name: b, type: feed, url: 'https://news.example/b', since: 2024-05-01T10:00:00}\n"
+        "  - {name: c, type: feed, url: 'https://news.example/c', since: '2024-05-01T12:00+02:00'}\n"
+    )
+    assert [s.since for s in parse_settings(data).sources] == [
+        datetime(2024, 5, 1, tzinfo=UTC),
+        datetime(2024, 5, 1, 10, tzinfo=UTC),
+        datetime(2024, 5, 1, 10, tzinfo=UTC),
+    ]
+
+
+def test_cutoff_is_the_later_of_since_and_max_age():
+    now = datetime(2024, 5, 10, tzinfo=UTC)
+    assert one_source(**FEED).cutoff(now) is None
+    assert one_source(**FEED, max_age="2d").cutoff(now) == datetime(2024, 5, 8, tzinfo=UTC)
+    assert one_source(**FEED, since="2024-05-09").cutoff(now) == datetime(2024, 5, 9, tzinfo=UTC)
+    assert one_source(**FEED, since="2024-05-01", max_age="2d").cutoff(now) == datetime(
+        2024, 5, 8, tzinfo=UTC
+    )
+    assert one_source(**FEED, since="2024-05-09", max_age="2d").cutoff(now) == datetime(
+        2024, 5, 9, tzinfo=UTC
+    )
+
+
+def test_include_any_and_exclude_none():
+    source = one_source(**FEED, include=["/world/", "/uk/"], exclude=[r"/live/", r"\.pdf$"])
+    assert source.wants("https://news.example/world/1")
+    assert source.wants("https://news.example/uk/2")
+    assert not source.wants("https://news.example/sport/3")
+    assert not source.wants("https://news.example/world/live/4")
+    assert not source.wants("https://news.example/uk/report.pdf")
+    assert one_source(**FEED).wants("https://anything.example/")
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        FEED,
+        {"name": "u", "type": "urls", "urls": ["https://news.example/a"]},
+        {"name": "s", "type": "sitemap", "url": "https://news.example/sitemap.xml"},
+        LISTING,
+    ],
+)
+def test_invalid_regex_names_the_pattern(base):
+    assert config_error(**base, include=["(unclosed"]).startswith("config: sources[0].include[0]: ")
+    assert config_error(**base, exclude=["ok", "[z-a]"]).startswith(
+        "config: sources[0].exclude[1]: "
+    )
+
+
+def test_listing_source_defaults():
+    source = one_source(**LISTING)
+    assert isinstance(source, ListingSource)
+    assert (source.follow, source.max_pages) == (None, 1)
+
+
+@pytest.mark.parametrize("field", ["link_selector", "follow"])
+@pytest.mark.parametrize("selector", ["a[", "h2 >", "::", "a:nth-child("])
+def test_bad_css_selector_names_the_field(field, selector):
+    message = config_error(**{**LISTING, field: selector})
+    assert message.startswith(f"config: sources[0].{field}: ")
+    assert "bad CSS selector" in message
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"max_pages": 0}, "max_pages"),
+        ({"url": "javascript:alert(1)"}, "url"),
+        ({"link_selector": ""}, "link_selector"),
+    ],
+)
+def test_bad_listing_source_names_the_field(fields, field):
+    assert config_error(**{**LISTING, **fields}).startswith(f"config: sources[0].{field}: ")
+
+
+def test_listing_source_needs_a_link_selector():
+    fields = {k: v for k, v in LISTING.items() if k != "link_selector"}
+    assert config_error(**fields) == "config: sources[0].link_selector: Field required"

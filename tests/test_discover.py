@@ -1,5 +1,8 @@
 import gzip
 import io
+import json
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import httpx
 import pytest
@@ -8,8 +11,8 @@ from tenacity import wait_none
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from scraper.config import FeedSource, FetchConfig, SitemapSource, UrlsSource
-from scraper.discover import candidates, gunzip, iter_pages
+from scraper.config import FeedSource, FetchConfig, ListingSource, SitemapSource, UrlsSource
+from scraper.discover import SITEMAP_DEPTH, candidates, gunzip, iter_pages
 from scraper.errors import DiscoverError
 from scraper.fetch import Fetcher
 
@@ -28,9 +31,10 @@ URLSET = b"""<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas
 <url><loc>https://news.example/s1</loc></url><url><loc>https://news.example/s2</loc></url></urlset>"""
 
 
-def fetcher_for(router: respx.Router) -> Fetcher:
+def fetcher_for(router: respx.Router, **config) -> Fetcher:
+    config = {"per_host_delay": 0, "respect_robots": False, "retries": 0, **config}
     return Fetcher(
-        FetchConfig(per_host_delay=0, respect_robots=False, retries=0),
+        FetchConfig(**config),
         transport=httpx.MockTransport(router.handler),
         resolver=public_resolver,
         wait=wait_none(),
@@ -39,6 +43,18 @@ def fetcher_for(router: respx.Router) -> Fetcher:
 
 async def collect(source, fetcher) -> list[str]:
     return [c.url async for c in candidates(source, fetcher)]
+
+
+async def collect_dated(source, fetcher) -> list[tuple[str, datetime | None]]:
+    return [(c.url, c.modified) async for c in candidates(source, fetcher)]
+
+
+def serve(router: respx.Router, pages: dict[str, bytes], **headers: str) -> dict[str, respx.Route]:
+    """One route per URL, answering 200 with the given body."""
+    return {
+        url: router.get(url).mock(return_value=httpx.Response(200, content=body, headers=headers))
+        for url, body in pages.items()
+    }
 
 
 async def test_rss_links_are_resolved_canonicalised_and_deduplicated():
@@ -146,3 +162,568 @@ def test_directories_gz_files_and_bad_files(tmp_path):
     assert errors == [str(tmp_path / "c.html.gz")]
     with pytest.raises(DiscoverError, match="no such file"):
         list(iter_pages(tmp_path / "missing"))
+
+
+# JSON Feed
+
+JSON_FEED_URL = "https://news.example/feeds/main.json"
+
+
+def json_feed(*items: dict) -> bytes:
+    return json.dumps(
+        {"version": "https://jsonfeed.org/version/1.1", "title": "t", "items": list(items)}
+    ).encode()
+
+
+def json_feed_source(**options) -> FeedSource:
+    return FeedSource(name="j", type="feed", url=JSON_FEED_URL, **options)
+
+
+async def test_json_feed_items_link_by_url_then_external_url_then_id():
+    router = respx.Router()
+    body = json_feed(
+        {"id": "1", "url": "https://news.example/by-url", "external_url": "https://x.example/"},
+        {"id": "2", "external_url": "https://other.example/by-external-url"},
+        {"id": "https://news.example/by-id"},
+        {"id": "4", "url": "/rooted"},
+        {"id": "5", "url": "relative"},
+        "not an item",
+    )
+    serve(router, {JSON_FEED_URL: body}, **{"content-type": "application/feed+json"})
+    async with fetcher_for(router) as fetcher:
+        urls = await collect(json_feed_source(), fetcher)
+    assert urls == [
+        "https://news.example/by-url",
+        "https://other.example/by-external-url",
+        "https://news.example/by-id",
+        "https://news.example/rooted",
+        "https://news.example/feeds/relative",
+    ]
+
+
+async def test_json_feed_id_that_is_not_a_url_is_not_taken_as_a_link():
+    router = respx.Router()
+    serve(router, {JSON_FEED_URL: json_feed({"id": "12345"}, {"id": "tag:news.example,2024:9"})})
+    async with fetcher_for(router) as fetcher:
+        assert await collect(json_feed_source(), fetcher) == []
+
+
+async def test_json_feed_dates_become_candidate_modified():
+    router = respx.Router()
+    body = json_feed(
+        {
+            "url": "https://news.example/edited",
+            "date_published": "2024-05-01T08:00:00Z",
+            "date_modified": "2024-05-02T09:30:00+02:00",
+        },
+        {"url": "https://news.example/published", "date_published": "2024-05-03T10:00:00Z"},
+        {"url": "https://news.example/undated"},
+        {"url": "https://news.example/garbled", "date_published": "last Tuesday"},
+    )
+    serve(router, {JSON_FEED_URL: body})
+    async with fetcher_for(router) as fetcher:
+        found = await collect_dated(json_feed_source(), fetcher)
+    assert found == [
+        ("https://news.example/edited", datetime(2024, 5, 2, 7, 30, tzinfo=UTC)),
+        ("https://news.example/published", datetime(2024, 5, 3, 10, 0, tzinfo=UTC)),
+        ("https://news.example/undated", None),
+        ("https://news.example/garbled", None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"items": [', "not a feed: bad JSON: "),
+        (
+            b'{"version": "https://jsonfeed.org/version/1.1"}',
+            "not a feed: JSON without an items list",
+        ),
+        (b'{"items": {"url": "https://news.example/a"}}', "not a feed: JSON without an items list"),
+    ],
+)
+async def test_bad_json_feed_is_a_discover_error_naming_the_source(body, message):
+    router = respx.Router()
+    serve(router, {JSON_FEED_URL: body})
+    async with fetcher_for(router) as fetcher:
+        with pytest.raises(DiscoverError, match=f"^j: {message}"):
+            await collect(json_feed_source(), fetcher)
+
+
+# Dated feed items, since and max_age
+
+FEED_URL = "https://news.example/feed"
+
+
+def rss(*items: tuple[str, datetime | None]) -> bytes:
+    entries = "".join(
+        f"<item><link>{link}</link>"
+        + (f"<pubDate>{format_datetime(date)}</pubDate>" if date else "")
+        + "</item>"
+        for link, date in items
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel>{entries}</channel></rss>'.encode()
+
+
+async def test_rss_and_atom_entry_dates_become_candidate_modified():
+    router = respx.Router()
+    atom = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>
+    <entry><link href="https://news.example/atom"/><id>urn:x</id>
+    <published>2024-05-01T00:00:00Z</published><updated>2024-05-04T12:00:00+01:00</updated></entry>
+    </feed>"""
+    rss_body = b"""<?xml version="1.0"?><rss version="2.0"><channel>
+    <item><link>https://news.example/rss</link><pubDate>Tue, 07 May 2024 10:00:00 +0200</pubDate></item>
+    <item><link>https://news.example/undated</link></item></channel></rss>"""
+    serve(router, {"https://news.example/atom.xml": atom, FEED_URL: rss_body})
+    async with fetcher_for(router) as fetcher:
+        found = await collect_dated(
+            FeedSource(name="a", type="feed", url="https://news.example/atom.xml"), fetcher
+        )
+        found += await collect_dated(FeedSource(name="r", type="feed", url=FEED_URL), fetcher)
+    assert found == [
+        ("https://news.example/atom", datetime(2024, 5, 4, 11, 0, tzinfo=UTC)),
+        ("https://news.example/rss", datetime(2024, 5, 7, 8, 0, tzinfo=UTC)),
+        ("https://news.example/undated", None),
+    ]
+
+
+async def test_rss_guid_that_is_not_a_url_is_not_taken_as_a_link():
+    router = respx.Router()
+    body = b"""<?xml version="1.0"?><rss version="2.0"><channel>
+    <item><guid isPermaLink="false">12345</guid></item>
+    <item><guid>https://news.example/permalink</guid></item></channel></rss>"""
+    serve(router, {FEED_URL: body})
+    async with fetcher_for(router) as fetcher:
+        urls = await collect(FeedSource(name="r", type="feed", url=FEED_URL), fetcher)
+    assert urls == ["https://news.example/permalink"]
+
+
+async def test_since_drops_items_dated_before_it_and_keeps_undated_ones():
+    router = respx.Router()
+    body = rss(
+        ("https://news.example/old", datetime(2024, 4, 30, 23, 59, tzinfo=UTC)),
+        ("https://news.example/on-the-cutoff", datetime(2024, 5, 1, tzinfo=UTC)),
+        ("https://news.example/new", datetime(2024, 5, 2, tzinfo=UTC)),
+        ("https://news.example/undated", None),
+    )
+    serve(router, {FEED_URL: body})
+    source = FeedSource(name="f", type="feed", url=FEED_URL, since="2024-05-01T00:00:00Z")
+    async with fetcher_for(router) as fetcher:
+        urls = await collect(source, fetcher)
+    assert urls == [
+        "https://news.example/on-the-cutoff",
+        "https://news.example/new",
+        "https://news.example/undated",
+    ]
+
+
+async def test_max_age_drops_items_older_than_it():
+    now = datetime.now(UTC)
+    router = respx.Router()
+    body = json_feed(
+        {"url": "https://news.example/3d", "date_published": (now - timedelta(days=3)).isoformat()},
+        {"url": "https://news.example/1d", "date_published": (now - timedelta(days=1)).isoformat()},
+        {"url": "https://news.example/undated"},
+    )
+    serve(router, {JSON_FEED_URL: body})
+    async with fetcher_for(router) as fetcher:
+        urls = await collect(json_feed_source(max_age="2d"), fetcher)
+    assert urls == ["https://news.example/1d", "https://news.example/undated"]
+
+
+# Sitemaps
+
+SITEMAP_URL = "https://news.example/sitemap.xml"
+SM_NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+NEWS_NS = 'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"'
+IMAGE_NS = 'xmlns:image="http://www.google.com/schemas/sitemap-image/1.1"'
+
+
+def urlset(*entries: str) -> bytes:
+    return f"<urlset {SM_NS} {NEWS_NS} {IMAGE_NS}>{''.join(entries)}</urlset>".encode()
+
+
+def sitemap_index(*children: tuple[str, str | None]) -> bytes:
+    entries = "".join(
+        f"<sitemap><loc>{loc}</loc>"
+        + (f"<lastmod>{lastmod}</lastmod>" if lastmod else "")
+        + "</sitemap>"
+        for loc, lastmod in children
+    )
+    return f"<sitemapindex {SM_NS}>{entries}</sitemapindex>".encode()
+
+
+def sitemap_source(url: str = SITEMAP_URL, **options) -> SitemapSource:
+    return SitemapSource(name="s", type="sitemap", url=url, **options)
+
+
+async def test_google_news_publication_date_is_preferred_over_lastmod():
+    router = respx.Router()
+    body = urlset(
+        "<url><loc>https://news.example/news</loc><lastmod>2024-01-01</lastmod>"
+        "<news:news><news:publication>"
+        "<news:name>N</news:name><news:language>en</news:language></news:publication>"
+        "<news:publication_date>2024-05-06T07:08:09+00:00</news:publication_date>"
+        "<news:title>T</news:title></news:news></url>",
+        "<url><loc>https://news.example/lastmod</loc><lastmod>2024-02-03</lastmod></url>",
+        "<url><loc>https://news.example/undated</loc></url>",
+    )
+    serve(router, {SITEMAP_URL: body})
+    async with fetcher_for(router) as fetcher:
+        found = await collect_dated(sitemap_source(), fetcher)
+    assert found == [
+        ("https://news.example/news", datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)),
+        ("https://news.example/lastmod", datetime(2024, 2, 3, tzinfo=UTC)),
+        ("https://news.example/undated", None),
+    ]
+
+
+async def test_sitemap_index_child_modified_before_the_cutoff_is_not_fetched():
+    router = respx.Router()
+    routes = serve(
+        router,
+        {
+            SITEMAP_URL: sitemap_index(
+                ("https://news.example/sm-old.xml", "2024-04-01T00:00:00Z"),
+                ("https://news.example/sm-new.xml", "2024-05-10T00:00:00Z"),
+                ("https://news.example/sm-undated.xml", None),
+            ),
+            "https://news.example/sm-old.xml": urlset(
+                "<url><loc>https://news.example/never</loc></url>"
+            ),
+            "https://news.example/sm-new.xml": urlset(
+                "<url><loc>https://news.example/stale</loc><lastmod>2024-04-02</lastmod></url>",
+                "<url><loc>https://news.example/fresh</loc><lastmod>2024-05-09</lastmod></url>",
+            ),
+            "https://news.example/sm-undated.xml": urlset(
+                "<url><loc>https://news.example/kept</loc></url>"
+            ),
+        },
+    )
+    async with fetcher_for(router) as fetcher:
+        urls = await collect(sitemap_source(since="2024-05-01T00:00:00Z"), fetcher)
+    assert urls == ["https://news.example/fresh", "https://news.example/kept"]
+    assert routes["https://news.example/sm-old.xml"].call_count == 0
+
+
+async def test_gzip_sitemap_without_a_gz_name_or_content_encoding_is_read():
+    router = respx.Router()
+    body = gzip.compress(urlset("<url><loc>https://news.example/z</loc></url>"))
+    serve(router, {SITEMAP_URL: body}, **{"content-type": "application/octet-stream"})
+    async with fetcher_for(router) as fetcher:
+        assert await collect(sitemap_source(), fetcher) == ["https://news.example/z"]
+
+
+async def test_corrupt_gzip_sitemap_is_a_discover_error():
+    router = respx.Router()
+    serve(
+        router,
+        {
+            "https://news.example/sm.xml.gz": b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff\xff"
+        },
+    )
+    async with fetcher_for(router) as fetcher:
+        with pytest.raises(DiscoverError, match="corrupt gzip"):
+            await collect(sitemap_source("https://news.example/sm.xml.gz"), fetcher)
+
+
+async def test_truncated_gzip_sitemap_is_a_discover_error():
+    body = gzip.compress(
+        urlset(*[f"<url><loc>https://news.example/{n}</loc></url>" for n in range(50)])
+    )
+    router = respx.Router()
+    serve(router, {"https://news.example/sm.xml.gz": body[: len(body) // 2]})
+    async with fetcher_for(router) as fetcher:
+        with pytest.raises(DiscoverError, match="truncated gzip"):
+            await collect(sitemap_source("https://news.example/sm.xml.gz"), fetcher)
+
+
+def nested_indexes(levels: int) -> tuple[dict[str, bytes], str]:
+    """``levels`` sitemap indexes each listing the next, then a urlset; and its URL."""
+    indexes = [f"https://news.example/idx-{n}.xml" for n in range(levels)]
+    leaf = "https://news.example/leaf.xml"
+    pages = {
+        url: sitemap_index((child, None))
+        for url, child in zip(indexes, [*indexes[1:], leaf], strict=True)
+    }
+    pages[leaf] = urlset("<url><loc>https://news.example/deep</loc></url>")
+    return pages, leaf
+
+
+async def test_nested_sitemap_indexes_are_followed_up_to_the_depth_cap():
+    router = respx.Router()
+    pages, _ = nested_indexes(SITEMAP_DEPTH)
+    serve(router, pages)
+    async with fetcher_for(router) as fetcher:
+        urls = await collect(sitemap_source("https://news.example/idx-0.xml"), fetcher)
+    assert urls == ["https://news.example/deep"]
+
+
+async def test_sitemap_indexes_nested_deeper_than_the_cap_are_not_followed():
+    router = respx.Router()
+    pages, leaf = nested_indexes(SITEMAP_DEPTH + 1)
+    routes = serve(router, pages)
+    async with fetcher_for(router) as fetcher:
+        assert await collect(sitemap_source("https://news.example/idx-0.xml"), fetcher) == []
+    assert routes[leaf].call_count == 0
+
+
+async def test_sitemap_index_listing_itself_stops_at_the_depth_cap():
+    router = respx.Router()
+    routes = serve(router, {SITEMAP_URL: sitemap_index((SITEMAP_URL, None))})
+    async with fetcher_for(router) as fetcher:
+        assert await collect(sitemap_source(), fetcher) == []
+    assert routes[SITEMAP_URL].call_count == SITEMAP_DEPTH + 1
+
+
+async def test_image_loc_before_the_page_loc_is_not_taken_as_the_page_url():
+    router = respx.Router()
+    body = urlset(
+        "<url><image:image><image:loc>https://cdn.example/photo.jpg</image:loc></image:image>"
+        "<loc>https://news.example/story</loc></url>"
+    )
+    serve(router, {SITEMAP_URL: body})
+    async with fetcher_for(router) as fetcher:
+        assert await collect(sitemap_source(), fetcher) == ["https://news.example/story"]
+
+
+# Sitemaps listed in robots.txt
+
+ROBOTS_URL = "https://news.example/robots.txt"
+
+
+async def test_sitemaps_listed_in_robots_txt_are_read():
+    router = respx.Router()
+    robots = (
+        b"User-agent: *\nDisallow: /private/\n"
+        b"Sitemap: https://news.example/sm-a.xml\nSitemap: https://cdn.example/sm-b.xml\n"
+    )
+    serve(
+        router,
+        {
+            ROBOTS_URL: robots,
+            "https://news.example/sm-a.xml": urlset("<url><loc>https://news.example/a</loc></url>"),
+            "https://cdn.example/sm-b.xml": urlset("<url><loc>https://news.example/b</loc></url>"),
+        },
+    )
+    async with fetcher_for(router) as fetcher:
+        urls = await collect(sitemap_source(ROBOTS_URL), fetcher)
+    assert urls == ["https://news.example/a", "https://news.example/b"]
+
+
+async def test_robots_txt_is_fetched_once_per_host_per_run():
+    router = respx.Router()
+    routes = serve(
+        router,
+        {
+            ROBOTS_URL: b"User-agent: *\nAllow: /\nSitemap: https://news.example/sm.xml\n",
+            "https://news.example/sm.xml": urlset("<url><loc>https://news.example/a</loc></url>"),
+        },
+    )
+    async with fetcher_for(router, respect_robots=True) as fetcher:
+        first = await collect(sitemap_source(ROBOTS_URL), fetcher)
+        second = await collect(SitemapSource(name="again", type="sitemap", url=ROBOTS_URL), fetcher)
+    assert first == second == ["https://news.example/a"]
+    assert routes[ROBOTS_URL].call_count == 1
+
+
+@pytest.mark.parametrize("status", [200, 404])
+async def test_robots_txt_listing_no_sitemaps_is_a_discover_error(status):
+    router = respx.Router()
+    router.get(ROBOTS_URL).mock(
+        return_value=httpx.Response(status, content=b"User-agent: *\nDisallow:\n")
+    )
+    async with fetcher_for(router) as fetcher:
+        with pytest.raises(DiscoverError, match="^s: .*robots.txt lists no sitemaps"):
+            await collect(sitemap_source(ROBOTS_URL), fetcher)
+
+
+# Listing pages
+
+SECTION_URL = "https://news.example/section/"
+
+
+def listing_page(links: list[str], next_href: str | None = None, base: str | None = None) -> bytes:
+    head = f'<base href="{base}">' if base else ""
+    body = "".join(f'<h2 class="headline"><a href="{href}">x</a></h2>' for href in links)
+    body += '<a href="/about">about</a>'
+    if next_href:
+        body += f'<a rel="next" href="{next_href}">next</a>'
+    return f"<html><head>{head}</head><body>{body}</body></html>".encode()
+
+
+def listing_source(url: str = SECTION_URL, **options) -> ListingSource:
+    options = {"name": "l", "link_selector": "h2.headline a", "follow": "a[rel=next]", **options}
+    return ListingSource(type="listing", url=url, **options)
+
+
+async def test_listing_links_are_resolved_against_base_href():
+    router = respx.Router()
+    page = listing_page(["story-1", "/story-2", "https://other.example/3"], base="/archive/")
+    serve(router, {SECTION_URL: page}, **{"content-type": "text/html"})
+    async with fetcher_for(router) as fetcher:
+        urls = await collect(listing_source(), fetcher)
+    assert urls == [
+        "https://news.example/archive/story-1",
+        "https://news.example/story-2",
+        "https://other.example/3",
+    ]
+
+
+async def test_listing_links_without_base_href_are_resolved_against_the_page():
+    router = respx.Router()
+    serve(router, {SECTION_URL: listing_page(["story-1"])}, **{"content-type": "text/html"})
+    async with fetcher_for(router) as fetcher:
+        assert await collect(listing_source(), fetcher) == ["https://news.example/section/story-1"]
+
+
+async def test_listing_pagination_stops_at_max_pages():
+    router = respx.Router()
+    pages = {
+        SECTION_URL: listing_page(["/p1"], next_href="page/2"),
+        f"{SECTION_URL}page/2": listing_page(["/p2"], next_href="/section/page/3"),
+        f"{SECTION_URL}page/3": listing_page(["/p3"], next_href="/section/page/4"),
+    }
+    routes = serve(router, pages, **{"content-type": "text/html"})
+    async with fetcher_for(router) as fetcher:
+        urls = await collect(listing_source(max_pages=2), fetcher)
+    assert urls == ["https://news.example/p1", "https://news.example/p2"]
+    assert routes[f"{SECTION_URL}page/3"].call_count == 0
+
+
+@pytest.mark.parametrize(
+    "start", ["https://news.example/section/", "https://News.example:443/section/#top"]
+)
+async def test_listing_pagination_stops_on_a_link_back_to_a_visited_page(start):
+    router = respx.Router()
+    pages = {
+        SECTION_URL: listing_page(["/p1"], next_href="/section/page/2"),
+        f"{SECTION_URL}page/2": listing_page(["/p2"], next_href="/section/#top"),
+    }
+    routes = serve(router, pages, **{"content-type": "text/html"})
+    async with fetcher_for(router) as fetcher:
+        urls = await collect(listing_source(start, max_pages=10), fetcher)
+    assert urls == ["https://news.example/p1", "https://news.example/p2"]
+    assert [route.call_count for route in routes.values()] == [1, 1]
+
+
+async def test_listing_drops_non_http_links():
+    router = respx.Router()
+    page = listing_page(
+        ["javascript:void(0)", "mailto:desk@news.example", "tel:+441234", "/real", "ftp://x/y"]
+    )
+    serve(router, {SECTION_URL: page}, **{"content-type": "text/html"})
+    async with fetcher_for(router) as fetcher:
+        assert await collect(listing_source(), fetcher) == ["https://news.example/real"]
+
+
+async def test_listing_javascript_next_link_ends_pagination():
+    router = respx.Router()
+    page = listing_page(["/p1"], next_href="javascript:loadMore()")
+    serve(router, {SECTION_URL: page}, **{"content-type": "text/html"})
+    async with fetcher_for(router) as fetcher:
+        urls = await collect(listing_source(max_pages=5), fetcher)
+    assert urls == ["https://news.example/p1"]
+
+
+# include / exclude, max_items, canonicalisation
+
+
+@pytest.mark.parametrize("kind", ["urls", "feed", "sitemap", "listing"])
+async def test_include_and_exclude_apply_to_every_web_source_type(kind):
+    links = [
+        "https://news.example/world/1",
+        "https://news.example/world/live/2",
+        "https://news.example/sport/3",
+    ]
+    router = respx.Router()
+    serve(
+        router,
+        {
+            FEED_URL: rss(*[(link, None) for link in links]),
+            SITEMAP_URL: urlset(*[f"<url><loc>{link}</loc></url>" for link in links]),
+        },
+    )
+    serve(router, {SECTION_URL: listing_page(links)}, **{"content-type": "text/html"})
+    filters = {"name": "x", "include": ["/world/"], "exclude": [r"/live/"]}
+    source = {
+        "urls": UrlsSource(type="urls", urls=links, **filters),
+        "feed": FeedSource(type="feed", url=FEED_URL, **filters),
+        "sitemap": SitemapSource(type="sitemap", url=SITEMAP_URL, **filters),
+        "listing": listing_source(**filters),
+    }[kind]
+    async with fetcher_for(router) as fetcher:
+        assert await collect(source, fetcher) == ["https://news.example/world/1"]
+
+
+async def test_include_and_exclude_see_the_canonical_url():
+    source = UrlsSource(
+        name="u",
+        type="urls",
+        urls=["https://NEWS.example/a?utm_source=x", "https://news.example/b#utm_campaign"],
+        include=[r"^https://news\.example/"],
+        exclude=["utm_"],
+    )
+    async with fetcher_for(respx.Router()) as fetcher:
+        urls = await collect(source, fetcher)
+    assert urls == ["https://news.example/a", "https://news.example/b"]
+
+
+async def test_max_items_counts_only_items_that_pass_the_filters():
+    source = UrlsSource(
+        name="u",
+        type="urls",
+        urls=[
+            "https://news.example/video/1",
+            "https://news.example/a",
+            "https://news.example/a#dup",
+            "https://news.example/video/2",
+            "https://news.example/b",
+            "https://news.example/c",
+        ],
+        exclude=["/video/"],
+        max_items=2,
+    )
+    async with fetcher_for(respx.Router()) as fetcher:
+        assert await collect(source, fetcher) == [
+            "https://news.example/a",
+            "https://news.example/b",
+        ]
+
+
+async def test_max_items_counts_only_items_newer_than_the_cutoff():
+    router = respx.Router()
+    old, new = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 6, 1, tzinfo=UTC)
+    body = rss(
+        ("https://news.example/old-1", old),
+        ("https://news.example/new-1", new),
+        ("https://news.example/old-2", old),
+        ("https://news.example/new-2", new),
+        ("https://news.example/new-3", new),
+    )
+    serve(router, {FEED_URL: body})
+    source = FeedSource(name="f", type="feed", url=FEED_URL, since="2024-03-01", max_items=2)
+    async with fetcher_for(router) as fetcher:
+        assert await collect(source, fetcher) == [
+            "https://news.example/new-1",
+            "https://news.example/new-2",
+        ]
+
+
+async def test_canonical_variants_of_one_url_are_deduplicated():
+    source = UrlsSource(
+        name="u",
+        type="urls",
+        urls=[
+            "https://News.Example:443/a?id=1&utm_source=x&utm_medium=y#comments",
+            "https://news.example/a?id=1",
+            "http://news.example:80/a?id=1",
+            "https://news.example:8443/a?id=1",
+        ],
+    )
+    async with fetcher_for(respx.Router()) as fetcher:
+        assert await collect(source, fetcher) == [
+            "https://news.example/a?id=1",
+            "http://news.example/a?id=1",
+            "https://news.example:8443/a?id=1",
+        ]
