@@ -200,3 +200,17 @@ def test_bad_listing_source_names_the_field(fields, field):
 def test_listing_source_needs_a_link_selector():
     fields = {k: v for k, v in LISTING.items() if k != "link_selector"}
     assert config_error(**fields) == "config: sources[0].link_selector: Field required"
+
+
+def test_the_commented_live_examples_in_config_yaml_are_valid():
+    import re
+
+    import yaml
+
+    from scraper.config import parse_settings
+
+    text = (Path(__file__).parent.parent / "config.yaml").read_text(encoding="utf-8")
+    uncommented = re.sub(r"^  # (- |  )", r"  \1", text, flags=re.M)
+    settings = parse_settings(yaml.safe_load(uncommented))
+    types = {s.type for s in settings.sources}
+    assert types == {"files", "feed", "sitemap", "listing", "urls"}
