@@ -12,6 +12,7 @@ Order of work on one page (one selectolax parse, one trafilatura pass):
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 import logging
 import multiprocessing
@@ -97,11 +98,22 @@ logging.getLogger("trafilatura").setLevel(logging.ERROR)
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{2,40})""", re.I)
 
 
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
 def decode_html(body: bytes | str, declared: str | None = None) -> str:
-    """Text of an HTML body: declared charset, then <meta charset>, then UTF-8,
-    then detection. Undecodable bytes become U+FFFD, never an exception."""
+    """Text of an HTML body: a byte-order mark, then the declared (HTTP header)
+    charset, then <meta charset>, then UTF-8, then detection. Undecodable bytes
+    become U+FFFD, never an exception."""
     if isinstance(body, str):
         return body
+    for bom, codec in _BOMS:
+        if body.startswith(bom):
+            return body[len(bom) :].decode(codec, errors="replace")
     candidates = [declared] if declared else []
     meta = META_CHARSET.search(body[:4096])
     if meta:

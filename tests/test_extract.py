@@ -1,5 +1,6 @@
 """Extraction against the hand-written aggregator fixtures and hostile input."""
 
+import codecs
 from datetime import datetime
 
 import pytest
@@ -92,6 +93,13 @@ def test_declared_charset_wins_and_meta_charset_is_read():
     )
     assert "\u041f\u0440\u0438\u0432\u0435\u0442" in decode_html(body)
     assert decode_html("caf\u00e9".encode("latin-1"), "iso-8859-1") == "caf\u00e9"
+
+
+def test_header_charset_beats_meta_and_a_byte_order_mark_beats_both():
+    text = "<meta charset='iso-8859-1'><p>\u041f\u0440\u0438\u0432\u0435\u0442 caf\u00e9</p>"
+    assert "\u041f\u0440\u0438\u0432\u0435\u0442" in decode_html(text.encode("utf-8"), "utf-8")
+    assert "\u041f\u0440\u0438" in decode_html(b"\xef\xbb\xbf" + text.encode(), "iso-8859-1")
+    assert "caf\u00e9" in decode_html(codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
 
 
 def test_malformed_html_still_extracts():
