@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -154,24 +155,32 @@ _SPLIT_TOKENS = re.compile(r"[^a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
-def tokens(node: LexborNode) -> list[str]:
+TOKEN_ATTRS = ("class", "id", "aria-label", "data-component", "data-testid")
+# Only elements with one of these attributes can match a token or role rule.
+TOKEN_HOLDERS = ", ".join(f"[{a}]" for a in (*TOKEN_ATTRS, "role"))
+
+
+def tokens(node: LexborNode) -> tuple[str, ...]:
     """Lower-case words of a node's class, id and aria-label attributes."""
     attrs = node.attributes
-    raw = " ".join(
-        value
-        for key in ("class", "id", "aria-label", "data-component", "data-testid")
-        if (value := attrs.get(key))
-    )
-    return [t for t in _SPLIT_TOKENS.split(_CAMEL.sub(" ", raw).lower()) if t]
+    return _words(" ".join(value for key in TOKEN_ATTRS if (value := attrs.get(key))))
 
 
-def _matches(words: list[str], singles: frozenset[str], bigrams: frozenset[str]) -> bool:
+@lru_cache(maxsize=8192)
+def _words(raw: str) -> tuple[str, ...]:
+    # Pages repeat the same class strings many times: split each one once.
+    return tuple(t for t in _SPLIT_TOKENS.split(_CAMEL.sub(" ", raw).lower()) if t)
+
+
+@lru_cache(maxsize=8192)
+def _matches(words: tuple[str, ...], singles: frozenset[str], bigrams: frozenset[str]) -> bool:
     if any(w in singles for w in words):
         return True
     return any(f"{a} {b}" in bigrams for a, b in zip(words, words[1:], strict=False))
 
 
 MAIN_MARK = "data-scraper-main"
+CHROME_MARK = "data-scraper-chrome"
 
 
 def is_protected(node: LexborNode) -> bool:
@@ -446,26 +455,21 @@ def clean_tree(tree: LexborHTMLParser, base_url: str | None = None) -> Harvest:
     for node in body.css("[hidden], [style*='display:none'], [style*='display: none']"):
         if not is_protected(node):
             node.decompose()
-    for node in body.css("*"):
+    for node in body.css(TOKEN_HOLDERS):
         if node.parent is None or node.tag in PROTECTED_TAGS:
             continue
-        words = tokens(node)
+        attrs = node.attributes
+        words = _words(" ".join(value for key in TOKEN_ATTRS if (value := attrs.get(key))))
         if _matches(words, RELATED_TOKENS, RELATED_BIGRAMS) and not is_protected(node):
             harvest.related.extend(_related_links(node, base_url))
             node.decompose()
+        elif attrs.get("role") in CHROME_ROLES or _matches(words, CHROME_TOKENS, CHROME_BIGRAMS):
+            node.attrs[CHROME_MARK] = ""  # removed last, once headings were read
     for heading in body.css("h2, h3, h4, h5, h6, [role=heading], b, strong"):
         if heading.parent is not None and _is_related_heading(heading):
             _remove_heading_section(heading, base_url, harvest)
-    for node in body.css(CHROME_TAGS):
+    for node in body.css(f"{CHROME_TAGS}, [{CHROME_MARK}]"):
         if node.parent is not None and not is_protected(node):
-            node.decompose()
-    for node in body.css("*"):
-        if node.parent is None or node.tag in PROTECTED_TAGS:
-            continue
-        role = node.attributes.get("role")
-        if (role in CHROME_ROLES or _matches(tokens(node), CHROME_TOKENS, CHROME_BIGRAMS)) and (
-            not is_protected(node)
-        ):
             node.decompose()
     return harvest
 
