@@ -31,7 +31,7 @@ END_MARKERS = re.compile(
     r"""(?ix)^(?:
         hashtags? | tags | topics | related\ (?:articles?|stories|content|posts|news|topics|coverage)
       | try\ our\ ai\ features | explore\ what\ .{1,40}\ can\ do\ for\ you:?
-      | comments?(?:\s*\(\d+\))? | \d+\ comments? | no\ comments\ yet\.*
+      | comments?(?:\s*\(\d+\))? | \d+\ comments? | no\ comments\ yet(?:\.*|…)
       | be\ the\ first\ to\ comment.* | view\ (?:\d+\ )?comments | join\ the\ (?:conversation|discussion)
       | (?:recommended|suggested)\ (?:stories|articles|reading|for\ you|videos?)
       | more\ for\ you | more\ (?:stories|news|articles)(?:\ from\ .{1,40})? | more\ from\ .{1,40}
@@ -52,7 +52,7 @@ DROP_LINES = re.compile(
       | listen\ to\ (?:this\ )?article.* | share | tweet | email | print | copy\ link | save
       | open\ in\ app | download\ the\ app.* | feedback | see\ more | show\ more | load\ more
       | (?:click|tap)\ here\ to\ .{0,80} | subscribe(?:\ now)?(?:\ to\ .{0,60})?
-      | (?:copyright|©|\(c\))\ *\d{4}\b.* | .{0,80}\ all\ rights\ reserved\.?
+      | (?:copyright|©|\(c\))\ *\d{4}\b.* | (?:.{0,80}\ )?all\ rights\ reserved\.?
       | this\ material\ may\ not\ be\ published,\ broadcast,\ rewritten,?\ or\ redistributed.*
       | (?:photo|image|picture|video)\ ?:\ .{0,120}
       | \((?:additional\ )?(?:reporting|writing|editing)\ by\ [^()]{2,200}\)
@@ -180,6 +180,7 @@ def _matches(words: tuple[str, ...], singles: frozenset[str], bigrams: frozenset
 
 
 MAIN_MARK = "data-scraper-main"
+LEAD = "\x00lead"  # position hint of an image right under the headline
 CHROME_MARK = "data-scraper-chrome"
 
 
@@ -253,13 +254,15 @@ def _caption_of(node: LexborNode) -> Caption | None:
 
 
 def _text_before(node: LexborNode) -> str | None:
-    """Text of the nearest element before ``node`` in document order."""
+    """Text of the nearest element before ``node`` in document order; ``LEAD`` when
+    that is the headline (the image comes before the first paragraph)."""
     current: LexborNode | None = node
     while current is not None:
         prev = current.prev
         while prev is not None:
             if prev.tag != "-text" and (text := node_text(prev)):
-                return text
+                headline = prev.tag == "h1" or prev.css_first("h1") is not None
+                return LEAD if headline else text
             prev = prev.prev
         current = current.parent
     return None
@@ -270,8 +273,8 @@ def place_captions(captions: list[Caption], paragraphs: list[str]) -> list[Capti
     placed = []
     for caption in captions:
         after = caption.position_hint
-        position = None
-        if after:
+        position = 0 if after == LEAD else None
+        if after and after != LEAD:
             position = next(
                 (i + 1 for i, p in enumerate(paragraphs) if after.endswith(p) or p.endswith(after)),
                 None,
