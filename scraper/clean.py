@@ -193,7 +193,7 @@ def is_protected(node: LexborNode) -> bool:
     return node.css_first("h1, article, [itemprop=articleBody]") is not None
 
 
-def mark_main_text(body: LexborNode) -> None:
+def mark_main_text(body: LexborNode) -> LexborNode | None:
     """Mark the element holding the most paragraphs, and its ancestors, so no
     chrome rule can remove them (class names like "entry-content-read-more" or
     "page-with-sidebar" are common on article wrappers)."""
@@ -206,12 +206,34 @@ def mark_main_text(body: LexborNode) -> None:
         # many paragraphs beat one long teaser summary
         totals[parent.mem_id] = (score + 1 + min(len(paragraph.text() or "") / 100, 3), parent)
     if not totals:
-        return
+        return None
     _, node = max(totals.values(), key=lambda item: item[0])
+    _mark_up(node)
+    return node
+
+
+def _mark_up(node: LexborNode) -> None:
     current: LexborNode | None = node
     while current is not None and current.tag not in {"body", "html"}:
         current.attrs[MAIN_MARK] = "1"
         current = current.parent
+
+
+def mark_text_majority(body: LexborNode, share: float = 0.5) -> None:
+    """Mark the chain of elements that each hold most of the page's text. Pages
+    without paragraphs (posts in <br>-separated text, forums, pages wrapped in one
+    <form>) need it: a container of most of the text is not chrome, whatever its
+    class says."""
+    total = len(body.text())
+    node, deepest = body, None
+    while True:
+        children = [c for c in node.iter() if c.tag != "-text"]
+        best = max(children, key=lambda c: len(c.text()), default=None)
+        if best is None or len(best.text()) < share * total:
+            break
+        node = deepest = best
+    if deepest is not None:
+        _mark_up(deepest)
 
 
 @dataclass
@@ -452,8 +474,12 @@ def clean_tree(tree: LexborHTMLParser, base_url: str | None = None) -> Harvest:
     body = tree.body
     if body is None:
         return harvest
+    for node in body.css("script, style, noscript, template"):
+        node.decompose()
     unwrap_layout_tables(tree)
-    mark_main_text(body)
+    main = mark_main_text(body)
+    if main is None or (len(main.css("p")) < 3 and len(main.text()) < 0.3 * len(body.text())):
+        mark_text_majority(body)  # the text is not in paragraphs
     _harvest_captions(tree, harvest)
     for node in body.css("[hidden], [style*='display:none'], [style*='display: none']"):
         if not is_protected(node):
