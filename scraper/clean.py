@@ -24,7 +24,7 @@ from urllib.parse import urljoin
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from .models import Caption, RelatedLink
-from .normalise import normalise_line
+from .normalise import normalise_space
 
 # Lines that start a portal template: everything from here on is chrome.
 END_MARKERS = re.compile(
@@ -149,6 +149,8 @@ CREDIT_LINE = re.compile(
 _CREDIT_LABEL = re.compile(r"(?i)^(?:©|\(c\)|photo|image|picture|credit)s?:?\s*")
 SOURCE_TOKENS = frozenset({"source", "publisher", "provider", "outlet", "brand", "attribution"})
 PROTECTED_TAGS = frozenset({"html", "body", "main", "article", "h1"})
+SEMANTIC_CHROME = frozenset({"nav", "header", "footer", "aside", "menu", "dialog"})
+MIN_ARTICLE_CHARS = 200
 HEADING_TAGS = frozenset({"h2", "h3", "h4", "h5", "h6"})
 
 _SPLIT_TOKENS = re.compile(r"[^a-z0-9]+")
@@ -226,10 +228,10 @@ def mark_text_majority(body: LexborNode, share: float = 0.5) -> None:
     class says."""
     total = len(body.text())
     node, deepest = body, None
-    while True:
+    while total >= MIN_ARTICLE_CHARS:
         children = [c for c in node.iter() if c.tag != "-text"]
         best = max(children, key=lambda c: len(c.text()), default=None)
-        if best is None or len(best.text()) < share * total:
+        if best is None or best.tag in SEMANTIC_CHROME or len(best.text()) < share * total:
             break
         node = deepest = best
     if deepest is not None:
@@ -245,7 +247,7 @@ class Harvest:
 
 
 def node_text(node: LexborNode) -> str:
-    return normalise_line(node.text(separator=" "))
+    return normalise_space(node.text(separator=" "))
 
 
 def split_credit(text: str) -> tuple[str, str | None]:
@@ -411,7 +413,7 @@ def _card_title(card: LexborNode, anchor: LexborNode) -> str | None:
     if 3 <= len(node_text(anchor).split()) <= 30:
         return node_text(anchor)
     blocks = [
-        normalise_line(node.text(deep=False) or "")
+        normalise_space(node.text(deep=False) or "")
         for node in card.traverse()
         if node.tag != "-text"
     ]
@@ -515,7 +517,7 @@ def clean_lines(lines: list[str], min_body_lines: int = 2) -> CleanText:
     body: list[str] = []
     captions: list[Caption] = []
     for raw in lines:
-        line = BULLET.sub("", normalise_line(raw))
+        line = BULLET.sub("", normalise_space(raw))
         if not line:
             continue
         if END_MARKERS.match(line):

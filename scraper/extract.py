@@ -19,9 +19,10 @@ import multiprocessing
 import os
 import re
 import signal
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,7 +36,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from .clean import SOURCE_TOKENS, clean_lines, clean_tree, node_text, place_captions, tokens
 from .errors import ExtractError, NotAnArticle, ScrapeError
 from .models import Article, Fetched, utc_now
-from .normalise import canonicalise_url, normalise_date, normalise_line
+from .normalise import canonicalise_url, normalise_date, normalise_space
 
 ARTICLE_TYPES = frozenset(
     {
@@ -202,13 +203,13 @@ def _meta(tree: LexborHTMLParser, *keys: str) -> str | None:
         node = tree.css_first(f"meta[property='{key}'], meta[name='{key}']")
         content = node.attributes.get("content") if node is not None else None
         if content and content.strip():
-            return normalise_line(content)
+            return normalise_space(content)
     return None
 
 
 def agency(name: str) -> str:
     """The usual name of a news agency, or the name itself, tidied."""
-    name = normalise_line(name).strip(" .,:;-–—|")
+    name = normalise_space(name).strip(" .,:;-–—|")
     name = re.sub(r"(?i)^(?:provided by|source|via|from|by)\s*:?\s+", "", name)
     return AGENCIES.get(name.lower(), name)
 
@@ -245,7 +246,7 @@ def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
     meta.title = (
         (node_text(h1) if h1 is not None else None)
         or _meta(tree, "og:title", "twitter:title")
-        or (normalise_line(headline) if headline else None)
+        or (normalise_space(headline) if headline else None)
     )
     for node in tree.css("[class], [id]"):
         if STANDFIRST_TOKENS & set(tokens(node)) and node.css_first("h1") is None:
@@ -254,7 +255,7 @@ def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
                 meta.standfirst = text
                 node.decompose()
                 break
-    meta.authors = _unique(normalise_line(n) for n in _names(article.get("author")))
+    meta.authors = _unique(normalise_space(n) for n in _names(article.get("author")))
     meta.authors = meta.authors or _unique(
         node_text(n) for n in tree.css("[itemprop=author] [itemprop=name], [rel=author]")
     )
@@ -412,6 +413,13 @@ class ExtractPool:
     grace period is killed with its pool, which is then rebuilt.
     """
 
+    # ``map`` keeps this many pages per worker submitted and not yet extracted (a
+    # crash fails the pages in flight, so few), and this many submitted and not yet
+    # returned: finished pages wait there for a slower earlier one while the other
+    # workers go on.
+    IN_FLIGHT_PER_WORKER = 2
+    WINDOW_PER_WORKER = 16
+
     def __init__(self, workers: int = 0, timeout: float = 30.0) -> None:
         self.workers = workers or os.cpu_count() or 1
         self.timeout = timeout
@@ -454,41 +462,76 @@ class ExtractPool:
         except ScrapeError as exc:
             return exc
 
-    def _failed(self, exc: ScrapeError | TimeoutError | BrokenProcessPool) -> Outcome:
+    def _failed(
+        self,
+        exc: ScrapeError | TimeoutError | BrokenProcessPool | CancelledError,
+        pool: ProcessPoolExecutor,
+    ) -> Outcome:
+        """The outcome of a page whose future in ``pool`` failed; a pool that timed out
+        or broke is killed, unless it is already gone (its other pages fail too and
+        must not kill its successor)."""
         if isinstance(exc, ScrapeError):
             return exc
-        self._kill()
+        if pool is self._pool:
+            self._kill()
         if isinstance(exc, TimeoutError):
             return ExtractTimeout("extraction ran past its time limit (worker killed)")
         return ExtractError("extraction worker crashed")
 
-    def _result(self, future: Future[Article]) -> Outcome:
-        try:
-            return future.result(timeout=self.timeout + self.grace)
-        except (ScrapeError, TimeoutError, BrokenProcessPool) as exc:
-            return self._failed(exc)
-
     async def extract_async(self, page: Fetched) -> Outcome:
         if self.workers == 1:
             return self.run_one(page)
-        future = asyncio.wrap_future(self._executor().submit(extract_page, page, self.timeout))
+        pool = self._executor()
+        future = asyncio.wrap_future(pool.submit(extract_page, page, self.timeout))
         try:
             return await asyncio.wait_for(future, self.timeout + self.grace)
         except (ScrapeError, TimeoutError, BrokenProcessPool) as exc:
-            return self._failed(exc)
+            return self._failed(exc, pool)
 
     def map(self, pages: Iterable[Fetched]) -> Iterator[tuple[Fetched, Outcome]]:
-        """Outcomes in input order, with a bounded number of pages in flight."""
+        """Outcomes in input order. Pages are submitted as workers free up, so a slow
+        page does not idle the others; memory is bounded by ``WINDOW_PER_WORKER``."""
         if self.workers == 1:
             for page in pages:
                 yield page, self.run_one(page)
             return
-        in_flight: deque[tuple[Fetched, Future[Article]]] = deque()
-        for page in pages:
-            in_flight.append((page, self._executor().submit(extract_page, page, self.timeout)))
-            if len(in_flight) >= self.workers * 2:
-                done, future = in_flight.popleft()
-                yield done, self._result(future)
-        while in_flight:
-            done, future = in_flight.popleft()
-            yield done, self._result(future)
+        todo: Iterator[Fetched] | None = iter(pages)
+        window: deque[tuple[Fetched, Future[Article], ProcessPoolExecutor]] = deque()
+        running: set[Future[Article]] = set()
+        overdue: dict[Future[Article], Outcome] = {}
+        head: Future[Article] | None = None  # the oldest page not extracted...
+        head_since = 0.0  # ...since then: all before it are done, so it is running
+        while True:
+            while window and (window[0][1].done() or window[0][1] in overdue):
+                page, future, pool = window.popleft()
+                late = overdue.pop(future, None)
+                yield page, late if late is not None else self._outcome(future, pool)
+            if (
+                todo is not None
+                and len(running) < self.workers * self.IN_FLIGHT_PER_WORKER
+                and len(window) < self.workers * self.WINDOW_PER_WORKER
+            ):
+                new = next(todo, None)
+                if new is None:
+                    todo = None
+                    continue
+                pool = self._executor()
+                window.append((new, pool.submit(extract_page, new, self.timeout), pool))
+                running.add(window[-1][1])
+                continue
+            if not window:
+                return
+            if window[0][1] is not head:
+                head, head_since = window[0][1], time.monotonic()
+            deadline = head_since + self.timeout + self.grace
+            done, running = wait(running, max(0.0, deadline - time.monotonic()), FIRST_COMPLETED)
+            if not done and time.monotonic() >= deadline:
+                _, future, pool = window[0]
+                overdue[future] = self._failed(TimeoutError(), pool)
+                running.discard(future)
+
+    def _outcome(self, future: Future[Article], pool: ProcessPoolExecutor) -> Outcome:
+        try:
+            return future.result()
+        except (ScrapeError, BrokenProcessPool, CancelledError) as exc:
+            return self._failed(exc, pool)

@@ -15,6 +15,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .models import Article, Caption
 
+_INVISIBLE = str.maketrans(
+    {
+        # invisible characters that only break words apart
+        "\u200b": None,
+        "\u2060": None,
+        "\ufeff": None,
+        "\u00ad": None,
+    }
+)
 _QUOTES = str.maketrans(
     {
         "\u2018": "'",
@@ -27,18 +36,19 @@ _QUOTES = str.maketrans(
         "\u201e": '"',
         "\u201f": '"',
         "\u2033": '"',
-        # invisible characters that only break words apart
-        "\u200b": None,
-        "\u2060": None,
-        "\ufeff": None,
-        "\u00ad": None,
     }
 )
 
 
+def normalise_space(text: str) -> str:
+    """One line of record text: NFC, invisible characters dropped, whitespace
+    collapsed; the page's own quotes and dashes are kept."""
+    return " ".join(unicodedata.normalize("NFC", text).translate(_INVISIBLE).split())
+
+
 def normalise_line(text: str) -> str:
-    """One line in the seed format: NFC, quotes folded, whitespace collapsed."""
-    return " ".join(unicodedata.normalize("NFC", text).translate(_QUOTES).split())
+    """One line in the seed format: ``normalise_space`` with curly quotes folded."""
+    return normalise_space(text).translate(_QUOTES)
 
 
 def normalise_lines(lines: list[str]) -> list[str]:

@@ -723,14 +723,15 @@ def test_a_leading_number_or_minus_sign_is_not_a_bullet(line):
     assert clean_lines([line]).lines == [line]
 
 
-def test_blank_lines_are_dropped_and_whitespace_is_normalised():
+def test_blank_lines_are_dropped_whitespace_is_normalised_and_quotes_are_kept():
     lines = [
         "",
         "   ",
         "  The   council\tmet on\u00a0Tuesday.  ",
-        "\u201cWe\u2019re ready,\u201d she said.",
+        "\u201cWe\u2019re ready,\u201d she said.\u200b",
     ]
+    # Records keep the page's typography; only the seed text format folds quotes.
     assert clean_lines(lines).lines == [
         "The council met on Tuesday.",
-        '"We\'re ready," she said.',
+        "\u201cWe\u2019re ready,\u201d she said.",
     ]
