@@ -78,10 +78,10 @@ BULLET = re.compile(r"^(?:[-*•·▪]|\d{1,2}[.)])\s+(?=\S)")
 # "read-more", "readMore" or "read_more".
 CHROME_TOKENS = frozenset(
     """related recommended recommendations recirculation newsletter newsletters promo
-    promos promotion share sharing sharebar social cookie cookies consent gdpr cmp
+    promos promotion share sharing sharebar social cookie cookies consent gdpr
     comments comment disqus viafoura ad ads adslot adunit advert adverts advertisement
     advertising sponsored sponsor outbrain taboola paywall subscribe subscription signup
-    breadcrumb breadcrumbs nav navbar navigation menu footer sidebar widget toolbar
+    breadcrumb breadcrumbs nav navbar navigation menu footer sidebar toolbar
     modal popup overlay hashtags tags tagcloud trending popular mostread banner masthead disclaimer""".split()
 )
 CHROME_BIGRAMS = frozenset(
