@@ -214,6 +214,17 @@ def mark_main_text(body: LexborNode) -> LexborNode | None:
     return node
 
 
+def _is_prose(node: LexborNode) -> bool:
+    """Several paragraphs of running text, not links: hidden only until a script
+    moves it into place (streamed server rendering, "show more" bodies)."""
+    paragraphs = node.css("p")
+    if len(paragraphs) < 3:
+        return False
+    text = sum(len(p.text()) for p in paragraphs)
+    links = sum(len(a.text()) for a in node.css("p a"))
+    return text >= 500 and links < 0.3 * text
+
+
 def _mark_up(node: LexborNode) -> None:
     current: LexborNode | None = node
     while current is not None and current.tag not in {"body", "html"}:
@@ -484,7 +495,7 @@ def clean_tree(tree: LexborHTMLParser, base_url: str | None = None) -> Harvest:
         mark_text_majority(body)  # the text is not in paragraphs
     _harvest_captions(tree, harvest)
     for node in body.css("[hidden], [style*='display:none'], [style*='display: none']"):
-        if not is_protected(node):
+        if not is_protected(node) and not _is_prose(node):
             node.decompose()
     for node in body.css(TOKEN_HOLDERS):
         if node.parent is None or node.tag in PROTECTED_TAGS:

@@ -174,6 +174,21 @@ def test_hidden_elements_are_removed(attrs):
     assert_story_kept(tree)
 
 
+def test_hidden_running_text_is_kept_but_a_hidden_menu_is_not():
+    """Streamed server rendering ships the body in a hidden block that a script
+    moves into place: several paragraphs of prose are not chrome."""
+    streamed = "".join(
+        f"<p>{p} More words to make a real paragraph here.</p>" for p in (P1, P2, P3)
+    )
+    menu = "".join(f'<p><a href="/s/{i}">{p}</a></p>' for i, p in enumerate((P1, P2, P3)))
+    tree, _ = cleaned(
+        f"<h1>{HEADLINE}</h1><div hidden id='S:0'>{streamed}</div>"
+        f"<div hidden class='drawer'>{menu.replace('Prime', 'MENU')}</div>"
+    )
+    assert P1 in text_of(tree) and P3 in text_of(tree)
+    assert "MENU" not in text_of(tree)
+
+
 # --- clean_tree: related cards ------------------------------------------------------
 
 SUMMARY = (
