@@ -58,7 +58,15 @@ DROP_LINES = re.compile(
       | \((?:additional\ )?(?:reporting|writing|editing)\ by\ [^()]{2,200}\)
       | .{2,80}\ contributed\ (?:to\ )?(?:this|the)\ (?:report|story|article)\.?
       | [a-z]{2,4}(?:/[a-z]{2,4})+
-    )$""",
+      | home | table\ of\ contents | skip\ to\ (?:main\ )?content | jump\ to\ .{1,30}
+      | \d{1,3}\ ?min(?:ute)?s?\ read | back\ to\ (?:top|home|blogs?|news|articles?|all\ .{1,30})
+      | (?:sign\ up|sign\ in|log\ ?in|register|book\ a\ (?:demo|call)|request\ a\ (?:quote|demo)
+        |contact\ us|get\ started|learn\ more|shop\ now|buy\ now)(?:\ (?:today|now|here|free))?
+      | (?:join|subscribe\ to)\ (?:our|the|my)\ .{0,40}(?:newsletter|mailing\ list|list|community|group).{0,60}
+      | (?:stay\ connected|follow\ (?:me|us)|share\ (?:your|this)\ .{1,20}).{0,40}
+      | (?:next|previous|prev)\ (?:article|post|story):\ .{0,120}
+      | (?:posted|written|reviewed|fact[-\ ]checked|edited)\ by\ .{2,60}
+    )[.!]?$""",
 )
 
 # A photo caption line: ends with a parenthesised credit such as "(Stefan Rousseau/PA)".
