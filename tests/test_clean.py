@@ -653,6 +653,19 @@ DROPPED_LINES = [
     "(Additional reporting by Tom Hart)",
     "Associated Press writer Jane Doe contributed to this report.",
     "AFP/AP",
+    "Home",
+    "Table of Contents",
+    "11 min read",
+    "Join Our Newsletter",
+    "Join our mailing list! Get a newsletter when an episode is out",
+    "Sign up",
+    "Book a demo",
+    "Get started today",
+    "Back to Blogs",
+    "Next article: Go wins 2010 Bossie award",
+    "Posted by David at December 16, 2025 11:15 am",
+    "Written by Cassidy Horton",
+    "Stay connected with me!",
     "All rights reserved.",
 ]
 
@@ -672,6 +685,9 @@ def test_stray_chrome_lines_are_dropped(chrome):
         "Related articles in the local press had reported the closure earlier.",
         "Most read stories this week were about the storm.",
         "Readers shared the photo: it showed the flooded high street.",
+        "He went home.",
+        "Register to vote by Friday, officials said.",
+        "Sign up rates for the scheme doubled in March, the council said.",
     ],
 )
 def test_news_sentences_mentioning_chrome_words_are_kept(sentence):
