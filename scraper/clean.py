@@ -176,6 +176,17 @@ def tokens(node: LexborNode) -> tuple[str, ...]:
     return _words(" ".join(value for key in TOKEN_ATTRS if (value := attrs.get(key))))
 
 
+@lru_cache(maxsize=64)
+def _substring_selector(words: frozenset[str]) -> str:
+    return ", ".join(f'[{a}*="{w}" i]' for w in sorted(words) for a in TOKEN_ATTRS)
+
+
+def with_tokens(root: LexborNode, words: frozenset[str]) -> list[LexborNode]:
+    """Elements under ``root`` (itself included) whose tokens include one of
+    ``words``, in document order; lexbor preselects them by substring."""
+    return [n for n in root.css(_substring_selector(words)) if words & set(tokens(n))]
+
+
 @lru_cache(maxsize=8192)
 def _words(raw: str) -> tuple[str, ...]:
     # Pages repeat the same class strings many times: split each one once.

@@ -33,7 +33,14 @@ import trafilatura
 from charset_normalizer import from_bytes
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from .clean import SOURCE_TOKENS, clean_lines, clean_tree, node_text, place_captions, tokens
+from .clean import (
+    SOURCE_TOKENS,
+    clean_lines,
+    clean_tree,
+    node_text,
+    place_captions,
+    with_tokens,
+)
 from .errors import ExtractError, NotAnArticle, ScrapeError
 from .models import Article, Fetched, utc_now
 from .normalise import canonicalise_url, normalise_date, normalise_space
@@ -218,9 +225,7 @@ def _source_in_dom(tree: LexborHTMLParser) -> str | None:
     root = tree.css_first("article") or tree.body
     if root is None:
         return None
-    for node in root.traverse():
-        if not SOURCE_TOKENS & set(tokens(node)):
-            continue
+    for node in with_tokens(root, SOURCE_TOKENS):
         text = node_text(node) or _attr(node, "alt") or _attr(node, "aria-label") or ""
         if 1 < len(text) <= 60:
             return agency(text)
@@ -248,8 +253,8 @@ def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
         or _meta(tree, "og:title", "twitter:title")
         or (normalise_space(headline) if headline else None)
     )
-    for node in tree.css("[class], [id]"):
-        if STANDFIRST_TOKENS & set(tokens(node)) and node.css_first("h1") is None:
+    for node in with_tokens(tree.root, STANDFIRST_TOKENS) if tree.root is not None else []:
+        if node.css_first("h1") is None:
             text = node_text(node)
             if len(text.split()) >= 5:
                 meta.standfirst = text
