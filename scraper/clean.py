@@ -274,6 +274,8 @@ class Harvest:
 
     captions: list[Caption] = field(default_factory=list)
     related: list[RelatedLink] = field(default_factory=list)
+    # The element holding most paragraphs (protected from every rule), if any.
+    main: LexborNode | None = None
 
 
 def node_text(node: LexborNode) -> str:
@@ -509,7 +511,7 @@ def clean_tree(tree: LexborHTMLParser, base_url: str | None = None) -> Harvest:
     for node in body.css("script, style, noscript, template"):
         node.decompose()
     unwrap_layout_tables(tree)
-    main = mark_main_text(body)
+    main = harvest.main = mark_main_text(body)
     if main is None or (len(main.css("p")) < 3 and len(main.text()) < 0.3 * len(body.text())):
         mark_text_majority(body)  # the text is not in paragraphs
     _harvest_captions(tree, harvest)

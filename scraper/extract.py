@@ -312,6 +312,61 @@ def _unique(items: Any) -> list[str]:
     return list(dict.fromkeys(i for i in items if i))
 
 
+BLOCK_TAGS = frozenset(
+    {"p", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "dd", "dt", "td", "th"}
+)
+BLOCK_SELECTOR = ", ".join(sorted(BLOCK_TAGS))
+
+
+def confident_container(tree: LexborHTMLParser, main: LexborNode | None) -> bool:
+    """Whether the cleaned page's paragraph container holds the article: at least
+    four paragraphs and 80% of the page's paragraph text. Such pages are read by
+    ``block_lines`` directly; trafilatura gets the others."""
+    if main is None or main.parent is None:
+        return False
+    inside = main.css("p")
+    if len(inside) < 4:
+        return False
+    total = sum(len(p.text()) for p in tree.css("p"))
+    return total > 0 and sum(len(p.text()) for p in inside) >= 0.8 * total
+
+
+def _block_text(node: LexborNode) -> str | None:
+    """A text block's line, unless it is mostly a short run of links."""
+    text = normalise_space(node.text(separator=""))
+    links = sum(len(a.text()) for a in node.css("a"))
+    return text if text and not (links > 0.8 * len(text) and len(text) < 200) else None
+
+
+def _lead_lines(main: LexborNode) -> list[str]:
+    """Lead paragraphs in short blocks just before the container (an intro or
+    standfirst set apart from the body)."""
+    lines: list[str] = []
+    sibling = main.prev
+    while sibling is not None:
+        if sibling.tag != "-text":
+            paragraphs = [sibling] if sibling.tag == "p" else sibling.css("p")
+            texts = [normalise_space(p.text(separator=" ")) for p in paragraphs]
+            links = sum(len(a.text()) for p in paragraphs for a in p.css("a"))
+            size = sum(map(len, texts))
+            if 0 < len(paragraphs) <= 2 and size >= 40 and links < 0.3 * size:
+                lines = texts + lines
+        sibling = sibling.prev
+    return lines
+
+
+def block_lines(main: LexborNode) -> list[str]:
+    """The text blocks of a cleaned container, in order, without trafilatura."""
+    for br in (main.parent or main).css("br"):  # lexbor's text() ignores <br>
+        br.replace_with(" ")
+    lines = _lead_lines(main)
+    for node in main.traverse():
+        leaf = node.tag in BLOCK_TAGS and len(node.css(BLOCK_SELECTOR)) == 1
+        if leaf and (text := _block_text(node)):
+            lines.append(text)
+    return lines
+
+
 def main_text(html: str, url: str | None) -> list[str]:
     """Main-text lines of already-cleaned HTML, by trafilatura."""
     try:
@@ -353,7 +408,11 @@ def extract(
     if meta.canonical and (not url or url.startswith("file:")):
         url = meta.canonical  # a saved page is known by its canonical URL
     harvest = clean_tree(tree, url)
-    lines = clean_lines(main_text(tree.html or "", url))
+    if confident_container(tree, harvest.main):
+        assert harvest.main is not None
+        lines = clean_lines(block_lines(harvest.main))
+    else:
+        lines = clean_lines(main_text(tree.html or "", url))
     paragraphs = [p for p in lines.lines if p not in {meta.title, meta.standfirst}]
     if not paragraphs:
         raise NotAnArticle("no body text found")

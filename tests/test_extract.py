@@ -208,3 +208,42 @@ def test_a_stuck_worker_is_killed_and_the_run_goes_on(scripted_pool):
     outcomes = [outcome for _, outcome in scripted_pool.map(pages)]
     assert isinstance(outcomes[1], ExtractTimeout)
     assert all(isinstance(o, float) for o in outcomes[5:])
+
+
+def _story(paragraphs: int, extra: str = "") -> str:
+    body = "".join(
+        f"<p>Paragraph {i} of the story tells readers what the council decided on Monday.</p>"
+        for i in range(paragraphs)
+    )
+    return (
+        "<html><body><article><h1>Council votes to rebuild the bridge</h1>"
+        f"<div class='intro'><p>The vote ends a decade of argument over the old crossing.</p></div>"
+        f"<div class='body'>{body}{extra}</div></article>"
+        "<div class='teasers'><p>Other story teaser with a summary of its own.</p></div>"
+        "</body></html>"
+    )
+
+
+def test_a_confident_paragraph_container_is_read_without_trafilatura(monkeypatch):
+    module = sys.modules["scraper.extract"]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("trafilatura should not run on a confident page")
+
+    monkeypatch.setattr(module, "main_text", refuse)
+    extra = "<p>A line<br>broken in two, with <a href='/x'>a link</a>.</p><ul><li>A list item kept.</li></ul>"
+    article = extract(_story(8, extra), url="https://news.example/bridge")
+    assert article.paragraphs[0] == "The vote ends a decade of argument over the old crossing."
+    assert "A line broken in two, with a link." in article.paragraphs
+    assert "A list item kept." in article.paragraphs
+    assert all("teaser" not in p for p in article.paragraphs)
+
+
+def test_a_page_without_a_confident_container_goes_to_trafilatura(monkeypatch):
+    module = sys.modules["scraper.extract"]
+
+    calls = []
+    real = module.main_text
+    monkeypatch.setattr(module, "main_text", lambda html, url: calls.append(url) or real(html, url))
+    extract(_story(2), url="https://news.example/short")
+    assert calls == ["https://news.example/short"]
