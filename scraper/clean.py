@@ -66,6 +66,8 @@ DROP_LINES = re.compile(
       | (?:stay\ connected|follow\ (?:me|us)|share\ (?:your|this)\ .{1,20}).{0,40}
       | (?:next|previous|prev)\ (?:article|post|story):\ .{0,120}
       | (?:posted|written|reviewed|fact[-\ ]checked|edited)\ by\ .{2,60}
+      | (?:like|share)\ this: | pin\ (?:this\ |it\ )?for\ later | already\ have\ an\ account\?.{0,20}
+      | advertisement:\ .{1,60} | (?:e-?mail|tel|phone|fax):\ \S{3,60}
     )[.!]?$""",
 )
 

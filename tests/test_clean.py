@@ -666,6 +666,11 @@ DROPPED_LINES = [
     "Posted by David at December 16, 2025 11:15 am",
     "Written by Cassidy Horton",
     "Stay connected with me!",
+    "Like this:",
+    "Pin this for later!",
+    "Already have an account? Log in",
+    "Advertisement: New AI Book!",
+    "Email: newsroom@example.org",
     "All rights reserved.",
 ]
 
@@ -688,6 +693,8 @@ def test_stray_chrome_lines_are_dropped(chrome):
         "He went home.",
         "Register to vote by Friday, officials said.",
         "Sign up rates for the scheme doubled in March, the council said.",
+        "I like this: the new park opens on Sunday.",
+        "Email: the new default for workplaces, experts say.",
     ],
 )
 def test_news_sentences_mentioning_chrome_words_are_kept(sentence):
