@@ -174,7 +174,10 @@ TOKEN_HOLDERS = ", ".join(f"[{a}]" for a in (*TOKEN_ATTRS, "role"))
 
 def tokens(node: LexborNode) -> tuple[str, ...]:
     """Lower-case words of a node's class, id and aria-label attributes."""
-    attrs = node.attributes
+    return attr_tokens(node.attributes)
+
+
+def attr_tokens(attrs: dict[str, str | None]) -> tuple[str, ...]:
     return _words(" ".join(value for key in TOKEN_ATTRS if (value := attrs.get(key))))
 
 
@@ -261,9 +264,9 @@ def mark_text_majority(body: LexborNode, share: float = 0.5) -> None:
     total = len(body.text())
     node, deepest = body, None
     while total >= MIN_ARTICLE_CHARS:
-        children = [c for c in node.iter() if c.tag != "-text"]
-        best = max(children, key=lambda c: len(c.text()), default=None)
-        if best is None or best.tag in SEMANTIC_CHROME or len(best.text()) < share * total:
+        sized = [(len(c.text()), c) for c in node.iter() if c.tag != "-text"]
+        size, best = max(sized, key=lambda item: item[0], default=(0, None))
+        if best is None or best.tag in SEMANTIC_CHROME or size < share * total:
             break
         node = deepest = best
     if deepest is not None:
@@ -523,8 +526,8 @@ def clean_tree(tree: LexborHTMLParser, base_url: str | None = None) -> Harvest:
     for node in body.css(TOKEN_HOLDERS):
         if node.parent is None or node.tag in PROTECTED_TAGS:
             continue
-        attrs = node.attributes
-        words = _words(" ".join(value for key in TOKEN_ATTRS if (value := attrs.get(key))))
+        attrs = node.attributes  # read once: role is checked below too
+        words = attr_tokens(attrs)
         if _matches(words, RELATED_TOKENS, RELATED_BIGRAMS) and not is_protected(node):
             harvest.related.extend(_related_links(node, base_url))
             node.decompose()
