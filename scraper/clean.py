@@ -198,11 +198,35 @@ def _words(raw: str) -> tuple[str, ...]:
     return tuple(t for t in _SPLIT_TOKENS.split(_CAMEL.sub(" ", raw).lower()) if t)
 
 
-@lru_cache(maxsize=8192)
-def _matches(words: tuple[str, ...], singles: frozenset[str], bigrams: frozenset[str]) -> bool:
-    if any(w in singles for w in words):
-        return True
-    return any(f"{a} {b}" in bigrams for a, b in zip(words, words[1:], strict=False))
+RELATED, CHROME = 2, 1
+_BIGRAM_STARTS = frozenset(b.split()[0] for b in CHROME_BIGRAMS | RELATED_BIGRAMS)
+
+
+@lru_cache(maxsize=16384)
+def _value_verdict(value: str) -> int:
+    """RELATED, CHROME or 0 for one attribute value (pages repeat the same class
+    strings many times: each is judged once)."""
+    words = _words(value)
+    if not RELATED_TOKENS.isdisjoint(words):
+        return RELATED
+    pairs: set[str] = set()
+    if not _BIGRAM_STARTS.isdisjoint(words[:-1]):
+        pairs = {f"{a} {b}" for a, b in zip(words, words[1:], strict=False)}
+        if not pairs.isdisjoint(RELATED_BIGRAMS):
+            return RELATED
+    if not CHROME_TOKENS.isdisjoint(words) or not pairs.isdisjoint(CHROME_BIGRAMS):
+        return CHROME
+    return 0
+
+
+def _verdict(attrs: dict[str, str | None]) -> int:
+    """RELATED, CHROME or 0 for an element's attributes."""
+    verdict = CHROME if attrs.get("role") in CHROME_ROLES else 0
+    for key in TOKEN_ATTRS:
+        value = attrs.get(key)
+        if value and (found := _value_verdict(value)) > verdict:
+            verdict = found
+    return verdict
 
 
 MAIN_MARK = "data-scraper-main"
@@ -524,15 +548,15 @@ def clean_tree(tree: LexborHTMLParser, base_url: str | None = None) -> Harvest:
         if not is_protected(node) and not _is_prose(node):
             node.decompose()
     for node in body.css(TOKEN_HOLDERS):
-        if node.parent is None or node.tag in PROTECTED_TAGS:
+        verdict = _verdict(node.attributes)
+        if not verdict or node.tag in PROTECTED_TAGS:
             continue
-        attrs = node.attributes  # read once: role is checked below too
-        words = attr_tokens(attrs)
-        if _matches(words, RELATED_TOKENS, RELATED_BIGRAMS) and not is_protected(node):
-            harvest.related.extend(_related_links(node, base_url))
-            node.decompose()
-        elif attrs.get("role") in CHROME_ROLES or _matches(words, CHROME_TOKENS, CHROME_BIGRAMS):
-            node.attrs[CHROME_MARK] = ""  # removed last, once headings were read
+        if verdict == RELATED:
+            if node.parent is not None and not is_protected(node):
+                harvest.related.extend(_related_links(node, base_url))
+                node.decompose()
+        else:
+            node.attrs[CHROME_MARK] = ""  # removed last (if unprotected), once headings were read
     for heading in body.css("h2, h3, h4, h5, h6, [role=heading], b, strong"):
         if heading.parent is not None and _is_related_heading(heading):
             _remove_heading_section(heading, base_url, harvest)
