@@ -100,6 +100,15 @@ SOURCE_PATTERNS = [
     ),
     re.compile(r"(?i)^by .{2,60}?,\s*(associated press|reuters|afp|press association|pa media)$"),
 ]
+
+def _one_line(pattern: re.Pattern[str]) -> str:
+    """``pattern`` for use on joined lines: never across a line break, flags scoped."""
+    source = pattern.pattern.replace(r"\s", r"[^\S\n]")
+    return f"(?i:{source[4:]})" if source.startswith("(?i)") else f"(?:{source})"
+
+
+# Finds the first line any source pattern matches in one search over joined lines.
+ANY_SOURCE = re.compile("|".join(map(_one_line, SOURCE_PATTERNS)), re.MULTILINE)
 DETECT_BYTES = 64_000
 # trafilatura logs a warning for every page it finds empty; the run report counts those.
 logging.getLogger("trafilatura").setLevel(logging.ERROR)
@@ -233,7 +242,11 @@ def _source_in_dom(tree: LexborHTMLParser) -> str | None:
 
 
 def _source_in_text(lines: list[str]) -> str | None:
-    for line in lines:
+    joined = "\n".join(lines)
+    first = ANY_SOURCE.search(joined)
+    if first is None:
+        return None
+    for line in lines[joined.count("\n", 0, first.start()) :]:
         for pattern in SOURCE_PATTERNS:
             match = pattern.search(line)
             if match:

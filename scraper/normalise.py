@@ -15,15 +15,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .models import Article, Caption
 
-_INVISIBLE = str.maketrans(
-    {
-        # invisible characters that only break words apart
-        "\u200b": None,
-        "\u2060": None,
-        "\ufeff": None,
-        "\u00ad": None,
-    }
-)
+# invisible characters that only break words apart (a regex: str.translate is slow)
+_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")
 _QUOTES = str.maketrans(
     {
         "\u2018": "'",
@@ -43,7 +36,7 @@ _QUOTES = str.maketrans(
 def normalise_space(text: str) -> str:
     """One line of record text: NFC, invisible characters dropped, whitespace
     collapsed; the page's own quotes and dashes are kept."""
-    return " ".join(unicodedata.normalize("NFC", text).translate(_INVISIBLE).split())
+    return " ".join(_INVISIBLE.sub("", unicodedata.normalize("NFC", text)).split())
 
 
 def normalise_line(text: str) -> str:
