@@ -547,9 +547,11 @@ def clean_tree(tree: LexborHTMLParser, base_url: str | None = None) -> Harvest:
     for node in body.css("[hidden], [style*='display:none'], [style*='display: none']"):
         if not is_protected(node) and not _is_prose(node):
             node.decompose()
+    # Syntax highlighting names its spans "comment", "tag", "nav"...: code is text.
+    in_code = {node.mem_id for node in body.css("pre *, code *")}
     for node in body.css(TOKEN_HOLDERS):
         verdict = _verdict(node.attributes)
-        if not verdict or node.tag in PROTECTED_TAGS:
+        if not verdict or node.tag in PROTECTED_TAGS or node.mem_id in in_code:
             continue
         if verdict == RELATED:
             if node.parent is not None and not is_protected(node):

@@ -101,6 +101,7 @@ SOURCE_PATTERNS = [
     re.compile(r"(?i)^by .{2,60}?,\s*(associated press|reuters|afp|press association|pa media)$"),
 ]
 
+
 def _one_line(pattern: re.Pattern[str]) -> str:
     """``pattern`` for use on joined lines: never across a line break, flags scoped."""
     source = pattern.pattern.replace(r"\s", r"[^\S\n]")

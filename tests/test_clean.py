@@ -143,6 +143,19 @@ def test_a_word_merely_containing_a_chrome_token_is_kept(value):
     assert "KEPT" in text_of(tree)
 
 
+def test_syntax_highlighting_spans_in_code_are_text_not_chrome():
+    code = (
+        '<pre><code><span class="hljs-comment"># stage every change</span>\n'
+        'git add -A\n<span class="token comment"># share it</span>\ngit push</code></pre>'
+    )
+    tree, _ = cleaned(
+        f'<article><p>{P1}</p>{code}<p>{P2}</p><p>{P3}</p><div class="comment">Reader LEAK</div></article>'
+    )
+    text = text_of(tree)
+    assert "# stage every change" in text and "# share it" in text
+    assert "LEAK" not in text
+
+
 @pytest.mark.parametrize(
     "role",
     [
