@@ -334,15 +334,18 @@ BLOCK_SELECTOR = ", ".join(sorted(BLOCK_TAGS))
 
 def confident_container(tree: LexborHTMLParser, main: LexborNode | None) -> bool:
     """Whether the cleaned page's paragraph container holds the article: at least
-    four paragraphs and 80% of the page's paragraph text. Such pages are read by
-    ``block_lines`` directly; trafilatura gets the others."""
-    if main is None or main.parent is None:
+    four paragraphs, 80% of the page's paragraph text and a quarter of all its text
+    (else it is a box of short items beside an article written without <p>). Such
+    pages are read by ``block_lines`` directly; trafilatura gets the others."""
+    if main is None or main.parent is None or tree.body is None:
         return False
     inside = main.css("p")
     if len(inside) < 4:
         return False
     total = sum(len(p.text()) for p in tree.css("p"))
-    return total > 0 and sum(len(p.text()) for p in inside) >= 0.8 * total
+    if total == 0 or sum(len(p.text()) for p in inside) < 0.8 * total:
+        return False
+    return len(main.text()) >= 0.25 * len(tree.body.text())
 
 
 def _block_text(node: LexborNode) -> str | None:

@@ -239,6 +239,20 @@ def test_a_confident_paragraph_container_is_read_without_trafilatura(monkeypatch
     assert all("teaser" not in p for p in article.paragraphs)
 
 
+def test_a_box_of_short_paragraphs_beside_an_article_in_divs_is_not_the_article():
+    text = "The resort opened its doors this week after three years of careful building work"
+    article_div = "".join(
+        f"<div>{text}, part {i}, with its story told in full.</div>" for i in range(12)
+    )
+    box = "".join(f"<p>Reviews section {i}</p>" for i in range(5))
+    html = (
+        f"<html><body><div class='post-body'>{article_div}</div>"
+        f"<div class='s-box'>{box}</div></body></html>"
+    )
+    article = extract(html, url="https://blog.example/resort")
+    assert any(text in p for p in article.paragraphs)
+
+
 def test_a_page_without_a_confident_container_goes_to_trafilatura(monkeypatch):
     module = sys.modules["scraper.extract"]
 
