@@ -39,6 +39,7 @@ from .clean import (
     clean_tree,
     node_text,
     place_captions,
+    tokens,
     with_tokens,
 )
 from .errors import ExtractError, NotAnArticle, ScrapeError
@@ -62,6 +63,9 @@ ARTICLE_TYPES = frozenset(
 STANDFIRST_TOKENS = frozenset(
     {"standfirst", "dek", "subheadline", "subhead", "subtitle", "strapline", "deck"}
 )
+# Also used for promos and leading media, so taken only beside the headline.
+LEAD_TOKENS = frozenset({"lead", "lede", "epigraph", "intro"})
+STANDFIRST_MAX_CHARS = 600
 AGENCIES = {
     "ap": "AP",
     "associated press": "AP",
@@ -267,13 +271,7 @@ def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
         or _meta(tree, "og:title", "twitter:title")
         or (normalise_space(headline) if headline else None)
     )
-    for node in with_tokens(tree.root, STANDFIRST_TOKENS) if tree.root is not None else []:
-        if node.css_first("h1") is None:
-            text = node_text(node)
-            if len(text.split()) >= 5:
-                meta.standfirst = text
-                node.decompose()
-                break
+    meta.standfirst = _standfirst(tree, h1)
     meta.authors = _unique(normalise_space(n) for n in _names(article.get("author")))
     meta.authors = meta.authors or _unique(
         node_text(n) for n in tree.css("[itemprop=author] [itemprop=name], [rel=author]")
@@ -306,6 +304,33 @@ def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
     if canonical and canonical.startswith(("http://", "https://")):
         meta.canonical = canonicalise_url(canonical)
     return meta
+
+
+def _standfirst(tree: LexborHTMLParser, h1: LexborNode | None) -> str | None:
+    """The text of the first standfirst-classed block, which leaves the tree."""
+    if tree.root is None:
+        return None
+    beside = h1.parent.parent or h1.parent if h1 is not None and h1.parent is not None else None
+    for node in with_tokens(tree.root, STANDFIRST_TOKENS | LEAD_TOKENS):
+        # not a headline block, a lead image or video, or an article wrapper
+        if node.css_first("h1, img, picture, figure, video, iframe, script") is not None:
+            continue
+        if STANDFIRST_TOKENS.isdisjoint(tokens(node)) and not _inside(node, beside):
+            continue
+        text = node_text(node)
+        if len(text.split()) >= 5 and len(text) <= STANDFIRST_MAX_CHARS:
+            node.decompose()
+            return text
+    return None
+
+
+def _inside(node: LexborNode, ancestor: LexborNode | None) -> bool:
+    current: LexborNode | None = node
+    while ancestor is not None and current is not None:
+        if current == ancestor:
+            return True
+        current = current.parent
+    return False
 
 
 def _attr(node: LexborNode | None, name: str) -> str | None:

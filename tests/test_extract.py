@@ -217,7 +217,7 @@ def _story(paragraphs: int, extra: str = "") -> str:
     )
     return (
         "<html><body><article><h1>Council votes to rebuild the bridge</h1>"
-        f"<div class='intro'><p>The vote ends a decade of argument over the old crossing.</p></div>"
+        f"<div class='top'><p>The vote ends a decade of argument over the old crossing.</p></div>"
         f"<div class='body'>{body}{extra}</div></article>"
         "<div class='teasers'><p>Other story teaser with a summary of its own.</p></div>"
         "</body></html>"
@@ -261,3 +261,39 @@ def test_a_page_without_a_confident_container_goes_to_trafilatura(monkeypatch):
     monkeypatch.setattr(module, "main_text", lambda html, url: calls.append(url) or real(html, url))
     extract(_story(2), url="https://news.example/short")
     assert calls == ["https://news.example/short"]
+
+
+LEAD = "Ministers have agreed a deal to rebuild the old crossing within five years."
+BODY = "".join(
+    f"<p>Paragraph {i} says what the council decided at its Monday meeting.</p>" for i in range(5)
+)
+
+
+def test_a_lead_paragraph_beside_the_headline_is_the_standfirst():
+    html = (
+        f"<html><body><article><header><h1>Bridge to be rebuilt</h1><p class='article-lead'>{LEAD}</p>"
+        f"</header><div class='body'>{BODY}</div></article></body></html>"
+    )
+    article = extract(html, url="https://news.example/bridge")
+    assert article.standfirst == LEAD
+    assert LEAD not in article.paragraphs
+
+
+def test_a_lead_classed_promo_away_from_the_headline_is_not_the_standfirst():
+    promo = "This other stock could be the best way to play the rally, says an analyst"
+    html = (
+        f"<html><body><div class='promo-lead'>{promo}</div><main><article><header>"
+        f"<h1>Bridge to be rebuilt</h1></header><div class='body'>{BODY}</div></article></main>"
+        "</body></html>"
+    )
+    assert extract(html, url="https://news.example/bridge").standfirst is None
+
+
+def test_a_standfirst_block_holding_a_script_or_lead_image_is_skipped():
+    player = "<div class='standfirst'><script>window.player = {id: 'abc', autoplay: true};</script></div>"
+    image = "<div class='lead'><img src='/a.jpg'><span>A photo caption of the new bridge design</span></div>"
+    html = (
+        f"<html><body><article><header><h1>Bridge to be rebuilt</h1>{player}{image}"
+        f"<p class='dek'>{LEAD}</p></header><div class='body'>{BODY}</div></article></body></html>"
+    )
+    assert extract(html, url="https://news.example/bridge").standfirst == LEAD
