@@ -322,7 +322,7 @@ def split_credit(text: str) -> tuple[str, str | None]:
 
 def _caption_of(node: LexborNode) -> Caption | None:
     credit_node = next(
-        (n for n in node.traverse() if n != node and CREDIT_TOKENS & set(tokens(n))),
+        (n for n in node.traverse() if n.mem_id != node.mem_id and CREDIT_TOKENS & set(tokens(n))),
         None,
     )
     credit = None
@@ -401,7 +401,7 @@ def _harvest_captions(tree: LexborHTMLParser, harvest: Harvest) -> None:
             node.decompose()
     for img in tree.css("img"):
         wrapper = img
-        while wrapper.parent is not None and _sole_element_child(wrapper.parent) == wrapper:
+        while wrapper.parent is not None and _is_sole_child(wrapper):
             wrapper = wrapper.parent
         sibling = _next_element(wrapper)
         if sibling is None or sibling.tag in {"p", "h1", "h2", "h3"} or is_protected(sibling):
@@ -423,9 +423,12 @@ def _harvest_captions(tree: LexborHTMLParser, harvest: Harvest) -> None:
             credit.decompose()
 
 
-def _sole_element_child(node: LexborNode) -> LexborNode | None:
-    children = [c for c in node.iter() if c.tag != "-text" or (c.text_content or "").strip()]
-    return children[0] if len(children) == 1 else None
+def _is_sole_child(node: LexborNode) -> bool:
+    """Whether ``node`` is its parent's only element (or non-blank text) child."""
+    assert node.parent is not None
+    children = [c for c in node.parent.iter() if c.tag != "-text" or (c.text_content or "").strip()]
+    # mem_id: LexborNode == compares serialised HTML, which is slow on big trees
+    return len(children) == 1 and children[0].mem_id == node.mem_id
 
 
 LAYOUT_TAGS = re.compile(r"<(/?)(?:table|tbody|thead|tfoot|tr|td|th)\b", re.IGNORECASE)
@@ -443,7 +446,7 @@ def unwrap_layout_tables(tree: LexborHTMLParser) -> None:
         outer = table
         while (parent := outer.parent) is not None and parent.tag in {"td", "tr", "tbody", "table"}:
             outer = parent
-        if outer != table:
+        if outer.mem_id != table.mem_id:
             continue  # converted with its outermost table
         converted = LAYOUT_TAGS.sub(r"<\1div", outer.html or "")
         blocks = LexborHTMLParser(f"<div>{converted}</div>")
@@ -457,7 +460,7 @@ def _card_of(anchor: LexborNode, block: LexborNode) -> LexborNode:
     href = anchor.attributes.get("href")
     card = anchor
     parent = anchor.parent
-    while parent is not None and parent != block:
+    while parent is not None and parent.mem_id != block.mem_id:
         if any(a.attributes.get("href") != href for a in parent.css("a[href]")):
             break
         card = parent
@@ -498,7 +501,11 @@ def _related_links(block: LexborNode, base_url: str | None) -> list[RelatedLink]
         if not title:
             continue
         source_node = next(
-            (n for n in card.traverse() if n != card and SOURCE_TOKENS & set(tokens(n))),
+            (
+                n
+                for n in card.traverse()
+                if n.mem_id != card.mem_id and SOURCE_TOKENS & set(tokens(n))
+            ),
             None,
         )
         source = node_text(source_node).lstrip("-–· ") if source_node is not None else None

@@ -66,6 +66,8 @@ STANDFIRST_TOKENS = frozenset(
 # Also used for promos and leading media, so taken only beside the headline.
 LEAD_TOKENS = frozenset({"lead", "lede", "epigraph", "intro"})
 STANDFIRST_MAX_CHARS = 600
+# A block of running text, not a form prompt or a promo.
+MIN_BLOCK_CHARS = 200
 AGENCIES = {
     "ap": "AP",
     "associated press": "AP",
@@ -327,7 +329,7 @@ def _standfirst(tree: LexborHTMLParser, h1: LexborNode | None) -> str | None:
 def _inside(node: LexborNode, ancestor: LexborNode | None) -> bool:
     current: LexborNode | None = node
     while ancestor is not None and current is not None:
-        if current == ancestor:
+        if current.mem_id == ancestor.mem_id:
             return True
         current = current.parent
     return False
@@ -357,20 +359,52 @@ BLOCK_TAGS = frozenset(
 BLOCK_SELECTOR = ", ".join(sorted(BLOCK_TAGS))
 
 
-def confident_container(tree: LexborHTMLParser, main: LexborNode | None) -> bool:
-    """Whether the cleaned page's paragraph container holds the article: at least
-    four paragraphs, 80% of the page's paragraph text and a quarter of all its text
-    (else it is a box of short items beside an article written without <p>). Such
-    pages are read by ``block_lines`` directly; trafilatura gets the others."""
-    if main is None or main.parent is None or tree.body is None:
+def _confident(tree: LexborHTMLParser, containers: list[LexborNode]) -> bool:
+    """Whether ``containers`` hold the article: at least four paragraphs, 80% of the
+    page's paragraph text and a quarter of all its text (else they are a box of short
+    items beside an article written without <p>)."""
+    if tree.body is None:
         return False
-    inside = main.css("p")
+    inside = [p for container in containers for p in container.css("p")]
     if len(inside) < 4:
         return False
     total = sum(len(p.text()) for p in tree.css("p"))
     if total == 0 or sum(len(p.text()) for p in inside) < 0.8 * total:
         return False
-    return len(main.text()) >= 0.25 * len(tree.body.text())
+    return sum(len(c.text()) for c in containers) >= 0.25 * len(tree.body.text())
+
+
+def text_containers(tree: LexborHTMLParser, main: LexborNode | None) -> list[LexborNode]:
+    """The containers of the article text on a cleaned page, in document order, or
+    none when it is not clear: the paragraph container ``main``, or else every block
+    of its tag and class (rich-text editors and page builders split an article into
+    several). Pages with containers are read by ``block_lines`` directly;
+    trafilatura gets the others."""
+    if main is None or main.parent is None:
+        return []
+    if _confident(tree, [main]):
+        return [main]
+    siblings = _same_class_blocks(tree, main)
+    return siblings if len(siblings) > 1 and _confident(tree, siblings) else []
+
+
+def _same_class_blocks(tree: LexborHTMLParser, main: LexborNode) -> list[LexborNode]:
+    """Outermost blocks with ``main``'s tag and class that hold paragraphs of running
+    text (a short or link-heavy one is a form, promo or link box of the same builder)."""
+    name = main.attributes.get("class")
+    if not name or not name.strip():
+        return [main]
+    blocks: list[LexborNode] = []
+    for node in tree.css(main.tag or "div"):
+        if node.attributes.get("class") != name or node.css_first("p") is None:
+            continue
+        if any(_inside(node, block) for block in blocks):
+            continue
+        size = len(node.text())
+        links = sum(len(a.text()) for a in node.css("a"))
+        if node.mem_id == main.mem_id or (size >= MIN_BLOCK_CHARS and links <= 0.3 * size):
+            blocks.append(node)
+    return blocks
 
 
 def _block_text(node: LexborNode) -> str | None:
@@ -397,16 +431,44 @@ def _lead_lines(main: LexborNode) -> list[str]:
     return lines
 
 
-def block_lines(main: LexborNode) -> list[str]:
-    """The text blocks of a cleaned container, in order, without trafilatura."""
-    for br in (main.parent or main).css("br"):  # lexbor's text() ignores <br>
+def block_lines(containers: list[LexborNode]) -> list[str]:
+    """The text blocks of cleaned containers, without trafilatura: lead lines just
+    before the first, then every block from the first container to the end of the
+    last (headings set between them included)."""
+    first, last = containers[0], containers[-1]
+    root = first if len(containers) == 1 else _common_ancestor(containers)
+    for br in (root.parent or root).css("br"):  # lexbor's text() ignores <br>
         br.replace_with(" ")
-    lines = _lead_lines(main)
-    for node in main.traverse():
+    lines = _lead_lines(first)
+    in_last = {node.mem_id for node in last.traverse()}
+    started = reached_last = False
+    for node in root.traverse():
+        started = started or node.mem_id == first.mem_id
+        if node.mem_id in in_last:
+            reached_last = True
+        elif reached_last:
+            break
         leaf = node.tag in BLOCK_TAGS and len(node.css(BLOCK_SELECTOR)) == 1
-        if leaf and (text := _block_text(node)):
+        if started and leaf and (text := _block_text(node)):
             lines.append(text)
     return lines
+
+
+def _common_ancestor(nodes: list[LexborNode]) -> LexborNode:
+    chains = []
+    for node in nodes:
+        chain: list[LexborNode] = []
+        current: LexborNode | None = node
+        while current is not None:
+            chain.append(current)
+            current = current.parent
+        chains.append(chain[::-1])
+    ancestor = chains[0][0]
+    for level in zip(*chains, strict=False):
+        if len({n.mem_id for n in level}) > 1:
+            break
+        ancestor = level[0]
+    return ancestor
 
 
 def main_text(html: str, url: str | None) -> list[str]:
@@ -450,9 +512,9 @@ def extract(
     if meta.canonical and (not url or url.startswith("file:")):
         url = meta.canonical  # a saved page is known by its canonical URL
     harvest = clean_tree(tree, url)
-    if confident_container(tree, harvest.main):
-        assert harvest.main is not None
-        lines = clean_lines(block_lines(harvest.main))
+    containers = text_containers(tree, harvest.main)
+    if containers:
+        lines = clean_lines(block_lines(containers))
     else:
         lines = clean_lines(main_text(tree.html or "", url))
     paragraphs = [p for p in lines.lines if p not in {meta.title, meta.standfirst}]

@@ -297,3 +297,27 @@ def test_a_standfirst_block_holding_a_script_or_lead_image_is_skipped():
         f"<p class='dek'>{LEAD}</p></header><div class='body'>{BODY}</div></article></body></html>"
     )
     assert extract(html, url="https://news.example/bridge").standfirst == LEAD
+
+
+def test_an_article_split_into_same_class_blocks_is_read_whole_without_trafilatura(monkeypatch):
+    module = sys.modules["scraper.extract"]
+    monkeypatch.setattr(module, "main_text", lambda html, url: pytest.fail("trafilatura ran"))
+    sections = []
+    for s in range(3):
+        paragraphs = "".join(
+            f"<p>Section {s} paragraph {i} explains how the new bridge will be paid for and "
+            "when the work on the old crossing is going to start.</p>"
+            for i in range(2 + s)
+        )
+        sections.append(f"<h2>Part {s} of the plan</h2><div class='rich-text'>{paragraphs}</div>")
+    promo = "<div class='rich-text'><p>Get our free guide</p></div>"
+    html = (
+        "<html><body><main><h1>How the bridge will be rebuilt</h1>"
+        f"{''.join(sections)}</main><div class='side'>{promo}</div></body></html>"
+    )
+    article = extract(html, url="https://news.example/plan")
+    assert article.paragraphs[0].startswith("Section 0 paragraph 0")
+    assert "Part 1 of the plan" in article.paragraphs
+    assert article.paragraphs[-1].startswith("Section 2 paragraph 3")
+    assert len(article.paragraphs) == 2 + 3 + 4 + 2  # paragraphs and the headings between
+    assert "Get our free guide" not in article.paragraphs
