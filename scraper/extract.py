@@ -39,7 +39,6 @@ from .clean import (
     clean_tree,
     node_text,
     place_captions,
-    tokens,
     with_tokens,
 )
 from .errors import ExtractError, NotAnArticle, ScrapeError
@@ -309,15 +308,16 @@ def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
 
 
 def _standfirst(tree: LexborHTMLParser, h1: LexborNode | None) -> str | None:
-    """The text of the first standfirst-classed block, which leaves the tree."""
+    """The text of the first standfirst-classed block (else of the first lead-classed
+    block beside the headline), which leaves the tree."""
     if tree.root is None:
         return None
-    beside = h1.parent.parent or h1.parent if h1 is not None and h1.parent is not None else None
-    for node in with_tokens(tree.root, STANDFIRST_TOKENS | LEAD_TOKENS):
+    candidates = with_tokens(tree.root, STANDFIRST_TOKENS)
+    if h1 is not None and h1.parent is not None:
+        candidates += with_tokens(h1.parent.parent or h1.parent, LEAD_TOKENS)
+    for node in candidates:
         # not a headline block, a lead image or video, or an article wrapper
         if node.css_first("h1, img, picture, figure, video, iframe, script") is not None:
-            continue
-        if STANDFIRST_TOKENS.isdisjoint(tokens(node)) and not _inside(node, beside):
             continue
         text = node_text(node)
         if len(text.split()) >= 5 and len(text) <= STANDFIRST_MAX_CHARS:
