@@ -82,7 +82,8 @@ CREDIT_IN_TEXT = re.compile(
     )\.?$"""
 )
 
-BULLET = re.compile(r"^(?:[-*•·▪]|\d{1,2}[.)])\s+(?=\S)")
+# A list bullet (trafilatura writes items as "- "); a number is the page's own text.
+BULLET = re.compile(r"^[-*•·▪]\s+(?=\S)")
 
 # class/id tokens of chrome containers; a bigram like "read more" comes from
 # "read-more", "readMore" or "read_more".

@@ -759,11 +759,17 @@ def test_a_sentence_ending_in_a_closed_parenthesis_stays_in_the_body(sentence):
 # --- clean_lines: bullets and whitespace --------------------------------------------
 
 
-@pytest.mark.parametrize("bullet", ["- ", "• ", "* ", "· ", "▪ ", "1. ", "12. ", "3) "])
+@pytest.mark.parametrize("bullet", ["- ", "• ", "* ", "· ", "▪ "])
 def test_bullets_are_stripped(bullet):
     assert clean_lines([f"{bullet}Schools will reopen on Monday."]).lines == [
         "Schools will reopen on Monday."
     ]
+
+
+@pytest.mark.parametrize("number", ["1. ", "12. ", "3) "])
+def test_a_written_list_number_is_the_pages_own_text(number):
+    line = f"{number}Schools will reopen on Monday."
+    assert clean_lines([line]).lines == [line]
 
 
 @pytest.mark.parametrize(
