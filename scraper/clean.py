@@ -299,6 +299,15 @@ def mark_text_majority(body: LexborNode, share: float = 0.5) -> None:
         _mark_up(deepest)
 
 
+INLINE_TAGS = frozenset({"a", "span", "em", "strong", "b", "i", "u", "small", "abbr", "cite", "q"})
+
+
+def _in_running_text(node: LexborNode) -> bool:
+    """An inline element inside a paragraph ("<a class=external-popup>"): its words
+    belong to the sentence, whatever its class says."""
+    return node.tag in INLINE_TAGS and node.parent is not None and node.parent.tag == "p"
+
+
 @dataclass
 class Harvest:
     """What ``clean_tree`` keeps out of the chrome it removes."""
@@ -566,7 +575,7 @@ def clean_tree(tree: LexborHTMLParser, base_url: str | None = None) -> Harvest:
             if node.parent is not None and not is_protected(node):
                 harvest.related.extend(_related_links(node, base_url))
                 node.decompose()
-        else:
+        elif not _in_running_text(node):
             node.attrs[CHROME_MARK] = ""  # removed last (if unprotected), once headings were read
     for heading in body.css("h2, h3, h4, h5, h6, [role=heading], b, strong"):
         if heading.parent is not None and _is_related_heading(heading):

@@ -143,6 +143,14 @@ def test_a_word_merely_containing_a_chrome_token_is_kept(value):
     assert "KEPT" in text_of(tree)
 
 
+def test_an_inline_element_of_a_sentence_stays_whatever_its_class():
+    sentence = (
+        '<p>Filing is free with <a class="external-popup" href="/x">the IRS tool</a> this year.</p>'
+    )
+    tree, _ = cleaned(f"<article>{sentence}<p>{P1}</p><p>{P2}</p><p>{P3}</p></article>")
+    assert "Filing is free with the IRS tool this year." in text_of(tree)
+
+
 def test_syntax_highlighting_spans_in_code_are_text_not_chrome():
     code = (
         '<pre><code><span class="hljs-comment"># stage every change</span>\n'
