@@ -566,7 +566,7 @@ def clean_tree(tree: LexborHTMLParser, base_url: str | None = None) -> Harvest:
         if not is_protected(node) and not _is_prose(node):
             node.decompose()
     # Syntax highlighting names its spans "comment", "tag", "nav"...: code is text.
-    in_code = {node.mem_id for node in body.css("pre *, code *")}
+    in_code = {n.mem_id for code in body.css("pre, code") for n in code.traverse()}
     for node in body.css(TOKEN_HOLDERS):
         verdict = _verdict(node.attributes)
         if not verdict or node.tag in PROTECTED_TAGS or node.mem_id in in_code:

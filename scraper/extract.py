@@ -326,15 +326,6 @@ def _standfirst(tree: LexborHTMLParser, h1: LexborNode | None) -> str | None:
     return None
 
 
-def _inside(node: LexborNode, ancestor: LexborNode | None) -> bool:
-    current: LexborNode | None = node
-    while ancestor is not None and current is not None:
-        if current.mem_id == ancestor.mem_id:
-            return True
-        current = current.parent
-    return False
-
-
 def _attr(node: LexborNode | None, name: str) -> str | None:
     value = node.attributes.get(name) if node is not None else None
     return value.strip() if value and value.strip() else None
@@ -394,17 +385,27 @@ def _same_class_blocks(tree: LexborHTMLParser, main: LexborNode) -> list[LexborN
     name = main.attributes.get("class")
     if not name or not name.strip():
         return [main]
+    value = name.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\a ")
     blocks: list[LexborNode] = []
-    for node in tree.css(main.tag or "div"):
-        if node.attributes.get("class") != name or node.css_first("p") is None:
-            continue
-        if any(_inside(node, block) for block in blocks):
+    taken: set[int] = set()
+    for node in tree.css(f'{main.tag or "div"}[class="{value}"]'):
+        if _has_ancestor_in(node, taken) or node.css_first("p") is None:
             continue
         size = len(node.text())
         links = sum(len(a.text()) for a in node.css("a"))
         if node.mem_id == main.mem_id or (size >= MIN_BLOCK_CHARS and links <= 0.3 * size):
             blocks.append(node)
+            taken.add(node.mem_id)
     return blocks
+
+
+def _has_ancestor_in(node: LexborNode, ids: set[int]) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if parent.mem_id in ids:
+            return True
+        parent = parent.parent
+    return False
 
 
 def _block_text(node: LexborNode) -> str | None:

@@ -321,3 +321,19 @@ def test_an_article_split_into_same_class_blocks_is_read_whole_without_trafilatu
     assert article.paragraphs[-1].startswith("Section 2 paragraph 3")
     assert len(article.paragraphs) == 2 + 3 + 4 + 2  # paragraphs and the headings between
     assert "Get our free guide" not in article.paragraphs
+
+
+def test_nested_same_class_blocks_are_read_once():
+    inner = "".join(
+        f"<p>Inner paragraph {i} of the report on the council budget.</p>" for i in range(3)
+    )
+    outer = "".join(
+        f"<p>Outer paragraph {i} of the report on the council budget.</p>" for i in range(3)
+    )
+    html = (
+        "<html><body><h1>Budget</h1><div class='text'>"
+        f"{outer}<div class='text'>{inner}</div></div><aside><p>Side note</p></aside>"
+        f"<div class='text'>{outer.replace('Outer', 'Closing')}</div></body></html>"
+    )
+    paragraphs = extract(html, url="https://news.example/budget").paragraphs
+    assert len(paragraphs) == len(set(paragraphs)) == 9
