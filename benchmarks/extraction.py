@@ -243,6 +243,45 @@ def check_targets(figures: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return results
 
 
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def fixture_figures() -> dict[str, Any]:
+    """The aggregator fixtures through ``scraper.extract``: expected boilerplate
+    phrases that leak into the record text, and expected body paragraphs kept."""
+    from scraper.extract import extract
+
+    leaked, paragraphs, kept, pages = 0, 0, 0, 0
+    for page in sorted((FIXTURES / "pages").glob("*.html")):
+        expected = json.loads((FIXTURES / "expected" / f"{page.stem}.json").read_text("utf-8"))
+        article = extract(page.read_bytes(), expected["url"])
+        text = "\n".join([article.title, article.standfirst or "", *article.paragraphs])
+        leaked += sum(phrase in text for phrase in expected["boilerplate"])
+        paragraphs += len(expected["paragraphs"])
+        kept += sum(p in article.paragraphs for p in expected["paragraphs"])
+        pages += 1
+    return {"pages": pages, "leaked": leaked, "kept": kept / paragraphs if paragraphs else None}
+
+
+def fixture_targets(fig: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "corpus": "fixtures",
+            "figure": "leaked",
+            "target": "== 0",
+            "value": fig["leaked"],
+            "met": fig["leaked"] == 0,
+        },
+        {
+            "corpus": "fixtures",
+            "figure": "kept",
+            "target": ">= 1.0",
+            "value": fig["kept"],
+            "met": fig["kept"] == 1.0,
+        },
+    ]
+
+
 def write_dump(folder: Path, corpus: Corpus, per_page: dict[str, list[dict[str, Any]]]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -293,6 +332,13 @@ def main(argv: list[str] | None = None) -> int:
             write_dump(args.dump, corpus, per_page)
 
     targets = check_targets(figures)
+    if "ours" in sides:
+        fixtures = fixture_figures()
+        print(
+            f"aggregator fixtures: {fixtures['pages']} pages, boilerplate phrases leaked "
+            f"{fixtures['leaked']}, body paragraphs kept {fixtures['kept']:.0%}\n"
+        )
+        targets += fixture_targets(fixtures)
     print("targets")
     for t in targets:
         value = "n/a" if t["value"] is None else f"{t['value']:.3f}"
