@@ -441,6 +441,8 @@ def block_lines(containers: list[LexborNode]) -> list[str]:
     for br in (root.parent or root).css("br"):  # lexbor's text() ignores <br>
         br.replace_with(" ")
     lines = _lead_lines(first)
+    if len(containers) == 1:
+        return lines + [text for block in _leaf_blocks(first) if (text := _block_text(block))]
     in_last = {node.mem_id for node in last.traverse()}
     started = reached_last = False
     for node in root.traverse():
@@ -453,6 +455,26 @@ def block_lines(containers: list[LexborNode]) -> list[str]:
         if started and leaf and (text := _block_text(node)):
             lines.append(text)
     return lines
+
+
+def _leaf_blocks(root: LexborNode) -> list[LexborNode]:
+    """Text blocks under ``root`` holding no other block, in document order."""
+    blocks = root.css(BLOCK_SELECTOR)
+    # in document order a block's first descendant block comes right after it
+    return [
+        block
+        for block, following in zip(blocks, [*blocks[1:], None], strict=False)
+        if following is None or not _is_within(following, block, root)
+    ]
+
+
+def _is_within(node: LexborNode, ancestor: LexborNode, root: LexborNode) -> bool:
+    current = node.parent
+    while current is not None and current.mem_id != root.mem_id:
+        if current.mem_id == ancestor.mem_id:
+            return True
+        current = current.parent
+    return current is not None and ancestor.mem_id == root.mem_id
 
 
 def _common_ancestor(nodes: list[LexborNode]) -> LexborNode:

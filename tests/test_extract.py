@@ -337,3 +337,26 @@ def test_nested_same_class_blocks_are_read_once():
     )
     paragraphs = extract(html, url="https://news.example/budget").paragraphs
     assert len(paragraphs) == len(set(paragraphs)) == 9
+
+
+def test_nested_text_blocks_are_read_once_each(monkeypatch):
+    module = sys.modules["scraper.extract"]
+    monkeypatch.setattr(module, "main_text", lambda html, url: pytest.fail("trafilatura ran"))
+    story = "".join(
+        f"<p>Paragraph {i} of the story tells readers what the council decided.</p>"
+        for i in range(5)
+    )
+    nested = (
+        "<ul><li><p>A list item written as a paragraph.</p></li><li>A plain list item.</li></ul>"
+        "<blockquote><p>A quoted paragraph from the mayor.</p></blockquote>"
+    )
+    html = (
+        f"<html><body><article><h1>Council</h1><div>{story}{nested}</div></article></body></html>"
+    )
+    paragraphs = extract(html, url="https://news.example/council").paragraphs
+    assert paragraphs[-3:] == [
+        "A list item written as a paragraph.",
+        "A plain list item.",
+        "A quoted paragraph from the mayor.",
+    ]
+    assert len(paragraphs) == len(set(paragraphs)) == 8
