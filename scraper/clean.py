@@ -607,7 +607,7 @@ def clean_lines(lines: list[str], min_body_lines: int = 2) -> CleanText:
             continue
         if DROP_LINES.match(line):
             continue
-        caption = CAPTION_LINE.match(line)
+        caption = CAPTION_LINE.match(line) if line.endswith(")") else None  # a slow regex
         if caption and not line.endswith((".)", "!)", "?)")):
             captions.append(
                 Caption(text=caption["text"], credit=caption["credit"].strip(), position=len(body))
