@@ -68,6 +68,7 @@ DROP_LINES = re.compile(
       | (?:posted|written|reviewed|fact[-\ ]checked|edited)\ by\ .{2,60}
       | (?:like|share)\ this: | pin\ (?:this\ |it\ )?for\ later | already\ have\ an\ account\?.{0,20}
       | advertisement:\ .{1,60} | (?:e-?mail|tel|phone|fax):\ \S{3,60}
+      | (?:.{0,200}[.!?]\ )?(?-i:Sign)\ up\ (?:for|to)\ [^.!?]{0,80}\bnewsletters?\b[^.!?]{0,80}
     )[.!]?$""",
 )
 

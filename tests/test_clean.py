@@ -693,6 +693,8 @@ DROPPED_LINES = [
     "Advertisement: New AI Book!",
     "Email: newsroom@example.org",
     "All rights reserved.",
+    "Start your day with the Morning Bell. Sign up for the free daily newsletter.",
+    "There's more where that came from. Sign up for Briefing to get the newsletter daily.",
 ]
 
 
@@ -714,6 +716,7 @@ def test_stray_chrome_lines_are_dropped(chrome):
         "He went home.",
         "Register to vote by Friday, officials said.",
         "Sign up rates for the scheme doubled in March, the council said.",
+        "Readers can sign up for the council newsletter to hear about the plans, she said.",
         "I like this: the new park opens on Sunday.",
         "Email: the new default for workplaces, experts say.",
     ],
