@@ -67,6 +67,9 @@ DROP_LINES = re.compile(
       | (?:next|previous|prev)\ (?:article|post|story):\ .{0,120}
       | (?:posted|written|reviewed|fact[-\ ]checked|edited)\ by\ .{2,60}
       | (?:like|share)\ this: | pin\ (?:this\ |it\ )?for\ later | already\ have\ an\ account\?.{0,20}
+      | like\ this\ (?:story|article|post)\?.{0,60}
+      | (?:published|updated|posted|last\ updated)(?:\ on)?:?\ (?:\d{1,2}\ [a-z]{3,9}\.?\ \d{4}
+        | [a-z]{3,9}\.?\ \d{1,2},?\ \d{4} | \d{4}-\d{2}-\d{2} | \d{1,2}[./]\d{1,2}[./]\d{2,4}).{0,30}
       | advertisement:\ .{1,60} | (?:e-?mail|tel|phone|fax):\ \S{3,60}
       | (?:.{0,200}[.!?]\ )?(?-i:Sign)\ up\ (?:for|to)\ [^.!?]{0,80}\bnewsletters?\b[^.!?]{0,80}
     )[.!]?$""",

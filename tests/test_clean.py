@@ -695,6 +695,10 @@ DROPPED_LINES = [
     "All rights reserved.",
     "Start your day with the Morning Bell. Sign up for the free daily newsletter.",
     "There's more where that came from. Sign up for Briefing to get the newsletter daily.",
+    "Like this story? Share it with a friend!",
+    "Published 18 November 2019",
+    "Updated: Nov. 19, 2019 at 5:02 pm",
+    "Posted on 2019-11-18",
 ]
 
 
@@ -717,6 +721,8 @@ def test_stray_chrome_lines_are_dropped(chrome):
         "Register to vote by Friday, officials said.",
         "Sign up rates for the scheme doubled in March, the council said.",
         "Readers can sign up for the council newsletter to hear about the plans, she said.",
+        "Updated figures were published on Friday.",
+        "Published 18 November 2019, the report found that rents rose in every region.",
         "I like this: the new park opens on Sunday.",
         "Email: the new default for workplaces, experts say.",
     ],
