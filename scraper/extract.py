@@ -443,6 +443,7 @@ def block_lines(containers: list[LexborNode]) -> list[str]:
     lines = _lead_lines(first)
     if len(containers) == 1:
         return lines + [text for block in _leaf_blocks(first) if (text := _block_text(block))]
+    leaves = {block.mem_id: block for block in _leaf_blocks(root)}
     in_last = {node.mem_id for node in last.traverse()}
     started = reached_last = False
     for node in root.traverse():
@@ -451,8 +452,8 @@ def block_lines(containers: list[LexborNode]) -> list[str]:
             reached_last = True
         elif reached_last:
             break
-        leaf = node.tag in BLOCK_TAGS and len(node.css(BLOCK_SELECTOR)) == 1
-        if started and leaf and (text := _block_text(node)):
+        block = leaves.get(node.mem_id) if started else None
+        if block is not None and (text := _block_text(block)):
             lines.append(text)
     return lines
 
