@@ -314,7 +314,11 @@ def _standfirst(tree: LexborHTMLParser, h1: LexborNode | None) -> str | None:
         return None
     candidates = with_tokens(tree.root, STANDFIRST_TOKENS)
     if h1 is not None and h1.parent is not None:
-        candidates += with_tokens(h1.parent.parent or h1.parent, LEAD_TOKENS)
+        grandparent = h1.parent.parent
+        beside = (
+            h1.parent if grandparent is None or grandparent.tag in {"body", "html"} else grandparent
+        )
+        candidates += with_tokens(beside, LEAD_TOKENS)
     for node in candidates:
         # not a headline block, a lead image or video, or an article wrapper
         if node.css_first("h1, img, picture, figure, video, iframe, script") is not None:

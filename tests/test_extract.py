@@ -289,6 +289,15 @@ def test_a_lead_classed_promo_away_from_the_headline_is_not_the_standfirst():
     assert extract(html, url="https://news.example/bridge").standfirst is None
 
 
+def test_a_lead_classed_promo_elsewhere_under_the_body_is_not_the_standfirst():
+    promo = "This other stock could be the best way to play the rally, says an analyst"
+    html = (
+        "<html><body><div class='masthead'><h1>Bridge to be rebuilt</h1></div>"
+        f"<div class='body'>{BODY}</div><div class='promo-lead'>{promo}</div></body></html>"
+    )
+    assert extract(html, url="https://news.example/bridge").standfirst is None
+
+
 def test_a_standfirst_block_holding_a_script_or_lead_image_is_skipped():
     player = "<div class='standfirst'><script>window.player = {id: 'abc', autoplay: true};</script></div>"
     image = "<div class='lead'><img src='/a.jpg'><span>A photo caption of the new bridge design</span></div>"
