@@ -166,7 +166,6 @@ SOURCE_TOKENS = frozenset({"source", "publisher", "provider", "outlet", "brand",
 PROTECTED_TAGS = frozenset({"html", "body", "main", "article", "h1"})
 SEMANTIC_CHROME = frozenset({"nav", "header", "footer", "aside", "menu", "dialog"})
 MIN_ARTICLE_CHARS = 200
-HEADING_TAGS = frozenset({"h2", "h3", "h4", "h5", "h6"})
 
 _SPLIT_TOKENS = re.compile(r"[^a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")

@@ -354,19 +354,16 @@ BLOCK_TAGS = frozenset(
 BLOCK_SELECTOR = ", ".join(sorted(BLOCK_TAGS))
 
 
-def _confident(tree: LexborHTMLParser, containers: list[LexborNode]) -> bool:
+def _confident(containers: list[LexborNode], p_total: int, text_total: int) -> bool:
     """Whether ``containers`` hold the article: at least four paragraphs, 80% of the
-    page's paragraph text and a quarter of all its text (else they are a box of short
-    items beside an article written without <p>)."""
-    if tree.body is None:
-        return False
+    page's paragraph text (``p_total``) and a quarter of all its text (else they are a
+    box of short items beside an article written without <p>)."""
     inside = [p for container in containers for p in container.css("p")]
-    if len(inside) < 4:
+    if len(inside) < 4 or p_total == 0:
         return False
-    total = sum(len(p.text()) for p in tree.css("p"))
-    if total == 0 or sum(len(p.text()) for p in inside) < 0.8 * total:
+    if sum(len(p.text()) for p in inside) < 0.8 * p_total:
         return False
-    return sum(len(c.text()) for c in containers) >= 0.25 * len(tree.body.text())
+    return sum(len(c.text()) for c in containers) >= 0.25 * text_total
 
 
 def text_containers(tree: LexborHTMLParser, main: LexborNode | None) -> list[LexborNode]:
@@ -375,12 +372,14 @@ def text_containers(tree: LexborHTMLParser, main: LexborNode | None) -> list[Lex
     of its tag and class (rich-text editors and page builders split an article into
     several). Pages with containers are read by ``block_lines`` directly;
     trafilatura gets the others."""
-    if main is None or main.parent is None:
+    if main is None or main.parent is None or tree.body is None:
         return []
-    if _confident(tree, [main]):
+    p_total = sum(len(p.text()) for p in tree.css("p"))
+    text_total = len(tree.body.text())
+    if _confident([main], p_total, text_total):
         return [main]
     siblings = _same_class_blocks(tree, main)
-    return siblings if len(siblings) > 1 and _confident(tree, siblings) else []
+    return siblings if len(siblings) > 1 and _confident(siblings, p_total, text_total) else []
 
 
 def _same_class_blocks(tree: LexborHTMLParser, main: LexborNode) -> list[LexborNode]:
