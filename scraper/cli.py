@@ -1,17 +1,22 @@
-"""The ``scrape`` command: argument parsing and exit codes only.
+"""The ``scrape`` command: argument parsing, logging and exit codes only.
 
-    scrape --config config.yaml                 run every source, write outputs
+    scrape --config config.yaml [--full] [--since 2d] [--wait]   run every source
+    scrape status --config config.yaml          recent runs and drift warnings
+    scrape schema                               JSON Schema of a records.jsonl line
     scrape extract INPUT... [--url URL] [--format jsonl|text] [-o OUT] [--workers N]
     scrape clean-text FILE... [-o OUT] [--captions-inline]
 
-Exit codes: 0 success; 1 some pages failed (the run still completed) or the run
-was interrupted; 2 bad usage or bad config; 3 another run holds the state lock.
+Exit codes: 0 success; 1 some pages failed (the run still completed); 2 bad usage,
+bad config, or a state file that is corrupt or not a state file; 3 every source
+failed or nothing could be fetched; 75 another run holds the state lock; 130 or
+143 the run was stopped by SIGINT or SIGTERM (its outputs and report are written).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -19,20 +24,22 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
 from . import pipeline
 from .clean import clean_lines
-from .config import load_settings
+from .config import Settings, load_settings, parse_duration
 from .discover import iter_pages
-from .errors import ConfigError, ScrapeError
+from .errors import ConfigError, LockedError, ScrapeError, StateFileError, StoreError
 from .extract import ExtractPool
-from .models import Article, Fetched
+from .models import Article, Fetched, RunReport, utc_now
 from .normalise import article_seed_text, body_lines, parse_seed_text, seed_text
-from .store import LockedError
+from .report import status_table
+from .store import read_runs
 
-OK, FAILED, USAGE, LOCKED = 0, 1, 2, 3
+OK, FAILED, USAGE, LOCKED = 0, 1, 2, 75
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,8 +51,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="scrape", description="Scrape and clean syndicated news pages.")
     parser.add_argument("--config", type=Path, help="run every source of this config file")
     parser.add_argument("--workers", type=int, help="extraction processes (default: config)")
+    parser.add_argument(
+        "--full", action="store_true", help="fetch every URL again, ignoring seen URLs"
+    )
+    parser.add_argument(
+        "--since", type=_since, help="only items dated after this (2d, 12h, 2026-11-01)"
+    )
+    parser.add_argument(
+        "--wait", action="store_true", help="wait for a running run instead of exiting 75"
+    )
+    parser.add_argument("--log-format", choices=("text", "json"), default="text")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    st = sub.add_parser("status", help="recent runs and drift warnings, from the state")
+    st.add_argument("--config", type=Path, dest="status_config", required=True)
+    st.add_argument("-n", "--runs", type=int, default=10, help="how many runs to show")
+
+    sub.add_parser("schema", help="print the JSON Schema of a records.jsonl line")
 
     ext = sub.add_parser("extract", help="extract articles from local HTML or WARC files")
     ext.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
@@ -145,47 +168,163 @@ def cmd_clean_text(args: argparse.Namespace) -> int:
     return FAILED if failed else OK
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _since(value: str) -> datetime:
+    duration = parse_duration(value)
+    if isinstance(duration, timedelta):
+        return utc_now() - duration
     try:
-        settings = load_settings(args.config)
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is neither a duration (90m, 12h, 2d) nor a date (2026-11-01)"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _load(path: Path) -> Settings | None:
+    try:
+        return load_settings(path)
     except ConfigError as exc:
         _error(str(exc))
+        return None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
         return USAGE
+    if args.since:
+        for source in settings.sources:
+            source.since = max(args.since, source.since) if source.since else args.since
+    stop = pipeline.Stop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
+    progress = _progress(args)
     try:
-        report = asyncio.run(pipeline.run(settings, workers=args.workers))
+        report = asyncio.run(
+            pipeline.run(
+                settings,
+                workers=args.workers,
+                full=args.full,
+                wait_lock=args.wait,
+                stop=stop,
+                on_page=progress.update if progress else None,
+            )
+        )
     except LockedError as exc:
         _error(str(exc))
         return LOCKED
+    except StateFileError as exc:
+        _error(str(exc))
+        return USAGE
     except KeyboardInterrupt:
-        _error("interrupted; records written so far are kept")
-        return FAILED
+        _error("interrupted at once; the next run finishes what was written")
+        return 128 + (stop.signum or signal.SIGINT)
     except ScrapeError as exc:
         _error(str(exc))
         return FAILED
-    print(report.summary(), file=sys.stderr)
-    return FAILED if report.failed else OK
+    finally:
+        if progress:
+            progress.close()
+    if args.log_format == "json":
+        summary = report.summary().removeprefix("scrape: ")
+        fields = {"run_id": report.run_id, "exit_code": report.exit_code, **report.totals}
+        print(_JsonFormatter.line("INFO", summary, **fields), file=sys.stderr)
+    else:
+        print(report.summary(), file=sys.stderr)
+    return report.exit_code if report.exit_code is not None else FAILED
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = _load(args.status_config)
+    if settings is None:
+        return USAGE
+    try:
+        runs = read_runs(settings.state, args.runs)
+    except StoreError as exc:
+        _error(str(exc))
+        return USAGE
+    print(status_table(runs))
+    return OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    schema = Article.model_json_schema(mode="serialization")
+    print(json.dumps(schema, indent=2))
+    return OK
+
+
+class _Progress:
+    """A live count of the pages handled, on a terminal only."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(unit=" pages", file=sys.stderr, dynamic_ncols=True, leave=False)
+
+    def update(self, report: RunReport) -> None:
+        self.bar.set_postfix(emitted=report.emitted, failed=report.failed, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _progress(args: argparse.Namespace) -> _Progress | None:
+    if args.log_format == "json" or not sys.stderr.isatty():
+        return None
+    return _Progress()
+
+
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log shippers."""
+
+    FIELDS = ("url", "reason", "source")
+
+    def format(self, record: logging.LogRecord) -> str:
+        extra = {k: getattr(record, k) for k in self.FIELDS if hasattr(record, k)}
+        return self.line(record.levelname, record.getMessage(), **extra)
+
+    @staticmethod
+    def line(level: str, message: str, **fields: object) -> str:
+        stamp = utc_now().isoformat().replace("+00:00", "Z")
+        return json.dumps({"time": stamp, "level": level, "message": message, **fields})
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to the ``sys.stderr`` of the moment, which tests swap."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    handler = _StderrHandler()
+    if args.log_format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("scrape: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO if args.verbose else logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="scrape: %(message)s",
-        stream=sys.stderr,
-    )
-    signal.signal(signal.SIGTERM, _interrupt)
+    _setup_logging(args)
     try:
         if args.command == "extract":
             return cmd_extract(args)
         if args.command == "clean-text":
             return cmd_clean_text(args)
+        if args.command == "status":
+            return cmd_status(args)
+        if args.command == "schema":
+            return cmd_schema(args)
         if args.config is None:
             build_parser().print_usage(sys.stderr)
-            _error("give --config FILE, or a command (extract, clean-text)")
+            _error("give --config FILE, or a command (status, schema, extract, clean-text)")
             return USAGE
         return cmd_run(args)
     except BrokenPipeError:

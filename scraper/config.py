@@ -30,13 +30,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-Format = Literal["jsonl", "text"]
+Format = Literal["jsonl", "text", "parquet"]
 
 
 class OutputConfig(_Strict):
     dir: Path = Path("out")
     formats: list[Format] = ["jsonl", "text"]  # pydantic copies mutable defaults
     captions_inline: bool = False
+
+    @field_validator("formats")
+    @classmethod
+    def _parquet_needs_pyarrow(cls, formats: list[str]) -> list[str]:
+        if "parquet" in formats:
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError:
+                raise ValueError("parquet needs pyarrow: pip install 'scraper[parquet]'") from None
+        return formats
 
 
 class FetchConfig(_Strict):

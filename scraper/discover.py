@@ -79,21 +79,33 @@ def iter_pages(
     source: str = "files",
     max_bytes: int = MAX_DECOMPRESSED,
     on_error: Callable[[str, DiscoverError], None] | None = None,
+    since: datetime | None = None,
 ) -> Iterator[Fetched]:
     """Pages stored at ``path``, streamed: HTML files (``.gz`` too) and WARC responses.
 
     With ``on_error``, an unreadable file is reported and skipped instead of raised.
+    With ``since``, HTML files last modified and WARC records captured before it
+    are skipped.
     """
     for file in iter_input_files(path):
         try:
             if _is_warc_file(file):
-                yield from iter_warc(file, source)
-            else:
+                for page in iter_warc(file, source):
+                    if since is None or page.fetched_at >= since:
+                        yield page
+            elif since is None or _mtime(file) >= since:
                 yield _read_html_file(file, source, max_bytes)
         except DiscoverError as exc:
             if on_error is None:
                 raise
             on_error(str(file), exc)
+
+
+def _mtime(file: Path) -> datetime:
+    try:
+        return datetime.fromtimestamp(file.stat().st_mtime, UTC)
+    except OSError as exc:
+        raise DiscoverError(f"cannot read {file}: {exc.strerror or exc}") from exc
 
 
 def _read_html_file(file: Path, source: str, max_bytes: int) -> Fetched:

@@ -9,6 +9,8 @@ wrapped at the stage boundary with ``raise ... from exc``.
     ├── ExtractError       a page could not be turned into an article
     │   └── NotAnArticle   the page holds no article text
     ├── StoreError         the SQLite state file could not be used
+    │   ├── LockedError    another run holds the state lock
+    │   └── StateFileError the state file is corrupt, foreign, or from a newer version
     └── SinkError          an output file could not be written
 """
 
@@ -50,6 +52,14 @@ class NotAnArticle(ExtractError):
 
 
 class StoreError(ScrapeError):
+    pass
+
+
+class LockedError(StoreError):
+    pass
+
+
+class StateFileError(StoreError):
     pass
 
 

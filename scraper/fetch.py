@@ -19,6 +19,12 @@ tests inject a transport (respx) and a resolver. Every request:
 * streams the body and stops at ``max_bytes`` of *decoded* bytes, so a gzip bomb
   is cut off as early as an honest huge page.
 
+A host's "not before" time (from a 429 or 503 and its Retry-After, uncapped) is
+kept in ``not_before`` so the state can carry it to the next run. A host given
+one by a past run is waited for when it is near, and its URLs are ``Deferred``
+(left for a later run, not failed) when it is further than ``retry_after_max``.
+Within the run that got the 429, the capped wait above applies.
+
 Every failure is a ``FetchError`` with a short ``reason`` code for the run report.
 """
 
@@ -30,6 +36,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
@@ -97,6 +104,14 @@ class _RetryAfterWait(wait_base):
         if retry_after is not None:
             wait = max(wait, min(retry_after, self.policy.retry_after_cap))
         return float(wait)
+
+
+class Deferred(FetchError):
+    """The host asked not to be contacted again before a time after the run's patience."""
+
+    def __init__(self, url: str, until: datetime) -> None:
+        super().__init__(f"host asked to wait until {until.isoformat()}: {url}", "deferred")
+        self.until = until
 
 
 class HTTPStatusError(FetchError):
@@ -222,8 +237,13 @@ class Fetcher:
         resolver: Resolver = system_resolver,
         policy: RetryPolicy | None = None,
         wait: wait_base | None = None,
+        not_before: dict[str, datetime] | None = None,
     ) -> None:
         self.config = config
+        # Wall-clock times before which a host must not be asked again (by host name):
+        # those of past runs, then this run's too, for the state to keep.
+        self.inherited: dict[str, datetime] = dict(not_before or {})
+        self.not_before: dict[str, datetime] = dict(self.inherited)
         self.resolver = resolver
         self.policy = policy or RetryPolicy.from_config(config)
         backoff = wait or wait_exponential_jitter(
@@ -305,6 +325,7 @@ class Fetcher:
         headers: dict[str, str],
     ) -> Fetched:
         for _ in range(self.config.max_redirects + 1):
+            self._check_deferred(url)
             await self._check_url(url, allow_private)
             host = self._host(url)
             async with host.slots:
@@ -312,6 +333,7 @@ class Fetcher:
                 response = await self._request(url, allow_private, accept, headers)
             if response.status in SLOW_DOWN_CODES:
                 self._slow_down(host, response.retry_after)
+                self._remember_backoff(url, response.retry_after or host.delay)
             elif response.status < 300:
                 host.delay = max(host.base_delay, host.delay / 2)
             if response.status in REDIRECT_CODES and response.location:
@@ -339,8 +361,17 @@ class Fetcher:
         key = urlsplit(url).netloc.lower()
         if key not in self.hosts:
             delay = self.config.per_host_delay
-            self.hosts[key] = _Host(asyncio.Semaphore(self.config.host_concurrency), delay, delay)
+            host = _Host(asyncio.Semaphore(self.config.host_concurrency), delay, delay)
+            if until := self.inherited.get(key):
+                wait = (until - utc_now()).total_seconds()
+                host.next_at = time.monotonic() + max(0.0, wait)
+            self.hosts[key] = host
         return self.hosts[key]
+
+    def _check_deferred(self, url: str) -> None:
+        until = self.inherited.get(urlsplit(url).netloc.lower())
+        if until and (until - utc_now()).total_seconds() > self.policy.retry_after_cap:
+            raise Deferred(url, until)
 
     async def _check_url(self, url: str, allow_private: bool) -> None:
         parts = urlsplit(url)
@@ -414,6 +445,11 @@ class Fetcher:
         host.delay = min(max(host.delay * 2, policy.backoff_initial), ceiling)
         pause = host.delay if retry_after is None else min(retry_after, policy.retry_after_cap)
         host.next_at = max(host.next_at, time.monotonic() + pause)
+
+    def _remember_backoff(self, url: str, seconds: float) -> None:
+        key = urlsplit(url).netloc.lower()
+        until = utc_now() + timedelta(seconds=seconds)
+        self.not_before[key] = max(until, self.not_before.get(key, until))
 
     async def _request(
         self,

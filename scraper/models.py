@@ -87,6 +87,10 @@ class Article(BaseModel):
     captions: list[Caption] = Field(default_factory=list)
     fetched_at: datetime = Field(default_factory=utc_now)
     related: list[RelatedLink] = Field(default_factory=list)
+    # 1 when first emitted; each change of the text emits the next version, which
+    # carries the content hash of the one before.
+    version: int = 1
+    previous_hash: str | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -109,34 +113,159 @@ class Article(BaseModel):
         return hashlib.sha1(self.text.encode("utf-8")).hexdigest()
 
 
-class RunReport(BaseModel):
-    """What one run did; its ``summary()`` is the one line printed to stderr."""
+COUNTS = (
+    "discovered",
+    "fetched",
+    "not_modified",
+    "skipped_seen",
+    "unchanged",
+    "deferred",
+    "extracted",
+    "emitted",
+)
+
+
+class SourceReport(BaseModel):
+    """What one run did for one source. ``skipped_seen``: handled by a past run and
+    not asked again; ``unchanged``: fetched again, same text; ``deferred``: left for
+    a later run because the host asked us to back off."""
 
     discovered: int = 0
     fetched: int = 0
     not_modified: int = 0
     skipped_seen: int = 0
+    unchanged: int = 0
+    deferred: int = 0
     extracted: int = 0
     emitted: int = 0
     failures: Counter[str] = Field(default_factory=Counter)
-    errors: list[dict[str, str]] = Field(default_factory=list)
-    seconds: float = 0.0
+    # Median word count of the articles extracted in this run (the drift alert's input).
+    median_words: float | None = None
+    words: list[int] = Field(default_factory=list, exclude=True)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def failed(self) -> int:
         return sum(self.failures.values())
 
-    def fail(self, url: str, reason: str, message: str) -> None:
-        self.failures[reason] += 1
+    @property
+    def failed_share(self) -> float | None:
+        """Failed pages over pages tried (fetched or failed), if any were tried."""
+        tried = self.fetched + self.failed
+        return self.failed / tried if tried else None
+
+    @property
+    def got_through(self) -> bool:
+        """Whether any page of the source was reached, or needed no fetching."""
+        return bool(self.fetched or self.not_modified or self.skipped_seen or self.deferred)
+
+
+class Drift(BaseModel):
+    """A source figure far outside its range over the recent runs."""
+
+    source: str
+    figure: str  # emitted, failed_share or median_words
+    value: float
+    usual: float  # median over the recent runs
+    low: float
+    high: float
+
+    def message(self) -> str:
+        return (
+            f"drift: source {self.source!r}: {self.figure.replace('_', ' ')} {self.value:g} is "
+            f"far outside its usual {self.usual:g} (expected {self.low:g} to {self.high:g})"
+        )
+
+
+class RunReport(BaseModel):
+    """What one run did; written as ``report.json``. ``summary()`` is the one line
+    printed to stderr. Totals over the sources are derived."""
+
+    run_id: str = ""
+    started: datetime = Field(default_factory=utc_now)
+    finished: datetime | None = None
+    exit_code: int | None = None
+    interrupted: bool = False
+    full: bool = False
+    note: str | None = None
+    seconds: float = 0.0
+    sources: dict[str, SourceReport] = Field(default_factory=dict)
+    warnings: list[Drift] = Field(default_factory=list)
+    errors: list[dict[str, str]] = Field(default_factory=list)
+
+    def source(self, name: str) -> SourceReport:
+        return self.sources.setdefault(name, SourceReport())
+
+    def _total(self, count: str) -> int:
+        return sum(getattr(s, count) for s in self.sources.values())
+
+    @property
+    def discovered(self) -> int:
+        return self._total("discovered")
+
+    @property
+    def fetched(self) -> int:
+        return self._total("fetched")
+
+    @property
+    def not_modified(self) -> int:
+        return self._total("not_modified")
+
+    @property
+    def skipped_seen(self) -> int:
+        return self._total("skipped_seen")
+
+    @property
+    def unchanged(self) -> int:
+        return self._total("unchanged")
+
+    @property
+    def deferred(self) -> int:
+        return self._total("deferred")
+
+    @property
+    def extracted(self) -> int:
+        return self._total("extracted")
+
+    @property
+    def emitted(self) -> int:
+        return self._total("emitted")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def totals(self) -> dict[str, int]:
+        return {count: self._total(count) for count in (*COUNTS, "failed")}
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def failures(self) -> Counter[str]:
+        return sum((s.failures for s in self.sources.values()), Counter())
+
+    @property
+    def failed(self) -> int:
+        return self._total("failed")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def pages_per_second(self) -> float:
+        pages = self.fetched + self.not_modified + self.failed
+        return round(pages / self.seconds, 2) if self.seconds > 0 else 0.0
+
+    def fail(self, source: str, url: str, reason: str, message: str) -> None:
+        self.source(source).failures[reason] += 1
         if len(self.errors) < 1000:
-            self.errors.append({"url": url, "reason": reason, "message": message})
+            self.errors.append({"source": source, "url": url, "reason": reason, "message": message})
 
     def summary(self) -> str:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.failures.items()))
         return (
             f"scrape: discovered={self.discovered} fetched={self.fetched} "
             f"not_modified={self.not_modified} seen={self.skipped_seen} "
-            f"extracted={self.extracted} emitted={self.emitted} failed={self.failed}"
+            f"unchanged={self.unchanged} extracted={self.extracted} emitted={self.emitted} "
+            f"failed={self.failed}"
             + (f" ({reasons})" if reasons else "")
+            + (f" deferred={self.deferred}" if self.deferred else "")
             + f" in {self.seconds:.1f}s"
+            + (" (interrupted)" if self.interrupted else "")
+            + (f"; {len(self.warnings)} drift warning(s)" if self.warnings else "")
         )

@@ -1,29 +1,39 @@
 """The run, stage by stage. This is the only module that wires the stages:
 
+0. ``sinks``     finish the outputs of a run that was killed (``recover``)
 1. ``discover``  sources -> candidate URLs (feeds, sitemaps, URL lists) or pages
                  read from disk (files, WARC)
 2. ``store``     drop URLs a past run already handled, unless their page sent
                  validators: those are asked again with a conditional GET
-                 (skipped too when the source dates the item before that check)
+                 (skipped too when the source dates the item before that check);
+                 pages read from disk are compared by content digest
 3. ``fetch``     candidates -> pages (async httpx, polite, retried, capped);
-                 a 304 ends there, counted as ``not_modified``
+                 a 304 ends there, counted as ``not_modified``; a host that asked
+                 a past run to back off for long is ``deferred`` to a later run
 4. ``extract``   pages -> articles (worker processes, time limit per page;
                  ``clean`` and ``normalise`` run inside this stage)
-5. dedup         drop articles already emitted, by id (hash of the canonical URL)
-6. ``sinks``     write each batch atomically, then ``store`` marks it emitted
+5. dedup         an article already emitted with the same text is not emitted
+                 again; changed text is emitted as the next ``version``
+6. ``sinks``     append each batch to the run's journal and fsync it, then
+                 ``store`` marks it emitted; at the end the journal becomes the
+                 run's outputs and ``report.json``, and ``latest`` points there
 
-A page that fails at any stage is counted in the ``RunReport`` by reason and the
-run goes on. Records are written in batches and marked seen only once written, so
-an interrupted run loses nothing: what it had not written is fetched again.
+A page that fails at any stage is counted in the ``RunReport`` by source and
+reason, and the run goes on. A signal (``Stop``) ends discovery; pages in hand
+are finished and the outputs and report are still written.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import signal
+import statistics
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from types import FrameType
 
 import httpx
 from tenacity.wait import wait_base
@@ -32,105 +42,217 @@ from .config import FilesSource, Settings
 from .discover import candidates, iter_pages
 from .errors import DiscoverError, NotAnArticle, ScrapeError
 from .extract import ExtractPool, Outcome
-from .fetch import Fetcher, Resolver, system_resolver
+from .fetch import Deferred, Fetcher, Resolver, system_resolver
 from .models import Article, Candidate, Fetched, RunReport, utc_now
-from .sinks import Sinks, atomic_write
+from .report import drift
+from .sinks import JOURNAL, RunOutput, Sinks, atomic_write, read_journal
 from .store import Store, Validators
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 50
 REPORT_FILE = "report.json"
+MIN_ARTICLES_FOR_MEDIAN = 3
+HISTORY = 20
+
+# Exit codes of a run (the CLI adds 2 for usage and 75 for a held lock).
+OK, SOME_FAILED, ALL_FAILED = 0, 1, 3
+
+
+class Stop:
+    """Signal handler: the first signal ends discovery and lets the pages in hand
+    finish; a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.signum = 0
+        self._callbacks: list[tuple[asyncio.AbstractEventLoop, Callable[[], object]]] = []
+
+    def __call__(self, signum: int, frame: FrameType | None = None) -> None:
+        if self.signum:
+            raise KeyboardInterrupt
+        self.signum = signum
+        log.warning("%s: finishing the pages in hand", signal.Signals(signum).name)
+        for loop, callback in self._callbacks:
+            loop.call_soon_threadsafe(callback)
+
+    def __bool__(self) -> bool:
+        return bool(self.signum)
+
+    def on_stop(self, callback: Callable[[], object]) -> None:
+        self._callbacks.append((asyncio.get_running_loop(), callback))
+
+
+def content_digest(body: bytes) -> str:
+    return "sha1:" + hashlib.sha1(body).hexdigest()
+
+
+def exit_code(report: RunReport, signum: int = 0) -> int:
+    if signum:
+        return 128 + signum
+    if report.failed and not any(s.got_through for s in report.sources.values()):
+        return ALL_FAILED
+    return SOME_FAILED if report.failed else OK
 
 
 class Run:
     """State of one run: report, pending batch and the ids emitted so far."""
 
-    def __init__(self, settings: Settings, store: Store, sinks: Sinks) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, output: RunOutput, full: bool = False
+    ) -> None:
         self.settings = settings
         self.store = store
-        self.sinks = sinks
-        self.report = RunReport()
+        self.output = output
+        self.full = full
+        self.report = RunReport(run_id=output.folder.name, full=full)
         self.pending: list[tuple[Article, list[str], Validators | None]] = []
         self.emitted_ids: set[str] = set()
+        self.on_page: Callable[[RunReport], None] | None = None
 
-    def fail(self, url: str, reason: str, message: str) -> None:
-        log.warning("%s: %s", reason, message)
-        self.report.fail(url, reason, message)
-
-    def is_new_url(self, url: str) -> bool:
-        if self.store.seen_url(url):
-            self.report.skipped_seen += 1
-            return False
-        return True
+    def fail(self, source: str, url: str, reason: str, message: str) -> None:
+        log.warning("%s %s: %s", reason, url, message, extra={"url": url, "reason": reason})
+        self.report.fail(source, url, reason, message)
 
     def admit(self, candidate: Candidate) -> Candidate | None:
         """Stage 2: a candidate to fetch (conditionally if a past run handled it)."""
-        if not self.store.seen_url(candidate.url):
+        if self.full or not self.store.seen_url(candidate.url):
             return candidate
         past = self.store.validators(candidate.url)
         unchanged = (
             candidate.modified and past and past.checked and candidate.modified <= past.checked
         )
         if past is None or unchanged:
-            self.report.skipped_seen += 1
+            self.report.source(candidate.source).skipped_seen += 1
             return None
         return candidate.model_copy(update={"etag": past.etag, "last_modified": past.last_modified})
 
-    def take(self, outcome: Outcome, urls: list[str], validators: Validators | None = None) -> None:
-        """Stage 5: keep a new article, count everything else."""
+    def admit_page(self, page: Fetched) -> Validators | None:
+        """Stage 2 for a page read from disk: its digest, or None when a past run
+        handled the same bytes."""
+        digest = Validators(page.url, content_digest(page.body), None)
+        if not self.full and self.store.seen_url(page.url):
+            past = self.store.validators(page.url)
+            if past is None or past.etag == digest.etag:
+                self.report.source(page.source).not_modified += past is not None
+                self.report.source(page.source).skipped_seen += past is None
+                self.store.touch(page.url)
+                return None
+        return digest
+
+    def take(
+        self,
+        source: str,
+        outcome: Outcome,
+        urls: list[str],
+        validators: Validators | None = None,
+    ) -> None:
+        """Stage 5: keep a new or changed article, count everything else."""
+        counts = self.report.source(source)
         if isinstance(outcome, NotAnArticle):
-            self.fail(urls[0], outcome.reason, str(outcome))
+            self.fail(source, urls[0], outcome.reason, str(outcome))
             self.store.mark_urls(urls, validators=validators)
+        elif isinstance(outcome, ScrapeError):
+            self.fail(source, urls[0], getattr(outcome, "reason", "extract"), str(outcome))
+        else:
+            counts.extracted += 1
+            counts.words.append(outcome.word_count)
+            self._dedup(source, outcome, urls, validators)
+        if self.on_page:
+            self.on_page(self.report)
+
+    def _dedup(
+        self, source: str, article: Article, urls: list[str], validators: Validators | None
+    ) -> None:
+        urls = list(dict.fromkeys([*urls, article.url, article.canonical_url]))
+        past = self.store.emitted(article.id)
+        if article.id in self.emitted_ids:
+            self.report.source(source).skipped_seen += 1
+        elif past and past.content_hash == article.content_hash:
+            self.report.source(source).unchanged += 1
+        else:
+            if past:
+                update = {"version": past.version + 1, "previous_hash": past.content_hash}
+                article = article.model_copy(update=update)
+            self.emitted_ids.add(article.id)
+            self.pending.append((article, urls, validators))
+            self.report.source(source).emitted += 1
+            if len(self.pending) >= BATCH_SIZE:
+                self.flush()
             return
-        if isinstance(outcome, ScrapeError):
-            self.fail(urls[0], getattr(outcome, "reason", "extract"), str(outcome))
-            return
-        self.report.extracted += 1
-        urls = list(dict.fromkeys([*urls, outcome.url, outcome.canonical_url]))
-        if outcome.id in self.emitted_ids or self.store.seen_article(outcome.id):
-            self.report.skipped_seen += 1
-            self.store.mark_urls(urls, outcome.id, validators)
-            return
-        self.emitted_ids.add(outcome.id)
-        self.pending.append((outcome, urls, validators))
-        if len(self.pending) >= BATCH_SIZE:
-            self.flush()
+        self.store.mark_urls(urls, article.id, validators)
 
     def flush(self) -> None:
-        """Stage 6: write the pending batch, then remember it."""
+        """Stage 6: make the pending batch durable, then remember it."""
         if not self.pending:
             return
         batch, self.pending = self.pending, []
-        self.sinks.write([article for article, _, _ in batch])
+        self.output.write([article for article, _, _ in batch])
         self.store.mark_emitted(batch)
-        self.report.emitted += len(batch)
+
+    def finish(self, started: float, signum: int = 0) -> RunReport:
+        """Write the outputs and the report, then record the run in the state."""
+        report = self.report
+        self.flush()
+        self.output.finish()
+        for counts in report.sources.values():
+            if len(counts.words) >= MIN_ARTICLES_FOR_MEDIAN:
+                counts.median_words = statistics.median(counts.words)
+        report.seconds = round(time.monotonic() - started, 3)
+        report.finished = utc_now()
+        report.interrupted = bool(signum)
+        report.exit_code = exit_code(report, signum)
+        if not signum:  # a run cut short is no measure of its sources
+            report.warnings = drift(report, self.store.recent_runs(HISTORY))
+        for warning in report.warnings:
+            log.warning("%s", warning.message(), extra={"source": warning.source})
+        folder = self.output.folder
+        atomic_write(folder / REPORT_FILE, report.model_dump_json(indent=2).encode())
+        self.output.sinks.point_latest(folder)
+        self.store.record_run(report)
+        return report
 
 
-def run_files(run: Run, source: FilesSource, pool: ExtractPool) -> None:
+def recover(sinks: Sinks, store: Store) -> None:
+    """Finish the outputs of runs that were killed: the state first learns every
+    complete record of their journals, so none is emitted twice."""
+    for folder in sinks.unfinished():
+        articles, _ = read_journal(folder / JOURNAL)
+        store.mark_emitted([(a, [a.url, a.canonical_url], None) for a in articles])
+        sinks.finish(folder)
+        if not (folder / REPORT_FILE).exists():
+            report = RunReport(run_id=folder.name, interrupted=True)
+            report.note = f"killed before it finished; {len(articles)} records recovered"
+            atomic_write(folder / REPORT_FILE, report.model_dump_json(indent=2).encode())
+        log.warning("finished the outputs of killed run %s (%d records)", folder, len(articles))
+
+
+def run_files(run: Run, source: FilesSource, pool: ExtractPool, stop: Stop) -> None:
     """Stages 1, 2, 4 and 5 for pages stored on disk (no fetching)."""
+    counts = run.report.source(source.name)
+    digests: dict[str, Validators] = {}
 
     def on_error(path: str, exc: DiscoverError) -> None:
-        run.fail(path, "discover", str(exc))
+        run.fail(source.name, path, "discover", str(exc))
 
     def new_pages() -> Iterator[Fetched]:
-        for page in iter_pages(source.path, source.name, on_error=on_error):
-            run.report.discovered += 1
-            if run.is_new_url(page.url):
+        cutoff = source.cutoff(utc_now())
+        for page in iter_pages(source.path, source.name, on_error=on_error, since=cutoff):
+            if stop:
+                return
+            counts.discovered += 1
+            if digest := run.admit_page(page):
+                counts.fetched += 1
+                digests[page.url] = digest
                 yield page
 
     try:
         for page, outcome in pool.map(new_pages()):
-            run.take(outcome, [page.url])
+            run.take(source.name, outcome, [page.url], digests.pop(page.url, None))
     except DiscoverError as exc:
-        run.fail(str(source.path), "discover", str(exc))
+        run.fail(source.name, str(source.path), "discover", str(exc))
 
 
-async def run_web(
-    run: Run,
-    fetcher: Fetcher,
-    pool: ExtractPool,
-) -> None:
+async def run_web(run: Run, fetcher: Fetcher, pool: ExtractPool, stop: Stop) -> None:
     """Stages 1-5 for feeds, sitemaps and URL lists, fetching concurrently."""
     settings = run.settings
     queue: asyncio.Queue[Candidate | None] = asyncio.Queue(maxsize=settings.fetch.concurrency * 4)
@@ -138,38 +260,50 @@ async def run_web(
 
     async def produce() -> None:
         for source in settings.sources:
-            if isinstance(source, FilesSource):
+            if isinstance(source, FilesSource) or stop:
                 continue
+            counts = run.report.source(source.name)
             try:
                 async for found in candidates(source, fetcher):
-                    run.report.discovered += 1
+                    counts.discovered += 1
                     if candidate := run.admit(found):
                         await queue.put(candidate)
             except DiscoverError as exc:
-                run.fail(getattr(source, "url", source.name), "discover", str(exc))
+                run.fail(source.name, getattr(source, "url", source.name), "discover", str(exc))
 
     async def consume() -> None:
         while (candidate := await queue.get()) is not None:
+            if stop:
+                continue  # drain: the candidate stays unseen for the next run
+            counts = run.report.source(candidate.source)
             try:
                 page = await fetcher.fetch(candidate)
+            except Deferred:
+                counts.deferred += 1
+                continue
             except ScrapeError as exc:
-                run.fail(candidate.url, getattr(exc, "reason", "fetch"), str(exc))
+                run.fail(candidate.source, candidate.url, getattr(exc, "reason", "fetch"), str(exc))
                 continue
             if page.status == 304:
-                run.report.not_modified += 1
+                counts.not_modified += 1
                 run.store.touch(candidate.url)
                 continue
-            run.report.fetched += 1
+            counts.fetched += 1
             async with extracting:
                 outcome = await pool.extract_async(page)
             validators = None
             if page.etag or page.last_modified:
                 validators = Validators(candidate.url, page.etag, page.last_modified)
-            run.take(outcome, [candidate.url, page.url], validators)
+            run.take(candidate.source, outcome, [candidate.url, page.url], validators)
 
     consumers = [asyncio.create_task(consume()) for _ in range(settings.fetch.concurrency)]
+    producer = asyncio.create_task(produce())
+    stop.on_stop(producer.cancel)
     try:
-        await produce()
+        await producer
+    except asyncio.CancelledError:
+        if not stop:
+            raise
     finally:
         for _ in consumers:
             await queue.put(None)
@@ -182,27 +316,34 @@ async def run(
     resolver: Resolver = system_resolver,
     wait: wait_base | None = None,
     workers: int | None = None,
+    *,
+    full: bool = False,
+    wait_lock: bool = False,
+    stop: Stop | None = None,
+    on_page: Callable[[RunReport], None] | None = None,
 ) -> RunReport:
     """Run every source of ``settings`` once and write the outputs."""
-    started = utc_now().isoformat()
+    stop = stop if stop is not None else Stop()
     clock = time.monotonic()
+    started: datetime = utc_now()
     sinks = Sinks(settings.output.dir, settings.output.formats, settings.output.captions_inline)
-    with Store(settings.state) as store:
-        sinks.remove_stale_temp_files()
-        state = Run(settings, store, sinks)
+    with Store(settings.state, wait=wait_lock) as store:
+        recover(sinks, store)
+        state = Run(settings, store, sinks.new_run(started), full)
+        state.report.started = started
+        state.on_page = on_page
         workers = settings.extract.workers if workers is None else workers
+        fetcher_backoff = store.backoff()
         with ExtractPool(workers, settings.extract.timeout) as pool:
-            try:
-                for source in settings.sources:
-                    if isinstance(source, FilesSource):
-                        run_files(state, source, pool)
-                if any(not isinstance(s, FilesSource) for s in settings.sources):
-                    async with Fetcher(settings.fetch, transport, resolver, wait=wait) as fetcher:
-                        await run_web(state, fetcher, pool)
-            finally:
-                state.flush()
-                state.report.seconds = time.monotonic() - clock
-                report_json = state.report.model_dump_json(indent=2)
-                store.record_run(started, report_json)
-                atomic_write(Path(settings.output.dir) / REPORT_FILE, report_json.encode())
-        return state.report
+            for source in settings.sources:
+                if isinstance(source, FilesSource) and not stop:
+                    run_files(state, source, pool, stop)
+            if any(not isinstance(s, FilesSource) for s in settings.sources):
+                async with Fetcher(
+                    settings.fetch, transport, resolver, wait=wait, not_before=fetcher_backoff
+                ) as fetcher:
+                    try:
+                        await run_web(state, fetcher, pool, stop)
+                    finally:
+                        store.save_backoff(fetcher.not_before)
+        return state.finish(clock, stop.signum)

@@ -1,36 +1,55 @@
-"""Outputs, written atomically: a temp file in the same directory, fsync, rename.
+"""Outputs, one directory per run under ``<output.dir>/runs/<run id>/``, and a
+``latest`` link to the newest finished one.
 
-* ``records.jsonl``: one ``Article`` per line; each batch rewrites the file as the
-  old content plus the new lines, so a reader never sees half a record.
+While a run goes on, its records are appended to a journal
+(``.records.jsonl.partial``) and fsynced batch by batch; only then does the state
+mark them emitted. When the run ends, the journal becomes the run's outputs, each
+written to a temporary name and renamed when complete:
+
+* ``records.jsonl``: one ``Article`` per line (JSON Schema: ``scrape schema``);
 * ``text/<id>.txt``: the seed-format text of each article (``id`` is hex, never
-  page text, so file names are safe).
+  page text, so file names are safe);
+* ``records.parquet``: the same records for DuckDB or pandas (needs pyarrow);
+* ``report.json``: what the run did (written by the pipeline).
+
+A run killed before its end leaves its journal behind. The next run finishes it
+(``recover``): the complete lines are kept, a torn last line is dropped (that page
+is fetched again), and the state learns the kept records, so each article lands in
+exactly one output.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
 
 from .errors import SinkError
 from .models import Article
 from .normalise import article_seed_text
 
 RECORDS = "records.jsonl"
+PARQUET = "records.parquet"
+JOURNAL = ".records.jsonl.partial"
+RUNS = "runs"
+LATEST = "latest"
 
 
-def atomic_write(path: Path, data: bytes, keep_existing: bool = False) -> None:
-    """Write ``data`` to ``path`` atomically; with ``keep_existing`` the old content
-    of ``path`` comes first (an atomic append)."""
+def run_name(started: datetime) -> str:
+    return started.strftime("%Y-%m-%dT%H-%M-%SZ")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: temp file, fsync, rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as out:
-            if keep_existing and path.exists():
-                with path.open("rb") as old:
-                    shutil.copyfileobj(old, out, 1 << 20)
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
@@ -40,30 +59,158 @@ def atomic_write(path: Path, data: bytes, keep_existing: bool = False) -> None:
         raise
 
 
+def read_journal(path: Path) -> tuple[list[Article], int]:
+    """The records of a journal up to its first incomplete line, and the byte
+    length of that complete part."""
+    data = path.read_bytes()
+    articles: list[Article] = []
+    good = 0
+    for line in data.splitlines(keepends=True):
+        if not line.endswith(b"\n"):
+            break
+        try:
+            articles.append(Article.model_validate_json(line))
+        except ValidationError:
+            break
+        good += len(line)
+    return articles, good
+
+
 class Sinks:
-    """Writes batches of articles in the configured formats under ``out_dir``."""
+    """Writes the outputs of runs under ``out_dir`` in the configured formats."""
 
     def __init__(self, out_dir: Path, formats: Sequence[str], captions_inline: bool = False):
         self.out_dir = Path(out_dir)
         self.formats = tuple(formats)
         self.captions_inline = captions_inline
 
-    def remove_stale_temp_files(self) -> None:
-        """Temp files left by a killed run (call while holding the run lock)."""
-        for folder in (self.out_dir, self.out_dir / "text"):
-            for tmp in folder.glob(".*.tmp"):
-                tmp.unlink(missing_ok=True)
+    def new_run(self, started: datetime) -> RunOutput:
+        base = self.out_dir / RUNS / run_name(started)
+        folder, n = base, 1
+        while folder.exists():  # two runs in one second
+            n += 1
+            folder = base.with_name(f"{base.name}-{n}")
+        try:
+            folder.mkdir(parents=True)
+            return RunOutput(self, folder)
+        except OSError as exc:
+            raise SinkError(f"cannot create run directory {folder}: {exc}") from exc
+
+    def unfinished(self) -> Iterator[Path]:
+        """Run directories whose run was killed before finishing its outputs."""
+        runs = self.out_dir / RUNS
+        if runs.is_dir():
+            for journal in sorted(runs.glob(f"*/{JOURNAL}")):
+                yield journal.parent
+
+    def finish(self, folder: Path) -> None:
+        """Turn the journal of ``folder`` into the run's outputs (idempotent)."""
+        journal = folder / JOURNAL
+        try:
+            for stale in [*folder.glob(".*.tmp"), *folder.glob("text/.*.tmp")]:
+                stale.unlink()
+            articles, good = read_journal(journal)
+            if good < journal.stat().st_size:
+                with journal.open("r+b") as out:  # drop a torn last line
+                    out.truncate(good)
+                    os.fsync(out.fileno())
+            if "text" in self.formats:
+                for article in articles:
+                    text = article_seed_text(article, self.captions_inline)
+                    atomic_write(folder / "text" / f"{article.id}.txt", text.encode())
+            if "parquet" in self.formats:
+                write_parquet(folder / PARQUET, articles)
+            if "jsonl" in self.formats:
+                os.replace(journal, folder / RECORDS)
+            else:
+                journal.unlink()
+        except OSError as exc:
+            raise SinkError(f"cannot write output in {folder}: {exc}") from exc
+
+    def point_latest(self, folder: Path) -> None:
+        """Make ``<out_dir>/latest`` a link to ``folder``, atomically."""
+        link = self.out_dir / LATEST
+        tmp = self.out_dir / f".{LATEST}.{os.getpid()}.tmp"
+        try:
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(folder.relative_to(self.out_dir), target_is_directory=True)
+            os.replace(tmp, link)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise SinkError(f"cannot point {link} at {folder}: {exc}") from exc
+
+
+class RunOutput:
+    """The journal of one run: ``write`` returns once the batch is on disk."""
+
+    def __init__(self, sinks: Sinks, folder: Path) -> None:
+        self.sinks = sinks
+        self.folder = folder
+        self.journal = (folder / JOURNAL).open("ab")
 
     def write(self, articles: Sequence[Article]) -> None:
         if not articles:
             return
         try:
-            if "text" in self.formats:
-                for article in articles:
-                    text = article_seed_text(article, self.captions_inline)
-                    atomic_write(self.out_dir / "text" / f"{article.id}.txt", text.encode())
-            if "jsonl" in self.formats:
-                lines = "".join(a.model_dump_json() + "\n" for a in articles)
-                atomic_write(self.out_dir / RECORDS, lines.encode(), keep_existing=True)
+            self.journal.write(b"".join(a.model_dump_json().encode() + b"\n" for a in articles))
+            self.journal.flush()
+            os.fsync(self.journal.fileno())
         except OSError as exc:
-            raise SinkError(f"cannot write output in {self.out_dir}: {exc}") from exc
+            raise SinkError(f"cannot write output in {self.folder}: {exc}") from exc
+
+    def finish(self) -> None:
+        self.journal.close()
+        self.sinks.finish(self.folder)
+
+
+def _parquet_schema() -> Any:
+    import pyarrow as pa
+
+    text = pa.string()
+    return pa.schema(
+        [
+            ("id", text),
+            ("version", pa.int64()),
+            ("previous_hash", text),
+            ("url", text),
+            ("canonical_url", text),
+            ("title", text),
+            ("standfirst", text),
+            ("authors", pa.list_(text)),
+            ("published", text),
+            ("site", text),
+            ("source", text),
+            ("language", text),
+            ("text", text),
+            ("paragraphs", pa.list_(text)),
+            ("word_count", pa.int64()),
+            ("content_hash", text),
+            ("fetched_at", pa.timestamp("s", tz="UTC")),
+            (
+                "captions",
+                pa.list_(pa.struct([("text", text), ("credit", text), ("position", pa.int64())])),
+            ),
+            ("related", pa.list_(pa.struct([("title", text), ("url", text), ("source", text)]))),
+        ]
+    )
+
+
+def write_parquet(path: Path, articles: Sequence[Article]) -> None:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise SinkError("the parquet format needs pyarrow: pip install 'scraper[parquet]'") from exc
+    schema = _parquet_schema()
+    rows = [a.model_dump() for a in articles]
+    table = pa.Table.from_pylist(rows, schema=schema)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        with open(tmp, "rb") as done:
+            os.fsync(done.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -18,38 +18,50 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from .errors import StoreError
-from .models import Article, utc_now
+from .errors import LockedError, StateFileError, StoreError
+from .models import Article, RunReport, utc_now
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS seen_urls (
-    url TEXT PRIMARY KEY,
-    article_id TEXT,
-    first_seen TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS articles (
-    id TEXT PRIMARY KEY,
-    canonical_url TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    title TEXT NOT NULL,
-    first_seen TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS validators (
-    url TEXT PRIMARY KEY,
-    etag TEXT,
-    last_modified TEXT,
-    checked TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    started TEXT NOT NULL,
-    finished TEXT NOT NULL,
-    report TEXT NOT NULL
-);
-"""
-
-
-class LockedError(StoreError):
-    """Another run holds the state lock."""
+APPLICATION_ID = 0x53435250  # "SCRP": marks the file as this tool's state
+# MIGRATIONS[i] takes the schema from version i to i + 1; a fresh file runs them
+# all. Version 0 is the layout written before the schema was versioned.
+MIGRATIONS = [
+    """
+    CREATE TABLE IF NOT EXISTS seen_urls (
+        url TEXT PRIMARY KEY,
+        article_id TEXT,
+        first_seen TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS articles (
+        id TEXT PRIMARY KEY,
+        canonical_url TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        title TEXT NOT NULL,
+        first_seen TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS validators (
+        url TEXT PRIMARY KEY,
+        etag TEXT,
+        last_modified TEXT,
+        checked TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS runs (
+        started TEXT NOT NULL,
+        finished TEXT NOT NULL,
+        report TEXT NOT NULL
+    );
+    """,
+    """
+    ALTER TABLE articles ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE articles ADD COLUMN last_seen TEXT;
+    UPDATE articles SET last_seen = first_seen;
+    CREATE TABLE hosts (host TEXT PRIMARY KEY, not_before TEXT NOT NULL);
+    ALTER TABLE runs ADD COLUMN run_id TEXT;
+    ALTER TABLE runs ADD COLUMN exit_code INTEGER;
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+_V0_TABLES = {"seen_urls", "articles", "validators", "runs"}
+KEEP_RUNS = 500
 
 
 @dataclass(frozen=True)
@@ -62,38 +74,117 @@ class Validators:
     checked: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Emitted:
+    """The last emitted version of an article."""
+
+    content_hash: str
+    version: int
+
+
 _SAVE_VALIDATORS = "INSERT OR REPLACE INTO validators VALUES (?, ?, ?, ?)"
+_SAVE_ARTICLE = """
+INSERT INTO articles (id, canonical_url, content_hash, title, first_seen, version, last_seen)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+    content_hash = excluded.content_hash, title = excluded.title,
+    version = excluded.version, last_seen = excluded.last_seen
+WHERE excluded.version >= articles.version
+"""
+
+
+def _connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
+    """An open, checked and migrated state file; never replaces what it finds."""
+    if path.exists() and not path.is_file():
+        raise StateFileError(f"state path {path} is not a file")
+    try:
+        if read_only:
+            db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        else:
+            db = sqlite3.connect(path, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StateFileError(f"cannot open state file {path}: {exc}") from exc
+    try:
+        _check(db, path)
+        if not read_only:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            _migrate(db)
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise StateFileError(
+            f"state file {path} is corrupt or not a state file ({exc}); "
+            "move it aside to start afresh"
+        ) from exc
+    except StateFileError:
+        db.close()
+        raise
+    return db
+
+
+def _check(db: sqlite3.Connection, path: Path) -> None:
+    app_id = db.execute("PRAGMA application_id").fetchone()[0]
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if app_id != APPLICATION_ID and not tables <= _V0_TABLES:
+        raise StateFileError(f"{path} is an SQLite file but not a scraper state file")
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StateFileError(
+            f"state file {path} has schema version {version}, newer than this "
+            f"scraper's {SCHEMA_VERSION}: upgrade scraper"
+        )
+    if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+        raise StateFileError(f"state file {path} is corrupt; move it aside to start afresh")
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    for step in range(version, SCHEMA_VERSION):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[step].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {step + 1}")
+            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
 
 class Store:
-    """Seen URLs and articles; use as a context manager to hold the lock."""
+    """The run's state; use as a context manager to hold the lock (``wait``: block
+    until a running run releases it instead of failing at once)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, wait: bool = False) -> None:
         self.path = Path(path)
+        self.wait = wait
         self._lock_file: IO[str] | None = None
         self.db: sqlite3.Connection | None = None
 
     def __enter__(self) -> Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            lock = open(f"{self.path}.lock", "w")  # noqa: SIM115 - held for the whole run
+            lock = open(f"{self.path}.lock", "a")  # noqa: SIM115 - held for the whole run
         except OSError as exc:
             raise StoreError(f"cannot create state in {self.path.parent}: {exc}") from exc
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
         except BlockingIOError as exc:
             lock.close()
-            raise LockedError(f"another run holds the lock {self.path}.lock") from exc
+            raise LockedError(
+                f"another run holds the lock {self.path}.lock; try again later or use --wait"
+            ) from exc
         self._lock_file = lock
+        lock.truncate(0)
         lock.write(str(os.getpid()))
         lock.flush()
         try:
-            self.db = sqlite3.connect(self.path, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
+            self.db = _connect(self.path)
+        except StoreError:
             self.__exit__(None, None, None)
-            raise StoreError(f"cannot open state file {self.path}: {exc}") from exc
+            raise
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -110,13 +201,23 @@ class Store:
             raise StoreError("state file is not open")
         return self.db
 
+    def _write(self, sql: str, params: Iterable[object] = ()) -> None:
+        try:
+            self._conn().execute(sql, tuple(params))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write state {self.path}: {exc}") from exc
+
     def seen_url(self, url: str) -> bool:
         row = self._conn().execute("SELECT 1 FROM seen_urls WHERE url = ?", (url,)).fetchone()
         return row is not None
 
-    def seen_article(self, article_id: str) -> bool:
-        row = self._conn().execute("SELECT 1 FROM articles WHERE id = ?", (article_id,)).fetchone()
-        return row is not None
+    def emitted(self, article_id: str) -> Emitted | None:
+        row = (
+            self._conn()
+            .execute("SELECT content_hash, version FROM articles WHERE id = ?", (article_id,))
+            .fetchone()
+        )
+        return Emitted(row[0], row[1]) if row else None
 
     def validators(self, url: str) -> Validators | None:
         row = (
@@ -134,46 +235,51 @@ class Store:
         article_id: str | None = None,
         validators: Validators | None = None,
     ) -> None:
-        """Remember URLs that need not be fetched again (emitted or duplicate)."""
+        """Remember URLs that need not be fetched again (duplicate, unchanged, not
+        an article), and the validators of the page."""
         now = utc_now().isoformat()
+        db = self._conn()
         try:
-            with self._conn():
-                self._conn().executemany(
+            with db:
+                db.executemany(
                     "INSERT OR IGNORE INTO seen_urls VALUES (?, ?, ?)",
                     [(u, article_id, now) for u in urls],
                 )
                 if validators:
                     v = validators
-                    self._conn().execute(_SAVE_VALIDATORS, (v.url, v.etag, v.last_modified, now))
+                    db.execute(_SAVE_VALIDATORS, (v.url, v.etag, v.last_modified, now))
+                if article_id:
+                    db.execute("UPDATE articles SET last_seen = ? WHERE id = ?", (now, article_id))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write state {self.path}: {exc}") from exc
 
     def touch(self, url: str) -> None:
         """Note that ``url`` was found unchanged (HTTP 304) now."""
-        try:
-            self._conn().execute(
-                "UPDATE validators SET checked = ? WHERE url = ?", (utc_now().isoformat(), url)
-            )
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write state {self.path}: {exc}") from exc
+        now = utc_now().isoformat()
+        self._write("UPDATE validators SET checked = ? WHERE url = ?", (now, url))
+        self._write(
+            "UPDATE articles SET last_seen = ? WHERE id = "
+            "(SELECT article_id FROM seen_urls WHERE url = ?)",
+            (now, url),
+        )
 
     def mark_emitted(
         self, articles: Iterable[tuple[Article, list[str], Validators | None]]
     ) -> None:
-        """Record emitted articles, every URL they were found under and the validators
-        of the page, in one transaction."""
+        """Record emitted articles (a version never goes back), every URL they were
+        found under and the validators of the page, in one transaction."""
         now = utc_now().isoformat()
         db = self._conn()
         try:
             db.execute("BEGIN")
-            for article, urls, v in articles:
+            for a, urls, v in articles:
                 db.execute(
-                    "INSERT OR IGNORE INTO articles VALUES (?, ?, ?, ?, ?)",
-                    (article.id, article.canonical_url, article.content_hash, article.title, now),
+                    _SAVE_ARTICLE,
+                    (a.id, a.canonical_url, a.content_hash, a.title, now, a.version, now),
                 )
                 db.executemany(
                     "INSERT OR IGNORE INTO seen_urls VALUES (?, ?, ?)",
-                    [(u, article.id, now) for u in urls],
+                    [(u, a.id, now) for u in urls],
                 )
                 if v:
                     db.execute(_SAVE_VALIDATORS, (v.url, v.etag, v.last_modified, now))
@@ -182,10 +288,67 @@ class Store:
             db.execute("ROLLBACK")
             raise StoreError(f"cannot write state {self.path}: {exc}") from exc
 
-    def record_run(self, started: str, report_json: str) -> None:
+    def backoff(self) -> dict[str, datetime]:
+        """Hosts that asked not to be contacted before a time still to come."""
+        now = utc_now()
+        rows = self._conn().execute("SELECT host, not_before FROM hosts").fetchall()
+        until = {host: datetime.fromisoformat(when) for host, when in rows}
+        return {host: when for host, when in until.items() if when > now}
+
+    def save_backoff(self, until: dict[str, datetime]) -> None:
         try:
-            self._conn().execute(
-                "INSERT INTO runs VALUES (?, ?, ?)", (started, utc_now().isoformat(), report_json)
-            )
+            with self._conn() as db:
+                db.execute("DELETE FROM hosts WHERE not_before < ?", (utc_now().isoformat(),))
+                db.executemany(
+                    "INSERT INTO hosts VALUES (?, ?) ON CONFLICT (host) DO UPDATE SET "
+                    "not_before = max(not_before, excluded.not_before)",
+                    [(host, when.isoformat()) for host, when in until.items()],
+                )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write state {self.path}: {exc}") from exc
+
+    def record_run(self, report: RunReport) -> None:
+        """Keep the run in the history (the last ``KEEP_RUNS`` runs)."""
+        finished = (report.finished or utc_now()).isoformat()
+        self._write(
+            "INSERT INTO runs (started, finished, report, run_id, exit_code) VALUES (?, ?, ?, ?, ?)",
+            (
+                report.started.isoformat(),
+                finished,
+                report.model_dump_json(),
+                report.run_id,
+                report.exit_code,
+            ),
+        )
+        self._write(
+            "DELETE FROM runs WHERE rowid NOT IN "
+            f"(SELECT rowid FROM runs ORDER BY rowid DESC LIMIT {KEEP_RUNS})"
+        )
+
+    def recent_runs(self, limit: int = 20) -> list[RunReport]:
+        return _recent_runs(self._conn(), limit)
+
+
+def _recent_runs(db: sqlite3.Connection, limit: int) -> list[RunReport]:
+    rows = db.execute("SELECT report FROM runs ORDER BY rowid DESC LIMIT ?", (limit,))
+    runs = []
+    for (report,) in rows:
+        try:
+            runs.append(RunReport.model_validate_json(report))
+        except ValueError:
+            continue  # a run recorded before reports had their current shape
+    return runs
+
+
+def read_runs(path: str | Path, limit: int = 20) -> list[RunReport]:
+    """The recent runs of a state file, newest first, read without taking the lock."""
+    path = Path(path)
+    if not path.exists():
+        raise StateFileError(f"no state file at {path}: no run has finished yet")
+    db = _connect(path, read_only=True)
+    try:
+        return _recent_runs(db, limit)
+    except sqlite3.DatabaseError as exc:
+        raise StateFileError(f"cannot read state file {path}: {exc}") from exc
+    finally:
+        db.close()

@@ -48,3 +48,21 @@ def write_config(tmp_path: Path, sources: list[dict], **extra: object) -> Path:
 @pytest.fixture
 def seed_clean() -> str:
     return SEED_CLEAN.read_text(encoding="utf-8")
+
+
+def all_records(out: Path) -> list[dict]:
+    """Every record of every finished run under the output directory ``out``, oldest
+    run first (every line must parse)."""
+    import json
+
+    return [
+        json.loads(line)
+        for path in sorted(out.glob("runs/*/records.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+
+
+def latest_report(out: Path) -> dict:
+    import json
+
+    return json.loads((out / "latest" / "report.json").read_text())

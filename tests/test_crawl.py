@@ -4,7 +4,6 @@ Each test asserts what was fetched, how often, and what was emitted.
 """
 
 import asyncio
-import json
 import time
 
 import pytest
@@ -13,7 +12,7 @@ from scraper.config import load_settings
 from scraper.models import RunReport
 from scraper.pipeline import run
 
-from .conftest import write_config
+from .conftest import all_records, write_config
 from .server import (
     PAGES,
     LoopbackServer,
@@ -54,10 +53,7 @@ def crawl(tmp_path, sources: list[dict], **fetch) -> RunReport:
 
 
 def emitted_urls(tmp_path) -> list[str]:
-    path = tmp_path / "out" / "records.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line)["url"] for line in path.read_text().splitlines()]
+    return [record["url"] for record in all_records(tmp_path / "out")]
 
 
 def test_every_fault_is_survived_typed_and_counted(tmp_path, server):

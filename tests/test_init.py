@@ -14,6 +14,7 @@ def test_public_api_is_exactly_all():
         "models",
         "normalise",
         "pipeline",
+        "report",
         "sinks",
         "store",
     }

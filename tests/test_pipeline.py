@@ -15,12 +15,18 @@ from scraper.cli import main
 from scraper.config import load_settings
 from scraper.pipeline import run
 
-from .conftest import FIXTURES, fixture_html, public_resolver, write_config
+from .conftest import (
+    FIXTURES,
+    all_records,
+    fixture_html,
+    latest_report,
+    public_resolver,
+    write_config,
+)
 
 
 def records(tmp_path) -> list[dict]:
-    path = tmp_path / "out" / "records.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return all_records(tmp_path / "out")
 
 
 def test_offline_run_writes_records_and_a_second_run_emits_no_duplicates(tmp_path, capsys):
@@ -31,7 +37,7 @@ def test_offline_run_writes_records_and_a_second_run_emits_no_duplicates(tmp_pat
     first = records(tmp_path)
     pages = list((FIXTURES / "pages").glob("*.html"))
     assert len(first) == len(pages)
-    texts = sorted((tmp_path / "out" / "text").iterdir())
+    texts = sorted((tmp_path / "out" / "latest" / "text").iterdir())
     assert [p.stem for p in texts] == sorted(r["id"] for r in first)
     assert all(p.read_text().startswith("\n") for p in texts)
     err = capsys.readouterr().err.strip().splitlines()
@@ -39,8 +45,8 @@ def test_offline_run_writes_records_and_a_second_run_emits_no_duplicates(tmp_pat
 
     assert main(["--config", str(config)]) == 0
     assert records(tmp_path) == first
-    assert f"seen={len(pages)}" in capsys.readouterr().err
-    assert not list((tmp_path / "out").glob(".*.tmp"))
+    assert f"not_modified={len(pages)}" in capsys.readouterr().err
+    assert not list((tmp_path / "out").rglob(".*"))
 
 
 def test_unreachable_404_and_503_are_counted_and_the_run_completes(tmp_path):
@@ -91,7 +97,7 @@ def test_unreachable_404_and_503_are_counted_and_the_run_completes(tmp_path):
     assert report.failures == {"http_4xx": 1, "connect": 1}
     assert flaky.call_count == 2
     assert len(records(tmp_path)) == 2
-    saved = json.loads((tmp_path / "out" / "report.json").read_text())
+    saved = latest_report(tmp_path / "out")
     assert saved["failures"] == {"http_4xx": 1, "connect": 1}
 
     again = asyncio.run(
@@ -162,9 +168,9 @@ def test_run_against_a_real_loopback_server(tmp_path, fixture_server):
     assert (
         "Starmer could attend second US-Russia meeting on ending Ukraine war, says Trump" in titles
     )
-    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    report = latest_report(tmp_path / "out")
     assert report["failures"] == {"http_5xx": 1}
-    assert report["fetched"] == len(pages)
+    assert report["totals"]["fetched"] == len(pages)
 
 
 def test_loopback_is_refused_without_allow_private(tmp_path, fixture_server):
@@ -172,8 +178,8 @@ def test_loopback_is_refused_without_allow_private(tmp_path, fixture_server):
     config = write_config(
         tmp_path, [{"name": "local", "type": "urls", "urls": [f"{base}/pages/x.html"]}]
     )
-    assert main(["--config", str(config)]) == 1
-    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert main(["--config", str(config)]) == 3  # nothing could be fetched
+    report = latest_report(tmp_path / "out")
     assert report["failures"] == {"private_address": 1}
     assert records(tmp_path) == []
 
@@ -185,7 +191,7 @@ def test_a_second_run_waits_for_the_lock(tmp_path):
         tmp_path, [{"name": "fx", "type": "files", "path": str(FIXTURES / "pages")}]
     )
     with Store(tmp_path / "state.sqlite"):
-        assert main(["--config", str(config)]) == 3
+        assert main(["--config", str(config)]) == 75
     assert records(tmp_path) == []
 
 
@@ -209,14 +215,17 @@ def test_a_killed_run_loses_nothing_and_leaves_no_partial_output(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "scraper.cli", "--config", str(config)], stderr=subprocess.DEVNULL
     )
-    records_path = tmp_path / "out" / "records.jsonl"
+    out = tmp_path / "out"
     deadline = time.monotonic() + 60
-    while not records_path.exists() and time.monotonic() < deadline and proc.poll() is None:
+    while time.monotonic() < deadline and proc.poll() is None:
+        journals = list(out.glob("runs/*/.records.jsonl.partial"))
+        if journals and journals[0].stat().st_size:
+            break
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    partial = records(tmp_path)  # every line parses: no half-written record
-    assert len(partial) < total
+    assert proc.returncode == -signal.SIGKILL  # killed mid-run, not finished
+    assert records(tmp_path) == []  # the killed run's outputs are not published yet
     assert main(["--config", str(config)]) == 0
     ids = [r["id"] for r in records(tmp_path)]
     assert len(ids) == total and len(set(ids)) == total
@@ -256,3 +265,228 @@ def test_rel_canonical_folds_two_urls_into_one_record_and_is_not_fetched_again(t
     config = write_config(tmp_path, [{"name": "web", "type": "urls", "urls": [canonical]}])
     again = crawl(load_settings(config))
     assert again.skipped_seen == 1 and again.fetched == 0 and origin.call_count == 0
+
+
+def copy_pages(tmp_path, count: int = 3):
+    """``count`` copies of a fixture page, each with its own canonical URL."""
+    import re
+
+    pages = tmp_path / "pages"
+    pages.mkdir(exist_ok=True)
+    html = fixture_html("daily8_starmer").decode()
+    for i in range(count):
+        copy = re.sub(
+            r'rel="canonical" href="[^"]+"', f'rel="canonical" href="https://d8.example/{i}"', html
+        )
+        (pages / f"p{i}.html").write_text(copy)
+    return pages
+
+
+def test_a_second_run_emits_nothing_and_a_changed_page_emits_version_2(tmp_path):
+    pages = copy_pages(tmp_path)
+    config = write_config(tmp_path, [{"name": "fx", "type": "files", "path": str(pages)}])
+    assert main(["--config", str(config)]) == 0
+    first = records(tmp_path)
+    assert [r["version"] for r in first] == [1, 1, 1]
+
+    assert main(["--config", str(config)]) == 0
+    assert records(tmp_path) == first
+    report = latest_report(tmp_path / "out")
+    assert report["sources"]["fx"]["not_modified"] == 3 and report["totals"]["emitted"] == 0
+
+    page = pages / "p1.html"
+    page.write_text(
+        page.read_text()
+        .replace("Starmer", "Sir Keir Starmer", 1)
+        .replace("<p>", "<p>An update: talks were moved to Friday. ", 1)
+    )
+    assert main(["--config", str(config)]) == 0
+    new = records(tmp_path)[len(first) :]
+    old = next(r for r in first if r["id"] == new[0]["id"])
+    assert len(new) == 1 and new[0]["version"] == 2
+    assert new[0]["previous_hash"] == old["content_hash"] != new[0]["content_hash"]
+    assert latest_report(tmp_path / "out")["sources"]["fx"]["not_modified"] == 2
+
+    assert main(["--config", str(config), "--full"]) == 0  # read again, nothing new
+    assert len(records(tmp_path)) == 4
+    assert latest_report(tmp_path / "out")["sources"]["fx"]["unchanged"] == 3
+
+
+def test_a_page_refetched_with_new_text_is_version_2_and_same_text_is_not_emitted(tmp_path):
+    router = respx.Router()
+    body = fixture_html("daily8_starmer")
+    bodies = [body, body, body.replace(b"<p>", b"<p>Updated at noon. ", 1)]
+    route = router.get("https://portal.example/story").mock(
+        side_effect=[
+            httpx.Response(200, content=b, headers={"content-type": "text/html", "etag": f'"{i}"'})
+            for i, b in enumerate(bodies)
+        ]
+    )
+    config = write_config(
+        tmp_path, [{"name": "web", "type": "urls", "urls": ["https://portal.example/story"]}]
+    )
+
+    def crawl(**kwargs):
+        return asyncio.run(
+            run(
+                load_settings(config),
+                transport=httpx.MockTransport(router.handler),
+                resolver=public_resolver,
+                wait=wait_none(),
+                **kwargs,
+            )
+        )
+
+    assert crawl().emitted == 1
+    again = crawl()  # conditional GET with the ETag; the server sends the same text
+    assert route.calls[1].request.headers["if-none-match"] == '"0"'
+    assert again.emitted == 0 and again.unchanged == 1
+    third = crawl()
+    assert third.emitted == 1
+    got = records(tmp_path)
+    assert [r["version"] for r in got] == [1, 2]
+    assert got[1]["previous_hash"] == got[0]["content_hash"]
+
+
+def test_every_target_refused_exits_3_and_some_failed_exits_1(tmp_path, fixture_server):
+    base, _ = fixture_server
+    refused = write_config(
+        tmp_path, [{"name": "local", "type": "urls", "urls": [f"{base}/pages/x.html"]}]
+    )
+    assert main(["--config", str(refused)]) == 3
+    assert latest_report(tmp_path / "out")["exit_code"] == 3
+
+
+def test_since_skips_older_files(tmp_path):
+    import os
+
+    pages = copy_pages(tmp_path, 2)
+    os.utime(pages / "p0.html", (1_000_000_000, 1_000_000_000))  # 2001
+    config = write_config(tmp_path, [{"name": "fx", "type": "files", "path": str(pages)}])
+    assert main(["--config", str(config), "--since", "2d"]) == 0
+    assert [r["canonical_url"] for r in records(tmp_path)] == ["https://d8.example/1"]
+    with pytest.raises(SystemExit) as exc:
+        main(["--config", str(config), "--since", "nonsense"])
+    assert exc.value.code == 2
+
+
+def test_a_corrupt_state_file_exits_2_and_is_kept(tmp_path, capsys):
+    pages = copy_pages(tmp_path, 1)
+    config = write_config(tmp_path, [{"name": "fx", "type": "files", "path": str(pages)}])
+    state = tmp_path / "state.sqlite"
+    state.write_bytes(b"my notes, not a database\n" * 100)
+    assert main(["--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "state.sqlite" in err[0] and "not a state file" in err[0]
+    assert state.read_bytes() == b"my notes, not a database\n" * 100
+    assert records(tmp_path) == []
+
+
+def test_status_lists_runs_and_schema_describes_a_record(tmp_path, capsys):
+    pages = copy_pages(tmp_path, 1)
+    config = write_config(tmp_path, [{"name": "fx", "type": "files", "path": str(pages)}])
+    assert main(["status", "--config", str(config)]) == 2  # no run yet
+    assert main(["--config", str(config)]) == 0
+    assert main(["--config", str(config)]) == 0
+    capsys.readouterr()
+    assert main(["status", "--config", str(config)]) == 0
+    rows = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]]
+    run_ids = sorted((p.name for p in (tmp_path / "out" / "runs").iterdir()), key=len)
+    assert rows == run_ids[::-1]  # newest first
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert {"id", "version", "previous_hash", "content_hash", "paragraphs"} <= set(
+        schema["properties"]
+    )
+
+
+def test_json_logs_give_one_object_per_line(tmp_path, capsys, fixture_server):
+    base, _ = fixture_server
+    config = write_config(
+        tmp_path, [{"name": "local", "type": "urls", "urls": [f"{base}/pages/x.html"]}]
+    )
+    assert main(["--log-format", "json", "--config", str(config)]) == 3
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    failure = next(line for line in lines if line.get("reason") == "private_address")
+    assert failure["url"] == f"{base}/pages/x.html" and failure["level"] == "WARNING"
+    assert lines[-1]["exit_code"] == 3 and lines[-1]["failed"] == 1
+
+
+def start_run(config, *args):
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "scraper.cli", "--config", str(config), *args],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_journal(out, proc, timeout: float = 60) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        journals = list(out.glob("runs/*/.records.jsonl.partial"))
+        if journals and journals[0].stat().st_size:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the run wrote no batch in time")
+
+
+def test_a_second_run_started_meanwhile_exits_75_at_once(tmp_path, capsys):
+    import time
+
+    pages = copy_pages(tmp_path, 400)
+    config = write_config(tmp_path, [{"name": "fx", "type": "files", "path": str(pages)}])
+    first = start_run(config)
+    try:
+        wait_for_journal(tmp_path / "out", first)
+        began = time.monotonic()
+        assert main(["--config", str(config)]) == 75
+        assert time.monotonic() - began < 5
+        assert "another run holds the lock" in capsys.readouterr().err
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_sigterm_finishes_the_pages_in_hand_and_writes_the_report(tmp_path):
+    import signal
+
+    pages = copy_pages(tmp_path, 400)
+    config = write_config(tmp_path, [{"name": "fx", "type": "files", "path": str(pages)}])
+    proc = start_run(config)
+    wait_for_journal(tmp_path / "out", proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM
+    report = latest_report(tmp_path / "out")
+    assert report["interrupted"] is True and report["exit_code"] == 143
+    done = records(tmp_path)
+    assert 0 < len(done) == report["totals"]["emitted"] < 400
+    assert "interrupted" in err.strip().splitlines()[-1]
+    assert main(["--config", str(config)]) == 0
+    ids = [r["id"] for r in records(tmp_path)]
+    assert len(ids) == 400 and len(set(ids)) == 400
+
+
+def test_drift_alert_fires_when_pages_lose_their_body_text(tmp_path, capsys):
+    pages = copy_pages(tmp_path, 4)
+    config = write_config(tmp_path, [{"name": "fx", "type": "files", "path": str(pages)}])
+    for _ in range(6):
+        assert main(["--config", str(config), "--full"]) == 0
+        assert latest_report(tmp_path / "out")["warnings"] == []
+    assert "drift" not in capsys.readouterr().err
+    for i, page in enumerate(sorted(pages.iterdir())):  # a new template hides the body
+        page.write_text(
+            f'<html><head><link rel="canonical" href="https://d8.example/{i}">'
+            "<title>Starmer could attend second meeting</title></head><body><article>"
+            "<h1>Starmer could attend second meeting</h1><p>Subscribe to keep reading: "
+            "this story is for members only.</p></article></body></html>"
+        )
+    main(["--config", str(config), "--full"])
+    warnings = latest_report(tmp_path / "out")["warnings"]
+    assert warnings and {w["source"] for w in warnings} == {"fx"}
+    assert "drift: source 'fx'" in capsys.readouterr().err
