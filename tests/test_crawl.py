@@ -221,3 +221,17 @@ def test_per_host_delay_spaces_requests_across_sources(tmp_path, server):
     assert report.emitted == 4
     # Requests to one host were spaced: 4 pages take at least 3 delays.
     assert report.seconds >= 0.9
+
+
+def test_a_long_retry_after_defers_the_host_in_the_next_run_too(tmp_path, server):
+    # The host answers 429 with a Retry-After of an hour, more than the run waits.
+    server.routes["/busy.html"] = status_then_page([429] * 10, PAGES[0], **{"Retry-After": "3600"})
+    server.routes["/later.html"] = page_route(PAGES[1])
+    busy = {"name": "busy", "type": "urls", "urls": [f"{server.base}/busy.html"]}
+    first = crawl(tmp_path, [busy], retries=0, retry_after_max=1)
+    assert first.failures == {"http_4xx": 1} and server.fetched("/busy.html") == 1
+
+    later = {"name": "busy", "type": "urls", "urls": [f"{server.base}/later.html"]}
+    second = crawl(tmp_path, [later], retries=0, retry_after_max=1)
+    assert server.fetched("/later.html") == 0  # not asked before the hour is up
+    assert second.deferred == 1 and second.failed == 0 and second.emitted == 0
