@@ -150,8 +150,9 @@ class SourceReport(BaseModel):
 
     @property
     def failed_share(self) -> float | None:
-        """Failed pages over pages tried (fetched or failed), if any were tried."""
-        tried = self.fetched + self.failed
+        """Failed pages over pages tried, if any were: a page tried was either
+        extracted or failed (at fetching or at extraction)."""
+        tried = self.extracted + self.failed
         return self.failed / tried if tried else None
 
     @property

@@ -110,8 +110,13 @@ class Run:
         self.on_page: Callable[[RunReport], None] | None = None
 
     def fail(self, source: str, url: str, reason: str, message: str) -> None:
-        log.warning("%s %s: %s", reason, url, message, extra={"url": url, "reason": reason})
+        extra = {"url": url, "reason": reason, "source": source}
+        log.warning("%s %s: %s", reason, url, message, extra=extra)
         self.report.fail(source, url, reason, message)
+
+    def tick(self) -> None:
+        if self.on_page:
+            self.on_page(self.report)
 
     def admit(self, candidate: Candidate) -> Candidate | None:
         """Stage 2: a candidate to fetch (conditionally if a past run handled it)."""
@@ -157,8 +162,7 @@ class Run:
             counts.extracted += 1
             counts.words.append(outcome.word_count)
             self._dedup(source, outcome, urls, validators)
-        if self.on_page:
-            self.on_page(self.report)
+        self.tick()
 
     def _dedup(
         self, source: str, article: Article, urls: list[str], validators: Validators | None
@@ -280,13 +284,16 @@ async def run_web(run: Run, fetcher: Fetcher, pool: ExtractPool, stop: Stop) -> 
                 page = await fetcher.fetch(candidate)
             except Deferred:
                 counts.deferred += 1
+                run.tick()
                 continue
             except ScrapeError as exc:
                 run.fail(candidate.source, candidate.url, getattr(exc, "reason", "fetch"), str(exc))
+                run.tick()
                 continue
             if page.status == 304:
                 counts.not_modified += 1
                 run.store.touch(candidate.url)
+                run.tick()
                 continue
             counts.fetched += 1
             async with extracting:
