@@ -1,10 +1,15 @@
-"""The SQLite state file: which URLs and articles a past run already emitted, and
-the HTTP validators (ETag, Last-Modified) of the pages behind them.
+"""The SQLite state file (WAL): the URLs past runs handled, the HTTP validators
+(ETag, Last-Modified, or a digest for local files) of the pages behind them, the
+content hash, version and first/last-seen times of each emitted article, per-host
+back-off times, and the recent run reports.
 
-A URL is marked seen only after its record has been written by the sinks, so a
-run that is killed half-way loses nothing: its unwritten pages are fetched again
-next time. The file also holds a lock (``<state>.lock``) so two cron runs never
-work on the same state at once.
+The schema has a version (``PRAGMA user_version``) and is migrated in place; the
+file is marked as ours (``PRAGMA application_id``). A file that is corrupt, another
+program's, or newer than this code is refused (``StateFileError``), never replaced.
+
+An article is marked emitted only after its record is on disk (see ``sinks``), so
+a run that is killed half-way loses nothing. A lock file (``<state>.lock``) keeps
+two runs from working on the same state at once.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 import gzip
+import io
 import json
 import subprocess
 import sys
 
 from scraper.cli import main
 
-from .conftest import FIXTURES, SEED, SEED_CLEAN
+from .conftest import FIXTURES, SEED, SEED_CLEAN, write_config
 from .test_discover import write_warc
 
 
@@ -80,3 +81,23 @@ def test_scrape_console_script_runs(tmp_path):
     )
     assert result.returncode == 0
     assert result.stdout == SEED_CLEAN.read_text(encoding="utf-8")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_progress_bar_is_shown_on_a_terminal_only(tmp_path, monkeypatch):
+    config = write_config(
+        tmp_path, [{"name": "fx", "type": "files", "path": str(FIXTURES / "pages")}]
+    )
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["--config", str(config)]) == 0
+    assert "pages" in terminal.getvalue() and "\r" in terminal.getvalue()
+
+    cron = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", cron)
+    assert main(["--config", str(config), "--full"]) == 0
+    assert cron.getvalue().count("\n") == 1 and cron.getvalue().startswith("scrape: ")
