@@ -46,12 +46,12 @@ from .fetch import Deferred, Fetcher, Resolver, system_resolver
 from .models import Article, Candidate, Fetched, RunReport, utc_now
 from .report import drift
 from .sinks import JOURNAL, RunOutput, Sinks, atomic_write, read_journal
+from .sinks import REPORT as REPORT_FILE
 from .store import Store, Validators
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 50
-REPORT_FILE = "report.json"
 MIN_ARTICLES_FOR_MEDIAN = 3
 HISTORY = 20
 
@@ -220,7 +220,8 @@ def recover(sinks: Sinks, store: Store) -> None:
     """Finish the outputs of runs that were killed: the state first learns every
     complete record of their journals, so none is emitted twice."""
     for folder in sinks.unfinished():
-        articles, _ = read_journal(folder / JOURNAL)
+        journal = folder / JOURNAL
+        articles = read_journal(journal)[0] if journal.exists() else []
         store.mark_emitted([(a, [a.url, a.canonical_url], None) for a in articles])
         sinks.finish(folder)
         if not (folder / REPORT_FILE).exists():

@@ -36,6 +36,7 @@ from .normalise import article_seed_text
 RECORDS = "records.jsonl"
 PARQUET = "records.parquet"
 JOURNAL = ".records.jsonl.partial"
+REPORT = "report.json"
 RUNS = "runs"
 LATEST = "latest"
 
@@ -97,11 +98,15 @@ class Sinks:
             raise SinkError(f"cannot create run directory {folder}: {exc}") from exc
 
     def unfinished(self) -> Iterator[Path]:
-        """Run directories whose run was killed before finishing its outputs."""
+        """Run directories whose run was killed before finishing its outputs or its
+        report (call while holding the run lock)."""
+        for tmp in self.out_dir.glob(f".{LATEST}.*.tmp"):
+            tmp.unlink(missing_ok=True)
         runs = self.out_dir / RUNS
         if runs.is_dir():
-            for journal in sorted(runs.glob(f"*/{JOURNAL}")):
-                yield journal.parent
+            for folder in sorted(runs.iterdir()):
+                if (folder / JOURNAL).exists() or not (folder / REPORT).exists():
+                    yield folder
 
     def finish(self, folder: Path) -> None:
         """Turn the journal of ``folder`` into the run's outputs (idempotent)."""
@@ -109,6 +114,8 @@ class Sinks:
         try:
             for stale in [*folder.glob(".*.tmp"), *folder.glob("text/.*.tmp")]:
                 stale.unlink()
+            if not journal.exists():
+                return  # finished already
             articles, good = read_journal(journal)
             if good < journal.stat().st_size:
                 with journal.open("r+b") as out:  # drop a torn last line

@@ -195,42 +195,6 @@ def test_a_second_run_waits_for_the_lock(tmp_path):
     assert records(tmp_path) == []
 
 
-def test_a_killed_run_loses_nothing_and_leaves_no_partial_output(tmp_path):
-    import re
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    pages = tmp_path / "pages"
-    pages.mkdir()
-    html = fixture_html("daily8_starmer").decode()
-    total = 400  # enough that the run is still going when the first batch lands
-    for i in range(total):
-        copy = re.sub(
-            r'rel="canonical" href="[^"]+"', f'rel="canonical" href="https://d8.example/{i}"', html
-        )
-        (pages / f"p{i:03}.html").write_text(copy)
-    config = write_config(tmp_path, [{"name": "fx", "type": "files", "path": str(pages)}])
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scraper.cli", "--config", str(config)], stderr=subprocess.DEVNULL
-    )
-    out = tmp_path / "out"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        journals = list(out.glob("runs/*/.records.jsonl.partial"))
-        if journals and journals[0].stat().st_size:
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL  # killed mid-run, not finished
-    assert records(tmp_path) == []  # the killed run's outputs are not published yet
-    assert main(["--config", str(config)]) == 0
-    ids = [r["id"] for r in records(tmp_path)]
-    assert len(ids) == total and len(set(ids)) == total
-
-
 def test_rel_canonical_folds_two_urls_into_one_record_and_is_not_fetched_again(tmp_path):
     canonical = (
         "https://daily8.ai/news/world/"
@@ -470,6 +434,90 @@ def test_sigterm_finishes_the_pages_in_hand_and_writes_the_report(tmp_path):
     assert main(["--config", str(config)]) == 0
     ids = [r["id"] for r in records(tmp_path)]
     assert len(ids) == 400 and len(set(ids)) == 400
+
+
+def story(i: int) -> bytes:
+    """The daily8 fixture page as story ``i``: its own canonical URL and sentence."""
+    import re
+
+    html = fixture_html("daily8_starmer").decode()
+    html = re.sub(
+        r'rel="canonical" href="[^"]+"', f'rel="canonical" href="https://d8.example/{i}"', html
+    )
+    sentence = f"<p>This is story number {i} of the kill test.</p>\n      <p>Speaking to"
+    return html.replace("<p>Speaking to", sentence, 1).encode()
+
+
+def test_runs_killed_at_any_point_then_a_full_run_emit_each_article_exactly_once(tmp_path):
+    import signal
+    import sqlite3
+    import subprocess
+    import time
+    from contextlib import closing
+
+    from .server import LoopbackServer, Route, text
+
+    total = 300
+    fetch = {"per_host_delay": 0, "retries": 0, "respect_robots": False, "timeout": 5}
+    fetch |= {"concurrency": 8, "host_concurrency": 8}
+
+    def serve(body: bytes) -> Route:
+        return lambda h: h.send(200, body, "text/html; charset=utf-8")
+
+    with LoopbackServer() as server:
+        for i in range(total):
+            server.routes[f"/a/{i}"] = serve(story(i))
+        items = "".join(f"<item><link>{{base}}/a/{i}</link></item>" for i in range(total))
+        rss = f'<?xml version="1.0"?><rss version="2.0"><channel>{items}</channel></rss>'
+        server.routes["/feed.xml"] = text(rss, "application/rss+xml")
+        feed = {"name": "d8", "type": "feed", "url": f"{server.base}/feed.xml"}
+
+        def config_in(folder):
+            folder.mkdir()
+            return write_config(folder, [{**feed, "allow_private": True}], fetch=fetch)
+
+        began = time.monotonic()
+        reference = start_run(config_in(tmp_path / "reference"))
+        _, err = reference.communicate(timeout=60)
+        full = time.monotonic() - began
+        assert reference.returncode == 0, err
+        expected = sorted(
+            (r["id"], r["content_hash"]) for r in all_records(tmp_path / "reference/out")
+        )
+        assert len(expected) == total
+
+        config, out = config_in(tmp_path / "killed"), tmp_path / "killed/out"
+        killed = []
+        for fraction in (0.2, 0.4, 0.6, 0.8):
+            proc = start_run(config)
+            try:
+                proc.wait(timeout=fraction * full)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+            _, err = proc.communicate(timeout=60)
+            killed.append(proc.returncode == -signal.SIGKILL)
+            assert killed[-1] or proc.returncode == 0, err  # a later run may finish in time
+            all_records(out)  # what is published parses, even right after a kill
+        assert killed[0]  # the first kill always lands mid-run
+        assert main(["--config", str(config)]) == 0
+
+    assert not list(out.rglob(".*"))  # no journal, temp file or half-written output left
+    got = all_records(out)  # every line of every records.jsonl parses
+    assert sorted((r["id"], r["content_hash"]) for r in got) == expected  # each exactly once
+    for jsonl in out.glob("runs/*/records.jsonl"):
+        folder = jsonl.parent
+        ids = sorted(json.loads(line)["id"] for line in jsonl.read_text().splitlines())
+        assert sorted(p.stem for p in folder.glob("text/*")) == ids  # one text per record
+        assert json.loads((folder / "report.json").read_text())["run_id"] == folder.name
+    assert latest_report(out)["exit_code"] == 0
+
+    with closing(sqlite3.connect(tmp_path / "killed/state.sqlite")) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        rows = db.execute("SELECT id, content_hash, version FROM articles").fetchall()
+        assert sorted((id_, hash_) for id_, hash_, _ in rows) == expected
+        assert {version for *_, version in rows} == {1}
+        seen = {url for (url,) in db.execute("SELECT url FROM seen_urls")}
+        assert {f"{server.base}/a/{i}" for i in range(total)} <= seen
 
 
 def test_drift_alert_fires_when_pages_lose_their_body_text(tmp_path, capsys):

@@ -72,6 +72,8 @@ def test_a_torn_journal_keeps_its_complete_lines_and_finishing_is_idempotent(tmp
     assert sorted(p.stem for p in (out.folder / "text").iterdir()) == sorted(
         [article(1).id, article(2).id]
     )
+    assert list(sinks.unfinished()) == [out.folder]  # until its report is written
+    (out.folder / "report.json").write_text("{}")
     assert list(sinks.unfinished()) == []
     assert not list(out.folder.glob(".*"))
 
@@ -108,3 +110,17 @@ def test_a_run_folder_that_cannot_be_made_is_a_sink_error(tmp_path):
     (tmp_path / "runs").write_text("not a folder")
     with pytest.raises(SinkError, match="cannot create run directory"):
         Sinks(tmp_path, ["jsonl"]).new_run(STARTED)
+
+
+def test_a_run_killed_after_its_outputs_but_before_its_report_is_still_unfinished(tmp_path):
+    sinks = Sinks(tmp_path, ["jsonl"])
+    out = sinks.new_run(STARTED)
+    out.write([article(1)])
+    out.finish()
+    (tmp_path / ".latest.123.tmp").symlink_to(out.folder)  # killed inside point_latest
+    assert list(sinks.unfinished()) == [out.folder]
+    assert not (tmp_path / ".latest.123.tmp").is_symlink()
+    sinks.finish(out.folder)  # nothing left to do
+    assert (out.folder / "records.jsonl").read_text().count("\n") == 1
+    (out.folder / "report.json").write_text("{}")
+    assert list(sinks.unfinished()) == []
