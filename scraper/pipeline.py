@@ -33,6 +33,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from itertools import islice
 from types import FrameType
 
 import httpx
@@ -45,7 +46,7 @@ from .extract import ExtractPool, Outcome
 from .fetch import Deferred, Fetcher, Resolver, system_resolver
 from .models import Article, Candidate, Fetched, RunReport, utc_now
 from .report import drift
-from .sinks import JOURNAL, RunOutput, Sinks, atomic_write, read_journal
+from .sinks import JOURNAL, RunOutput, Sinks, atomic_write, iter_journal
 from .sinks import REPORT as REPORT_FILE
 from .store import Store, Validators
 
@@ -221,14 +222,17 @@ def recover(sinks: Sinks, store: Store) -> None:
     complete record of their journals, so none is emitted twice."""
     for folder in sinks.unfinished():
         journal = folder / JOURNAL
-        articles = read_journal(journal)[0] if journal.exists() else []
-        store.mark_emitted([(a, [a.url, a.canonical_url], None) for a in articles])
+        records = iter_journal(journal) if journal.exists() else iter(())
+        count = 0
+        while batch := [(a, [a.url, a.canonical_url], None) for a, _ in islice(records, 500)]:
+            store.mark_emitted(batch)
+            count += len(batch)
         sinks.finish(folder)
         if not (folder / REPORT_FILE).exists():
             report = RunReport(run_id=folder.name, interrupted=True)
-            report.note = f"killed before it finished; {len(articles)} records recovered"
+            report.note = f"killed before it finished; {count} records recovered"
             atomic_write(folder / REPORT_FILE, report.model_dump_json(indent=2).encode())
-        log.warning("finished the outputs of killed run %s (%d records)", folder, len(articles))
+        log.warning("finished the outputs of killed run %s (%d records)", folder, count)
 
 
 def run_files(run: Run, source: FilesSource, pool: ExtractPool, stop: Stop) -> None:

@@ -60,21 +60,20 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def read_journal(path: Path) -> tuple[list[Article], int]:
-    """The records of a journal up to its first incomplete line, and the byte
-    length of that complete part."""
-    data = path.read_bytes()
-    articles: list[Article] = []
-    good = 0
-    for line in data.splitlines(keepends=True):
-        if not line.endswith(b"\n"):
-            break
-        try:
-            articles.append(Article.model_validate_json(line))
-        except ValidationError:
-            break
-        good += len(line)
-    return articles, good
+def iter_journal(path: Path) -> Iterator[tuple[Article, int]]:
+    """The records of a journal up to its first incomplete line, each with the
+    byte offset where its line ends."""
+    end = 0
+    with path.open("rb") as lines:
+        for line in lines:
+            if not line.endswith(b"\n"):
+                return
+            try:
+                article = Article.model_validate_json(line)
+            except ValidationError:
+                return
+            end += len(line)
+            yield article, end
 
 
 class Sinks:
@@ -116,17 +115,21 @@ class Sinks:
                 stale.unlink()
             if not journal.exists():
                 return  # finished already
-            articles, good = read_journal(journal)
+            good = 0
+            parquet = ParquetWriter(folder / PARQUET) if "parquet" in self.formats else None
+            for article, end in iter_journal(journal):
+                good = end
+                if "text" in self.formats:
+                    text = article_seed_text(article, self.captions_inline)
+                    atomic_write(folder / "text" / f"{article.id}.txt", text.encode())
+                if parquet:
+                    parquet.add(article)
+            if parquet:
+                parquet.close()
             if good < journal.stat().st_size:
                 with journal.open("r+b") as out:  # drop a torn last line
                     out.truncate(good)
                     os.fsync(out.fileno())
-            if "text" in self.formats:
-                for article in articles:
-                    text = article_seed_text(article, self.captions_inline)
-                    atomic_write(folder / "text" / f"{article.id}.txt", text.encode())
-            if "parquet" in self.formats:
-                write_parquet(folder / PARQUET, articles)
             if "jsonl" in self.formats:
                 os.replace(journal, folder / RECORDS)
             else:
@@ -202,22 +205,43 @@ def _parquet_schema() -> Any:
     )
 
 
-def write_parquet(path: Path, articles: Sequence[Article]) -> None:
-    try:
+class ParquetWriter:
+    """Writes records to ``path`` in row groups, then renames it into place."""
+
+    ROWS = 1000
+
+    def __init__(self, path: Path) -> None:
+        try:
+            import pyarrow.parquet as pq
+        except ImportError as exc:
+            raise SinkError(
+                "the parquet format needs pyarrow: pip install 'scraper[parquet]'"
+            ) from exc
+        self.path = path
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        self.schema = _parquet_schema()
+        self.writer = pq.ParquetWriter(self.tmp, self.schema)
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, article: Article) -> None:
+        self.rows.append(article.model_dump())
+        if len(self.rows) >= self.ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
         import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError as exc:
-        raise SinkError("the parquet format needs pyarrow: pip install 'scraper[parquet]'") from exc
-    schema = _parquet_schema()
-    rows = [a.model_dump() for a in articles]
-    table = pa.Table.from_pylist(rows, schema=schema)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        with open(tmp, "rb") as done:
-            os.fsync(done.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+        self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
+        self.rows = []
+
+    def close(self) -> None:
+        try:
+            self._flush()
+            self.writer.close()
+            with open(self.tmp, "rb") as done:
+                os.fsync(done.fileno())
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            Path(self.tmp).unlink(missing_ok=True)
+            raise

@@ -17,7 +17,8 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -206,11 +207,20 @@ class Store:
             raise StoreError("state file is not open")
         return self.db
 
-    def _write(self, sql: str, params: Iterable[object] = ()) -> None:
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One commit for every statement inside (the connection autocommits)."""
+        db = self._conn()
         try:
-            self._conn().execute(sql, tuple(params))
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write state {self.path}: {exc}") from exc
+            db.execute("BEGIN")
+            yield db
+            db.execute("COMMIT")
+        except BaseException as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"cannot write state {self.path}: {exc}") from exc
+            raise
 
     def seen_url(self, url: str) -> bool:
         row = self._conn().execute("SELECT 1 FROM seen_urls WHERE url = ?", (url,)).fetchone()
@@ -243,30 +253,27 @@ class Store:
         """Remember URLs that need not be fetched again (duplicate, unchanged, not
         an article), and the validators of the page."""
         now = utc_now().isoformat()
-        db = self._conn()
-        try:
-            with db:
-                db.executemany(
-                    "INSERT OR IGNORE INTO seen_urls VALUES (?, ?, ?)",
-                    [(u, article_id, now) for u in urls],
-                )
-                if validators:
-                    v = validators
-                    db.execute(_SAVE_VALIDATORS, (v.url, v.etag, v.last_modified, now))
-                if article_id:
-                    db.execute("UPDATE articles SET last_seen = ? WHERE id = ?", (now, article_id))
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write state {self.path}: {exc}") from exc
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO seen_urls VALUES (?, ?, ?)",
+                [(u, article_id, now) for u in urls],
+            )
+            if validators:
+                v = validators
+                db.execute(_SAVE_VALIDATORS, (v.url, v.etag, v.last_modified, now))
+            if article_id:
+                db.execute("UPDATE articles SET last_seen = ? WHERE id = ?", (now, article_id))
 
     def touch(self, url: str) -> None:
         """Note that ``url`` was found unchanged (HTTP 304) now."""
         now = utc_now().isoformat()
-        self._write("UPDATE validators SET checked = ? WHERE url = ?", (now, url))
-        self._write(
-            "UPDATE articles SET last_seen = ? WHERE id = "
-            "(SELECT article_id FROM seen_urls WHERE url = ?)",
-            (now, url),
-        )
+        with self._transaction() as db:
+            db.execute("UPDATE validators SET checked = ? WHERE url = ?", (now, url))
+            db.execute(
+                "UPDATE articles SET last_seen = ? WHERE id = "
+                "(SELECT article_id FROM seen_urls WHERE url = ?)",
+                (now, url),
+            )
 
     def mark_emitted(
         self, articles: Iterable[tuple[Article, list[str], Validators | None]]
@@ -274,9 +281,7 @@ class Store:
         """Record emitted articles (a version never goes back), every URL they were
         found under and the validators of the page, in one transaction."""
         now = utc_now().isoformat()
-        db = self._conn()
-        try:
-            db.execute("BEGIN")
+        with self._transaction() as db:
             for a, urls, v in articles:
                 db.execute(
                     _SAVE_ARTICLE,
@@ -288,10 +293,6 @@ class Store:
                 )
                 if v:
                     db.execute(_SAVE_VALIDATORS, (v.url, v.etag, v.last_modified, now))
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            db.execute("ROLLBACK")
-            raise StoreError(f"cannot write state {self.path}: {exc}") from exc
 
     def backoff(self) -> dict[str, datetime]:
         """Hosts that asked not to be contacted before a time still to come."""
@@ -301,34 +302,28 @@ class Store:
         return {host: when for host, when in until.items() if when > now}
 
     def save_backoff(self, until: dict[str, datetime]) -> None:
-        try:
-            with self._conn() as db:
-                db.execute("DELETE FROM hosts WHERE not_before < ?", (utc_now().isoformat(),))
-                db.executemany(
-                    "INSERT INTO hosts VALUES (?, ?) ON CONFLICT (host) DO UPDATE SET "
-                    "not_before = max(not_before, excluded.not_before)",
-                    [(host, when.isoformat()) for host, when in until.items()],
-                )
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write state {self.path}: {exc}") from exc
+        with self._transaction() as db:
+            db.execute("DELETE FROM hosts WHERE not_before < ?", (utc_now().isoformat(),))
+            db.executemany(
+                "INSERT INTO hosts VALUES (?, ?) ON CONFLICT (host) DO UPDATE SET "
+                "not_before = max(not_before, excluded.not_before)",
+                [(host, when.isoformat()) for host, when in until.items()],
+            )
 
     def record_run(self, report: RunReport) -> None:
         """Keep the run in the history (the last ``KEEP_RUNS`` runs)."""
         finished = (report.finished or utc_now()).isoformat()
-        self._write(
-            "INSERT INTO runs (started, finished, report, run_id, exit_code) VALUES (?, ?, ?, ?, ?)",
-            (
-                report.started.isoformat(),
-                finished,
-                report.model_dump_json(),
-                report.run_id,
-                report.exit_code,
-            ),
-        )
-        self._write(
-            "DELETE FROM runs WHERE rowid NOT IN "
-            f"(SELECT rowid FROM runs ORDER BY rowid DESC LIMIT {KEEP_RUNS})"
-        )
+        row = (report.started.isoformat(), finished, report.model_dump_json())
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO runs (started, finished, report, run_id, exit_code) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (*row, report.run_id, report.exit_code),
+            )
+            db.execute(
+                "DELETE FROM runs WHERE rowid NOT IN "
+                f"(SELECT rowid FROM runs ORDER BY rowid DESC LIMIT {KEEP_RUNS})"
+            )
 
     def recent_runs(self, limit: int = 20) -> list[RunReport]:
         return _recent_runs(self._conn(), limit)

@@ -6,7 +6,7 @@ import pytest
 
 from scraper.errors import SinkError
 from scraper.models import Article
-from scraper.sinks import JOURNAL, Sinks, atomic_write, read_journal
+from scraper.sinks import JOURNAL, Sinks, atomic_write, iter_journal
 
 STARTED = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 
@@ -64,8 +64,9 @@ def test_a_torn_journal_keeps_its_complete_lines_and_finishing_is_idempotent(tmp
     out.journal.flush()
     (out.folder / ".records.jsonl.x.tmp").write_text("half")
     assert list(sinks.unfinished()) == [out.folder]
-    kept, size = read_journal(out.folder / JOURNAL)
-    assert [a.title for a in kept] == ["Title 1", "Title 2"]
+    kept = list(iter_journal(out.folder / JOURNAL))
+    assert [a.title for a, _ in kept] == ["Title 1", "Title 2"]
+    size = kept[-1][1]
     sinks.finish(out.folder)
     records = (out.folder / "records.jsonl").read_bytes()
     assert len(records) == size and records.count(b"\n") == 2
