@@ -197,8 +197,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for source in settings.sources:
             source.since = max(args.since, source.since) if source.since else args.since
     stop = pipeline.Stop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, stop)
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
     progress = _progress(args)
     try:
         report = asyncio.run(
@@ -224,6 +223,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         _error(str(exc))
         return FAILED
     finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         if progress:
             progress.close()
     if args.log_format == "json":
