@@ -193,7 +193,21 @@ def bench_corpus(
     if len(names) == 2:
         ms = [figures["sides"][n]["ms_per_page"] for n in ("ours", "trafilatura")]
         figures["speed_ratio"] = ms[1] / ms[0] if ms[0] > 0 else float("inf")
+        figures["best_of_both"] = aggregate(corpus.kind, best_of_both(corpus.kind, per_page))
     return figures, per_page
+
+
+def best_of_both(kind: str, per_page: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Each page scored by whichever side did better on it: the ceiling of any rule
+    that picks one of the two extractions per page."""
+
+    def merit(score: dict[str, Any]) -> float:
+        if kind == "snippets":
+            tp, fn, fp = score["counts"][:3]
+            return float(tp - fp - fn)
+        return float(score["f1"])
+
+    return [max(pair, key=merit) for pair in zip(*per_page.values(), strict=True)]
 
 
 def fmt(value: float | None) -> str:
@@ -211,6 +225,8 @@ def print_table(name: str, fig: dict[str, Any]) -> None:
         print(line + f"{s['ms_per_page']:<9.1f}{s['failures']}")
     if "speed_ratio" in fig:
         print(f"{name:<10}{'speed ratio':<13}{fig['speed_ratio']:.1f}x")
+    if "best_of_both" in fig:
+        print(f"{name:<10}{'best of both':<13}{fmt(fig['best_of_both']['f1'])} (per page)")
     print()
 
 
