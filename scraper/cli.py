@@ -60,12 +60,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--wait", action="store_true", help="wait for a running run instead of exiting 75"
     )
-    parser.add_argument("--log-format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="stderr as text lines (default) or one JSON object per line",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     st = sub.add_parser("status", help="recent runs and drift warnings, from the state")
-    st.add_argument("--config", type=Path, dest="status_config", required=True)
+    st.add_argument(
+        "--config",
+        type=Path,
+        dest="status_config",
+        required=True,
+        metavar="CONFIG",
+        help="the config whose state to read",
+    )
     st.add_argument("-n", "--runs", type=int, default=10, help="how many runs to show")
 
     sub.add_parser("schema", help="print the JSON Schema of a records.jsonl line")
