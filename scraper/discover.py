@@ -29,7 +29,7 @@ from warcio.exceptions import ArchiveLoadFailed
 from .config import FeedSource, FilesSource, ListingSource, SitemapSource, Source, UrlsSource
 from .errors import DiscoverError, FetchError
 from .extract import decode_html
-from .fetch import HTML_TYPES, Fetcher
+from .fetch import HTML_TYPES, Deferred, Fetcher
 from .models import Candidate, Fetched, utc_now
 from .normalise import canonicalise_url
 
@@ -203,6 +203,8 @@ async def _get(
 ) -> Fetched:
     try:
         fetched = await fetcher.get(url, source.name, source.allow_private, accept)
+    except Deferred:
+        raise  # the host asked to be left alone for now: not a broken source
     except FetchError as exc:
         raise DiscoverError(f"{source.name}: cannot fetch {url}: {exc}") from exc
     if fetched.body[:2] == b"\x1f\x8b":

@@ -277,6 +277,8 @@ async def run_web(run: Run, fetcher: Fetcher, pool: ExtractPool, stop: Stop) -> 
                     counts.discovered += 1
                     if candidate := run.admit(found):
                         await queue.put(candidate)
+            except Deferred:
+                counts.deferred += 1
             except DiscoverError as exc:
                 run.fail(source.name, getattr(source, "url", source.name), "discover", str(exc))
 

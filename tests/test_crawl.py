@@ -235,3 +235,9 @@ def test_a_long_retry_after_defers_the_host_in_the_next_run_too(tmp_path, server
     second = crawl(tmp_path, [later], retries=0, retry_after_max=1)
     assert server.fetched("/later.html") == 0  # not asked before the hour is up
     assert second.deferred == 1 and second.failed == 0 and second.emitted == 0
+
+    feed = {"name": "feed", "type": "feed", "url": f"{server.base}/feed.xml"}
+    robots = server.fetched("/robots.txt")
+    third = crawl(tmp_path, [feed], retries=0, retry_after_max=1)
+    assert server.fetched("/feed.xml") == 0 and server.fetched("/robots.txt") == robots
+    assert third.deferred == 1 and third.failed == 0  # left for later, not a broken source
