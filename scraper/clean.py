@@ -203,14 +203,17 @@ def _words(raw: str) -> tuple[str, ...]:
     return tuple(t for t in _SPLIT_TOKENS.split(_CAMEL.sub(" ", raw).lower()) if t)
 
 
-RELATED, CHROME = 2, 1
+# A box named only for advertising ("ad", "ads"...) may be a section of the article
+# with ad slots in it (BEM "Section--Ads"): it is kept when it holds running prose.
+AD_TOKENS = frozenset("ad ads adslot adunit advert adverts advertisement advertising".split())
+RELATED, CHROME, AD = 3, 2, 1
 _BIGRAM_STARTS = frozenset(b.split()[0] for b in CHROME_BIGRAMS | RELATED_BIGRAMS)
 
 
 @lru_cache(maxsize=16384)
 def _value_verdict(value: str) -> int:
-    """RELATED, CHROME or 0 for one attribute value (pages repeat the same class
-    strings many times: each is judged once)."""
+    """RELATED, CHROME, AD or 0 for one attribute value (pages repeat the same
+    class strings many times: each is judged once)."""
     words = _words(value)
     if not RELATED_TOKENS.isdisjoint(words):
         return RELATED
@@ -219,13 +222,16 @@ def _value_verdict(value: str) -> int:
         pairs = {f"{a} {b}" for a, b in zip(words, words[1:], strict=False)}
         if not pairs.isdisjoint(RELATED_BIGRAMS):
             return RELATED
-    if not CHROME_TOKENS.isdisjoint(words) or not pairs.isdisjoint(CHROME_BIGRAMS):
+    if not pairs.isdisjoint(CHROME_BIGRAMS):
         return CHROME
+    chrome = CHROME_TOKENS.intersection(words)
+    if chrome:
+        return AD if chrome <= AD_TOKENS else CHROME
     return 0
 
 
 def _verdict(attrs: dict[str, str | None]) -> int:
-    """RELATED, CHROME or 0 for an element's attributes."""
+    """RELATED, CHROME, AD or 0 for an element's attributes."""
     verdict = CHROME if attrs.get("role") in CHROME_ROLES else 0
     for key in TOKEN_ATTRS:
         value = attrs.get(key)
@@ -578,7 +584,7 @@ def clean_tree(tree: LexborHTMLParser, base_url: str | None = None) -> Harvest:
             if node.parent is not None and not is_protected(node):
                 harvest.related.extend(_related_links(node, base_url))
                 node.decompose()
-        elif not _in_running_text(node):
+        elif not _in_running_text(node) and not (verdict == AD and _is_prose(node)):
             node.attrs[CHROME_MARK] = ""  # removed last (if unprotected), once headings were read
     for heading in body.css("h2, h3, h4, h5, h6, [role=heading], b, strong"):
         if heading.parent is not None and _is_related_heading(heading):

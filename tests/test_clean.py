@@ -143,6 +143,30 @@ def test_a_word_merely_containing_a_chrome_token_is_kept(value):
     assert "KEPT" in text_of(tree)
 
 
+def test_a_section_named_for_its_ad_slots_is_kept_when_it_holds_the_prose():
+    section = (
+        '<section class="Report__Section Report__Section--Ads">'
+        f"<h2>Verdict</h2><p>{P2} {P1}</p><p>{P3} KEPT {P2}</p><p>{P1} {P3}</p>"
+        '<div class="ad-slot">Advertisement LEAK</div></section>'
+    )
+    tree, _ = cleaned(f"<article><h1>{HEADLINE}</h1>{STREAM}{section}</article>")
+    text = text_of(tree)
+    assert "KEPT" in text and "Verdict" in text and "LEAK" not in text
+
+
+@pytest.mark.parametrize(
+    "box",
+    [
+        '<div class="ad-container"><p>Buy now LEAK</p><p>Limited offer</p></div>',
+        f'<div class="sidebar-ads"><p>{P1} {P2} LEAK</p><p>{P2} {P3}</p><p>{P3} {P1}</p></div>',
+    ],
+)
+def test_an_ad_box_without_prose_or_with_another_chrome_word_goes(box):
+    tree, _ = cleaned(f"<article><h1>{HEADLINE}</h1>{STREAM}{STREAM}</article>{box}")
+    assert "LEAK" not in text_of(tree)
+    assert_story_kept(tree)
+
+
 def test_an_inline_element_of_a_sentence_stays_whatever_its_class():
     sentence = (
         '<p>Filing is free with <a class="external-popup" href="/x">the IRS tool</a> this year.</p>'
