@@ -203,16 +203,21 @@ def _words(raw: str) -> tuple[str, ...]:
     return tuple(t for t in _SPLIT_TOKENS.split(_CAMEL.sub(" ", raw).lower()) if t)
 
 
-# A box named only for advertising ("ad", "ads"...) may be a section of the article
-# with ad slots in it (BEM "Section--Ads"): it is kept when it holds running prose.
-AD_TOKENS = frozenset("ad ads adslot adunit advert adverts advertisement advertising".split())
-RELATED, CHROME, AD = 3, 2, 1
+# Words for boxes that never hold running prose themselves: ad slots and navigation.
+# A box named only by them that does hold prose is a section of the article with ad
+# slots in it (BEM "Section--Ads") or a target of the page's own table of contents
+# ("content-nav-section"), and is kept.
+SLOT_TOKENS = frozenset(
+    """ad ads adslot adunit advert adverts advertisement advertising
+    nav navbar navigation menu breadcrumb breadcrumbs toolbar""".split()
+)
+RELATED, CHROME, SLOT = 3, 2, 1
 _BIGRAM_STARTS = frozenset(b.split()[0] for b in CHROME_BIGRAMS | RELATED_BIGRAMS)
 
 
 @lru_cache(maxsize=16384)
 def _value_verdict(value: str) -> int:
-    """RELATED, CHROME, AD or 0 for one attribute value (pages repeat the same
+    """RELATED, CHROME, SLOT or 0 for one attribute value (pages repeat the same
     class strings many times: each is judged once)."""
     words = _words(value)
     if not RELATED_TOKENS.isdisjoint(words):
@@ -226,12 +231,12 @@ def _value_verdict(value: str) -> int:
         return CHROME
     chrome = CHROME_TOKENS.intersection(words)
     if chrome:
-        return AD if chrome <= AD_TOKENS else CHROME
+        return SLOT if chrome <= SLOT_TOKENS else CHROME
     return 0
 
 
 def _verdict(attrs: dict[str, str | None]) -> int:
-    """RELATED, CHROME, AD or 0 for an element's attributes."""
+    """RELATED, CHROME, SLOT or 0 for an element's attributes."""
     verdict = CHROME if attrs.get("role") in CHROME_ROLES else 0
     for key in TOKEN_ATTRS:
         value = attrs.get(key)
@@ -584,7 +589,7 @@ def clean_tree(tree: LexborHTMLParser, base_url: str | None = None) -> Harvest:
             if node.parent is not None and not is_protected(node):
                 harvest.related.extend(_related_links(node, base_url))
                 node.decompose()
-        elif not _in_running_text(node) and not (verdict == AD and _is_prose(node)):
+        elif not _in_running_text(node) and not (verdict == SLOT and _is_prose(node)):
             node.attrs[CHROME_MARK] = ""  # removed last (if unprotected), once headings were read
     for heading in body.css("h2, h3, h4, h5, h6, [role=heading], b, strong"):
         if heading.parent is not None and _is_related_heading(heading):

@@ -154,6 +154,17 @@ def test_a_section_named_for_its_ad_slots_is_kept_when_it_holds_the_prose():
     assert "KEPT" in text and "Verdict" in text and "LEAK" not in text
 
 
+def test_a_table_of_contents_target_named_nav_is_kept_when_it_holds_prose():
+    section = (
+        '<div class="content-nav-section"><h2>The struggle is real</h2>'
+        f"<p>{P2} {P1}</p><p>{P3} KEPT {P2}</p><p>{P1} {P3}</p></div>"
+    )
+    nav = '<div class="site-nav"><a href="/a">Money</a> <a href="/b">Loans LEAK</a></div>'
+    tree, _ = cleaned(f"{nav}<article><h1>{HEADLINE}</h1>{section}{STREAM}{STREAM}</article>")
+    text = text_of(tree)
+    assert "KEPT" in text and "The struggle is real" in text and "LEAK" not in text
+
+
 @pytest.mark.parametrize(
     "box",
     [
