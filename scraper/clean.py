@@ -29,7 +29,7 @@ from .normalise import normalise_space
 # Lines that start a portal template: everything from here on is chrome.
 END_MARKERS = re.compile(
     r"""(?ix)^(?:
-        hashtags? | tags | topics | related\ (?:articles?|stories|content|posts|news|topics|coverage)
+        hashtags? | tags | topics | related\ (?:articles|stories|content|posts|news|topics|coverage)
       | try\ our\ ai\ features | explore\ what\ .{1,40}\ can\ do\ for\ you:?
       | comments?(?:\s*\(\d+\))? | \d+\ comments? | no\ comments\ yet(?:\.*|…)
       | be\ the\ first\ to\ comment.* | view\ (?:\d+\ )?comments | join\ the\ (?:conversation|discussion)
@@ -43,6 +43,10 @@ END_MARKERS = re.compile(
       | share\ this\ (?:article|story|page) | follow\ us(?:\ on\ .{1,40})?
     )[.:!]?$""",
 )
+
+# The label of one related-story card set inside the body: the label and the card's
+# title (the next line) go, and the body goes on.
+CARD_LABEL = re.compile(r"(?i)^related (?:article|story|post)[.:]?$")
 
 # Single lines of chrome that may sit inside the body.
 DROP_LINES = re.compile(
@@ -611,9 +615,13 @@ def clean_lines(lines: list[str], min_body_lines: int = 2) -> CleanText:
     caption lines moved to ``captions``."""
     body: list[str] = []
     captions: list[Caption] = []
+    card_title = False
     for raw in lines:
         line = BULLET.sub("", normalise_space(raw))
         if not line:
+            continue
+        if card_title or CARD_LABEL.match(line):
+            card_title = not card_title
             continue
         if END_MARKERS.match(line):
             if len(body) >= min_body_lines:

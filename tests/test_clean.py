@@ -674,6 +674,12 @@ def test_end_marker_at_the_top_is_dropped():
     assert clean_lines(["Most read", *BODY]).lines == BODY
 
 
+@pytest.mark.parametrize("label", ["Related article", "Related story:", "RELATED POST"])
+def test_the_label_of_one_inline_card_goes_with_its_title_and_the_body_goes_on(label):
+    lines = [*BODY, label, "The smart thermostat buying guide", "A third body paragraph."]
+    assert clean_lines(lines).lines == [*BODY, "A third body paragraph."]
+
+
 def test_no_comments_yet_with_a_unicode_ellipsis_is_an_end_marker():
     assert clean_lines([*BODY, "No comments yet…", *TEMPLATE_TAIL]).lines == BODY
 
