@@ -391,6 +391,7 @@ class Fetcher:
 
     async def robots(self, url: str, allow_private: bool = False) -> Protego:
         """The robots.txt rules of ``url``'s host, fetched once per run."""
+        self._check_deferred(url)
         host = self._host(url)
         async with host.robots_lock:
             if not host.robots_checked:

@@ -241,3 +241,7 @@ def test_a_long_retry_after_defers_the_host_in_the_next_run_too(tmp_path, server
     third = crawl(tmp_path, [feed], retries=0, retry_after_max=1)
     assert server.fetched("/feed.xml") == 0 and server.fetched("/robots.txt") == robots
     assert third.deferred == 1 and third.failed == 0  # left for later, not a broken source
+
+    sitemaps = {"name": "robots", "type": "sitemap", "url": f"{server.base}/robots.txt"}
+    fourth = crawl(tmp_path, [sitemaps], retries=0, retry_after_max=1)
+    assert server.fetched("/robots.txt") == robots and fourth.deferred == 1
