@@ -104,6 +104,8 @@ class Sinks:
         runs = self.out_dir / RUNS
         if runs.is_dir():
             for folder in sorted(runs.iterdir()):
+                if not folder.is_dir():
+                    continue  # not ours: left alone
                 if (folder / JOURNAL).exists() or not (folder / REPORT).exists():
                     yield folder
 

@@ -119,6 +119,7 @@ def test_a_run_killed_after_its_outputs_but_before_its_report_is_still_unfinishe
     out.write([article(1)])
     out.finish()
     (tmp_path / ".latest.123.tmp").symlink_to(out.folder)  # killed inside point_latest
+    (tmp_path / "runs" / "notes.txt").write_text("a user's file")
     assert list(sinks.unfinished()) == [out.folder]
     assert not (tmp_path / ".latest.123.tmp").is_symlink()
     sinks.finish(out.folder)  # nothing left to do
