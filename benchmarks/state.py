@@ -43,8 +43,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from scraper.models import Article, Caption, RunReport, utc_now
-from scraper.pipeline import BATCH_SIZE, REPORT_FILE
-from scraper.sinks import Sinks, atomic_write
+from scraper.pipeline import BATCH_SIZE
+from scraper.sinks import Sinks, write_report
 from scraper.store import Store, Validators
 
 SOURCE = "bench"
@@ -223,7 +223,7 @@ def run_pass(
             report = RunReport(run_id=output.folder.name, started=started, finished=utc_now())
             report.source(SOURCE).emitted = result.emitted
             report.seconds = round(result.total, 3)
-            atomic_write(output.folder / REPORT_FILE, report.model_dump_json(indent=2).encode())
+            write_report(output.folder, report)
             sinks.point_latest(output.folder)
             store.record_run(report)
         open_bytes = state_bytes(root / STATE)

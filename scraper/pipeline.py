@@ -46,8 +46,7 @@ from .extract import ExtractPool, Outcome
 from .fetch import Deferred, Fetcher, Resolver, system_resolver
 from .models import Article, Candidate, Fetched, RunReport, utc_now
 from .report import drift
-from .sinks import JOURNAL, RunOutput, Sinks, atomic_write, iter_journal
-from .sinks import REPORT as REPORT_FILE
+from .sinks import JOURNAL, REPORT, RunOutput, Sinks, iter_journal, write_report
 from .store import Store, Validators
 
 log = logging.getLogger(__name__)
@@ -136,14 +135,18 @@ class Run:
         """Stage 2 for a page read from disk: its digest, or None when a past run
         handled the same bytes."""
         digest = Validators(page.url, content_digest(page.body), None)
-        if not self.full and self.store.seen_url(page.url):
-            past = self.store.validators(page.url)
-            if past is None or past.etag == digest.etag:
-                self.report.source(page.source).not_modified += past is not None
-                self.report.source(page.source).skipped_seen += past is None
-                self.store.touch(page.url)
-                return None
-        return digest
+        if self.full or not self.store.seen_url(page.url):
+            return digest
+        past = self.store.validators(page.url)
+        counts = self.report.source(page.source)
+        if past is not None and past.etag != digest.etag:
+            return digest
+        if past is None:  # seen before digests were kept
+            counts.skipped_seen += 1
+        else:
+            counts.not_modified += 1
+        self.store.touch(page.url)
+        return None
 
     def take(
         self,
@@ -211,7 +214,7 @@ class Run:
         for warning in report.warnings:
             log.warning("%s", warning.message(), extra={"source": warning.source})
         folder = self.output.folder
-        atomic_write(folder / REPORT_FILE, report.model_dump_json(indent=2).encode())
+        write_report(folder, report)
         self.output.sinks.point_latest(folder)
         self.store.record_run(report)
         return report
@@ -228,10 +231,10 @@ def recover(sinks: Sinks, store: Store) -> None:
             store.mark_emitted(batch)
             count += len(batch)
         sinks.finish(folder)
-        if not (folder / REPORT_FILE).exists():
+        if not (folder / REPORT).exists():
             report = RunReport(run_id=folder.name, interrupted=True)
             report.note = f"killed before it finished; {count} records recovered"
-            atomic_write(folder / REPORT_FILE, report.model_dump_json(indent=2).encode())
+            write_report(folder, report)
         log.warning("finished the outputs of killed run %s (%d records)", folder, count)
 
 

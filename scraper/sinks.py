@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import SinkError
-from .models import Article
+from .models import Article, RunReport
 from .normalise import article_seed_text
 
 RECORDS = "records.jsonl"
@@ -155,6 +155,10 @@ class Sinks:
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise SinkError(f"cannot point {link} at {folder}: {exc}") from exc
+
+
+def write_report(folder: Path, report: RunReport) -> None:
+    atomic_write(folder / REPORT, report.model_dump_json(indent=2).encode())
 
 
 class RunOutput:
