@@ -330,7 +330,11 @@ class Store:
 
 
 def _recent_runs(db: sqlite3.Connection, limit: int) -> list[RunReport]:
-    rows = db.execute("SELECT report FROM runs ORDER BY rowid DESC LIMIT ?", (limit,))
+    # Runs recorded before the schema was versioned have no run id, and reports of
+    # another shape (they would read as empty runs started now).
+    rows = db.execute(
+        "SELECT report FROM runs WHERE run_id IS NOT NULL ORDER BY rowid DESC LIMIT ?", (limit,)
+    )
     runs = []
     for (report,) in rows:
         try:

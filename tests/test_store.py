@@ -110,6 +110,7 @@ def test_a_state_file_of_the_unversioned_layout_is_migrated_in_place(tmp_path):
         CREATE TABLE runs (started TEXT NOT NULL, finished TEXT NOT NULL, report TEXT NOT NULL);
         INSERT INTO articles VALUES ('abc', 'https://x.example/a', 'h1', 'T', '2026-01-01');
         INSERT INTO seen_urls VALUES ('https://x.example/a', 'abc', '2026-01-01');
+        INSERT INTO runs VALUES ('2026-01-01', '2026-01-01', '{"emitted": 3, "failures": {}}');
         """
     )
     db.commit()
@@ -118,6 +119,7 @@ def test_a_state_file_of_the_unversioned_layout_is_migrated_in_place(tmp_path):
         assert store.seen_url("https://x.example/a")
         assert store.emitted("abc").version == 1 and store.emitted("abc").content_hash == "h1"
         assert store.backoff() == {}
+        assert store.recent_runs() == []  # an old-shape report is not a run of today
 
 
 @pytest.mark.parametrize(
