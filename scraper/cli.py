@@ -7,9 +7,13 @@
     scrape clean-text FILE... [-o OUT] [--captions-inline]
 
 Exit codes: 0 success; 1 some pages failed (the run still completed); 2 bad usage,
-bad config, or a state file that is corrupt or not a state file; 3 every source
-failed or nothing could be fetched; 75 another run holds the state lock; 130 or
-143 the run was stopped by SIGINT or SIGTERM (its outputs and report are written).
+bad config, a state file that is corrupt or not a state file, or an output or state
+location that cannot be created or written; 3 every source failed or nothing could
+be fetched; 75 another run holds the state lock; 130 or 143 the run was stopped by
+SIGINT or SIGTERM (its outputs and report are written).
+
+Every message goes to stderr as one line: control characters in file names, URLs
+or page text are escaped (``\x1b``, ``\n``, ``\u2028``), never written raw.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import os
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,27 +35,83 @@ from typing import TextIO
 
 from . import pipeline
 from .clean import clean_lines
-from .config import Settings, load_settings, parse_duration
-from .discover import iter_pages
-from .errors import ConfigError, LockedError, ScrapeError, StateFileError, StoreError
+from .config import (
+    CONTROL_CHARS,
+    MAX_TIMEOUT,
+    MAX_WORKERS,
+    Settings,
+    load_settings,
+    parse_duration,
+    read_regular_file,
+)
+from .discover import MAX_DECOMPRESSED, iter_pages
+from .errors import (
+    ConfigError,
+    LockedError,
+    ScrapeError,
+    SinkError,
+    StoreError,
+)
 from .extract import ExtractPool
 from .models import Article, Fetched, RunReport, utc_now
 from .normalise import article_seed_text, body_lines, parse_seed_text, seed_text
 from .report import status_table
-from .store import read_runs
+from .store import KEEP_RUNS, read_runs
 
 OK, FAILED, USAGE, LOCKED = 0, 1, 2, 75
+MAX_TEXT_BYTES = MAX_DECOMPRESSED  # one seed-format dump given to clean-text
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with control characters and line separators written as escapes
+    (``\\x1b``, ``\\r``, ``\\n``, ``\\u2028``), so it stays one line and cannot
+    move the cursor of a terminal."""
+    return CONTROL_CHARS.sub(lambda m: repr(m[0])[1:-1], text)
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(USAGE, f"scrape: {message} (see scrape --help)\n")
+        self.exit(USAGE, f"scrape: {escape_controls(message)} (see scrape --help)\n")
+
+
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``."""
+
+    def parse(value: str) -> int:
+        try:
+            number: int | None = int(value)
+        except ValueError:
+            number = None
+        if number is None or not low <= number <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from {low} to {high}, not {value!r}"
+            )
+        return number
+
+    return parse
+
+
+def _seconds(value: str) -> float:
+    """An argparse type: a time limit, more than 0 and at most ``MAX_TIMEOUT`` seconds."""
+    try:
+        seconds: float | None = float(value)
+    except ValueError:
+        seconds = None
+    if seconds is None or not (math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT):
+        raise argparse.ArgumentTypeError(
+            f"must be more than 0 and at most {MAX_TIMEOUT:g} seconds, not {value!r}"
+        )
+    return seconds
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="scrape", description="Scrape and clean syndicated news pages.")
     parser.add_argument("--config", type=Path, help="run every source of this config file")
-    parser.add_argument("--workers", type=int, help="extraction processes (default: config)")
+    parser.add_argument(
+        "--workers",
+        type=_int_in(0, MAX_WORKERS),
+        help="extraction processes; 0 = one per core (default: config)",
+    )
     parser.add_argument(
         "--full", action="store_true", help="fetch every URL again, ignoring seen URLs"
     )
@@ -78,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CONFIG",
         help="the config whose state to read",
     )
-    st.add_argument("-n", "--runs", type=int, default=10, help="how many runs to show")
+    st.add_argument(
+        "-n", "--runs", type=_int_in(1, KEEP_RUNS), default=10, help="how many runs to show"
+    )
 
     sub.add_parser("schema", help="print the JSON Schema of a records.jsonl line")
 
@@ -87,8 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     ext.add_argument("--url", help="page URL (for a single HTML input)")
     ext.add_argument("--format", choices=("jsonl", "text"), default="jsonl")
     ext.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
-    ext.add_argument("--workers", type=int, default=0, help="processes; 1 = in-process")
-    ext.add_argument("--timeout", type=float, default=30.0, help="seconds per page")
+    ext.add_argument(
+        "--workers",
+        type=_int_in(0, MAX_WORKERS),
+        default=0,
+        help="processes; 0 = one per core, 1 = in-process",
+    )
+    ext.add_argument("--timeout", type=_seconds, default=30.0, help="seconds per page")
     ext.add_argument("--captions-inline", action="store_true")
 
     ct = sub.add_parser("clean-text", help="re-clean seed-format text dumps")
@@ -98,26 +166,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _make_dir(folder: Path) -> None:
+    """Create ``folder`` (and its parents); raises ``OSError`` naming the reason."""
+    for ancestor in (folder, *folder.parents):
+        if ancestor.exists() or ancestor.is_symlink():
+            if not ancestor.is_dir():
+                raise NotADirectoryError(f"{ancestor} is not a directory")
+            break
+    folder.mkdir(parents=True, exist_ok=True)
+
+
 @contextmanager
 def _output(path: Path | None) -> Iterator[TextIO]:
-    """stdout, or a file that appears only once complete."""
+    """stdout, or a file that appears only once complete. A target that cannot be
+    written is a ``SinkError`` raised before any work is done."""
     if path is None:
         yield sys.stdout
         sys.stdout.flush()
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        if path.is_dir():
+            raise IsADirectoryError("is a directory")
+        _make_dir(path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise SinkError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
             yield out
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise SinkError(f"cannot write {path}: {exc.strerror or exc}") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
 def _error(message: str) -> None:
-    print(f"scrape: {message}", file=sys.stderr)
+    print(f"scrape: {escape_controls(message)}", file=sys.stderr)
 
 
 def _input_pages(inputs: list[Path], url: str | None, failures: list[str]) -> Iterator[Fetched]:
@@ -157,15 +244,18 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_clean_text(args: argparse.Namespace) -> int:
+    """Each input that is missing, not a regular file (a FIFO would block for ever)
+    or over ``MAX_TEXT_BYTES`` is one failure (exit 1); the others are cleaned."""
     failed = False
     docs: list[str] = []
     for path in args.files:
         try:
-            title, lines = parse_seed_text(path.read_text(encoding="utf-8", errors="replace"))
+            data = read_regular_file(path, MAX_TEXT_BYTES)
         except OSError as exc:
             _error(f"cannot read {path}: {exc.strerror or exc}")
             failed = True
             continue
+        title, lines = parse_seed_text(data.decode("utf-8", errors="replace"))
         cleaned = clean_lines(lines)
         article = Article(
             url="",
@@ -181,7 +271,10 @@ def cmd_clean_text(args: argparse.Namespace) -> int:
 
 
 def _since(value: str) -> datetime:
-    duration = parse_duration(value)
+    try:
+        duration = parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     if isinstance(duration, timedelta):
         return utc_now() - duration
     try:
@@ -201,9 +294,21 @@ def _load(path: Path) -> Settings | None:
         return None
 
 
+def _prepare_dirs(settings: Settings) -> bool:
+    """Create the output and state directories, or say in one line why not (before
+    the state or a run folder is touched)."""
+    for what, folder in (("state", settings.state.parent), ("output", settings.output.dir)):
+        try:
+            _make_dir(folder)
+        except OSError as exc:
+            _error(f"cannot create the {what} directory {folder}: {exc.strerror or exc}")
+            return False
+    return True
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _load(args.config)
-    if settings is None:
+    if settings is None or not _prepare_dirs(settings):
         return USAGE
     if args.since:
         for source in settings.sources:
@@ -225,7 +330,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except LockedError as exc:
         _error(str(exc))
         return LOCKED
-    except StateFileError as exc:
+    except (StoreError, SinkError) as exc:  # the state or the outputs cannot be written
         _error(str(exc))
         return USAGE
     except KeyboardInterrupt:
@@ -257,7 +362,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     except StoreError as exc:
         _error(str(exc))
         return USAGE
-    print(status_table(runs))
+    print("\n".join(map(escape_controls, status_table(runs).split("\n"))))
     return OK
 
 
@@ -304,6 +409,13 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps({"time": stamp, "level": level, "message": message, **fields})
 
 
+class _TextFormatter(logging.Formatter):
+    """One line per record, with control characters escaped."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return escape_controls(super().format(record))
+
+
 class _StderrHandler(logging.StreamHandler):
     """Writes to the ``sys.stderr`` of the moment, which tests swap."""
 
@@ -317,7 +429,7 @@ def _setup_logging(args: argparse.Namespace) -> None:
     if args.log_format == "json":
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("scrape: %(message)s"))
+        handler.setFormatter(_TextFormatter("scrape: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO if args.verbose else logging.WARNING)
@@ -340,6 +452,9 @@ def main(argv: list[str] | None = None) -> int:
             _error("give --config FILE, or a command (status, schema, extract, clean-text)")
             return USAGE
         return cmd_run(args)
+    except SinkError as exc:  # -o cannot be written
+        _error(str(exc))
+        return USAGE
     except BrokenPipeError:
         return OK
 

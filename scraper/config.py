@@ -1,40 +1,81 @@
 """``config.yaml`` as typed pydantic models.
 
-Every key is checked: an unknown key or a wrong type raises ``ConfigError`` with one
-line naming the field path (``sources[1].url: Field required``). Relative paths are
-resolved against the directory of the config file, so cron can run from anywhere.
+Every key is checked: an unknown key, a wrong type, a number that is not finite or
+out of its range, or a pattern RE2 cannot take raises ``ConfigError`` with one line
+naming the field path (``sources[1].url: Field required``), before anything is
+written. Relative paths are resolved against the directory of the config file, so
+cron can run from anywhere.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
+import re2
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     ValidationError,
     field_validator,
 )
+from pydantic_core import core_schema
 
 from .errors import ConfigError
 
 DEFAULT_USER_AGENT = "scraper/0.1 (+https://example.org/scraper; news monitoring)"
 
+# Upper bounds: a value past them is a typo, and would overflow a clock or a date.
+MAX_TIMEOUT = 3600.0  # seconds, any single timeout (network operation, page extraction)
+MAX_DELAY = 3600.0  # seconds between two requests to a host, or one backoff wait
+MAX_RETRY_AFTER = 86400.0  # a Retry-After honoured within a run, at most a day
+MAX_WORKERS = 256
+MAX_BODY_BYTES = 1_000_000_000
+MAX_ITEMS = 10_000_000
+MAX_DURATION = timedelta(days=36525)  # max_age and --since: a hundred years
+MAX_NAME_LENGTH = 200
+MAX_USER_AGENT_LENGTH = 512
+MAX_CONFIG_BYTES = 10_000_000
+
+# C0 and C1 control characters and the Unicode line and paragraph separators: they
+# could split one log line in two or rewrite the terminal.
+CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _printable(value: str) -> str:
+    if CONTROL_CHARS.search(value):
+        raise ValueError(f"control character in {value!r}")
+    return value
+
+
+def _plain_path(value: Path) -> Path:
+    if "\0" in str(value):
+        raise ValueError(f"NUL character in path {str(value)!r}")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_printable)]
+FilePath = Annotated[Path, AfterValidator(_plain_path)]
 
 
 Format = Literal["jsonl", "text", "parquet"]
 
 
 class OutputConfig(_Strict):
-    dir: Path = Path("out")
+    dir: FilePath = Path("out")
     formats: list[Format] = ["jsonl", "text"]  # pydantic copies mutable defaults
     captions_inline: bool = False
 
@@ -50,25 +91,25 @@ class OutputConfig(_Strict):
 
 
 class FetchConfig(_Strict):
-    user_agent: str = DEFAULT_USER_AGENT
-    timeout: float = Field(20.0, gt=0)
+    user_agent: Text = Field(DEFAULT_USER_AGENT, min_length=1, max_length=MAX_USER_AGENT_LENGTH)
+    timeout: float = Field(20.0, gt=0, le=MAX_TIMEOUT)
     concurrency: int = Field(8, ge=1, le=256)
     host_concurrency: int = Field(2, ge=1, le=64)
-    per_host_delay: float = Field(1.0, ge=0)
-    max_crawl_delay: float = Field(30.0, ge=0)
+    per_host_delay: float = Field(1.0, ge=0, le=MAX_DELAY)
+    max_crawl_delay: float = Field(30.0, ge=0, le=MAX_DELAY)
     retries: int = Field(3, ge=0, le=20)
-    backoff_max: float = Field(30.0, ge=0)
-    retry_after_max: float = Field(120.0, ge=0)
+    backoff_max: float = Field(30.0, ge=0, le=MAX_DELAY)
+    retry_after_max: float = Field(120.0, ge=0, le=MAX_RETRY_AFTER)
     respect_robots: bool = True
-    robots_timeout: float = Field(5.0, gt=0)
-    max_bytes: int = Field(5_000_000, ge=1024)
+    robots_timeout: float = Field(5.0, gt=0, le=MAX_TIMEOUT)
+    max_bytes: int = Field(5_000_000, ge=1024, le=MAX_BODY_BYTES)
     max_redirects: int = Field(5, ge=0, le=30)
     http2: bool = True
 
 
 class ExtractConfig(_Strict):
-    timeout: float = Field(30.0, gt=0)
-    workers: int = Field(0, ge=0, description="0 means one per core")
+    timeout: float = Field(30.0, gt=0, le=MAX_TIMEOUT)
+    workers: int = Field(0, ge=0, le=MAX_WORKERS, description="0 means one per core")
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
@@ -76,20 +117,65 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(value: object) -> object:
-    """``90``, ``"90s"``, ``"15m"``, ``"12h"``, ``"2d"``, ``"1w"`` (else left to pydantic)."""
+    """``90``, ``"90s"``, ``"15m"``, ``"12h"``, ``"2d"``, ``"1w"`` (else left to pydantic).
+
+    Raises ``ValueError`` for a duration longer than ``MAX_DURATION``, which would
+    overflow a date."""
     if isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())):
-        return timedelta(seconds=float(match[1]) * _UNITS[match[2]])
+        seconds = float(match[1]) * _UNITS[match[2]]
+        if not seconds <= MAX_DURATION.total_seconds():  # inf too
+            raise ValueError(f"{value.strip()} is longer than {MAX_DURATION.days} days")
+        return timedelta(seconds=seconds)
     return value
 
 
+# RE2 matches in time linear in the URL (no backtracking), and keeps quiet about
+# the patterns it refuses: the error is reported once, as a config error.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+
+
+class UrlPattern:
+    """A user's regular expression (RE2 syntax: no backreferences or lookaround),
+    compiled when the config is loaded, so no pattern can hang a run."""
+
+    def __init__(self, text: str) -> None:
+        try:
+            self.regex = re2.compile(text, _RE2_OPTIONS)
+        except re2.error as exc:
+            why = exc.args[0] if exc.args else exc
+            why = why.decode("utf-8", "replace") if isinstance(why, bytes) else str(why)
+            raise ValueError(f"{why} (patterns are RE2: no backreferences or lookaround)") from None
+        self.text = text
+
+    def search(self, url: str) -> bool:
+        return self.regex.search(url) is not None
+
+    def __repr__(self) -> str:
+        return f"UrlPattern({self.text!r})"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> UrlPattern:
+        return self  # immutable
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            cls,
+            core_schema.str_schema(),
+            serialization=core_schema.plain_serializer_function_ser_schema(lambda p: p.text),
+        )
+
+
 class _Source(_Strict):
-    name: str = Field(min_length=1)
+    name: Text = Field(min_length=1, max_length=MAX_NAME_LENGTH)
     allow_private: bool = False
-    max_items: int | None = Field(None, ge=1)
-    include: list[re.Pattern[str]] = []
-    exclude: list[re.Pattern[str]] = []
+    max_items: int | None = Field(None, ge=1, le=MAX_ITEMS)
+    include: list[UrlPattern] = []
+    exclude: list[UrlPattern] = []
     since: datetime | None = None
-    max_age: timedelta | None = Field(None, gt=timedelta(0))
+    max_age: timedelta | None = Field(None, gt=timedelta(0), le=MAX_DURATION)
 
     _duration = field_validator("max_age", mode="before")(lambda cls, v: parse_duration(v))
 
@@ -111,8 +197,15 @@ class _Source(_Strict):
 
 
 def _http_url(value: str) -> str:
-    if not value.startswith(("http://", "https://")):
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError as exc:
+        raise ValueError(f"bad URL {value!r}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {value!r}")
+    if CONTROL_CHARS.search(value) or any(ch.isspace() for ch in value):
+        raise ValueError(f"space or control character in URL {value!r}")
     return value
 
 
@@ -164,7 +257,7 @@ class ListingSource(_Source):
 
 class FilesSource(_Source):
     type: Literal["files"]
-    path: Path
+    path: FilePath
 
 
 Source = Annotated[
@@ -176,7 +269,7 @@ SOURCE_TYPES = ("urls", "feed", "sitemap", "listing", "files")
 
 class Settings(_Strict):
     output: OutputConfig = Field(default_factory=OutputConfig)
-    state: Path = Path("out/state.sqlite")
+    state: FilePath = Path("out/state.sqlite")
     fetch: FetchConfig = Field(default_factory=FetchConfig)
     extract: ExtractConfig = Field(default_factory=ExtractConfig)
     sources: list[Source] = Field(min_length=1)
@@ -224,11 +317,33 @@ def parse_settings(data: object, origin: str = "config") -> Settings:
         raise ConfigError(f"{origin}: {_field_path(err['loc'])}: {err['msg']}{more}") from None
 
 
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """The bytes of ``path``; raises ``OSError`` unless it is a regular file of at
+    most ``limit`` bytes. A FIFO or a device is refused without blocking on it."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError("not a regular file")
+        if info.st_size > limit:
+            raise OSError(f"larger than {limit} bytes")
+        chunks, size = [], 0
+        while size <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > limit:
+        raise OSError(f"larger than {limit} bytes")
+    return data
+
+
 def load_settings(path: str | Path) -> Settings:
     """Read, validate and resolve a config file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_file(path, MAX_CONFIG_BYTES).decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:

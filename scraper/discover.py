@@ -70,6 +70,8 @@ def iter_input_files(path: Path) -> Iterator[Path]:
                 yield child
     elif path.is_file():
         yield path
+    elif path.exists():
+        raise DiscoverError(f"not a regular file or directory: {path}")
     else:
         raise DiscoverError(f"no such file or directory: {path}")
 
@@ -114,7 +116,10 @@ def _read_html_file(file: Path, source: str, max_bytes: int) -> Fetched:
     except OSError as exc:
         raise DiscoverError(f"cannot read {file}: {exc.strerror or exc}") from exc
     if file.name.lower().endswith(".gz"):
-        data = gunzip(data, max_bytes)
+        try:
+            data = gunzip(data, max_bytes)
+        except DiscoverError as exc:
+            raise DiscoverError(f"{file}: {exc}") from exc
     return Fetched(url=file.resolve().as_uri(), source=source, body=data)
 
 
@@ -208,7 +213,10 @@ async def _get(
     except FetchError as exc:
         raise DiscoverError(f"{source.name}: cannot fetch {url}: {exc}") from exc
     if fetched.body[:2] == b"\x1f\x8b":
-        fetched.body = gunzip(fetched.body)
+        try:
+            fetched.body = gunzip(fetched.body)
+        except DiscoverError as exc:
+            raise DiscoverError(f"{source.name}: {url}: {exc}") from exc
     return fetched
 
 
@@ -290,10 +298,15 @@ def _child_text(element: etree._Element, name: str, deep: bool = False) -> str:
 
 async def robots_sitemaps(source: SitemapSource, fetcher: Fetcher) -> list[str]:
     """The ``Sitemap:`` lines of a robots.txt (fetched once per host per run)."""
-    robots = await fetcher.robots(source.url, source.allow_private)
+    try:
+        robots = await fetcher.robots(source.url, source.allow_private, source.name)
+    except Deferred:
+        raise
+    except FetchError as exc:
+        raise DiscoverError(f"{source.name}: cannot fetch {source.url}: {exc}") from exc
     sitemaps = [urljoin(source.url, url) for url in robots.sitemaps]
     if not sitemaps:
-        raise DiscoverError(f"{source.name}: {source.url} lists no sitemaps (or was unreachable)")
+        raise DiscoverError(f"{source.name}: {source.url} lists no sitemaps")
     return sitemaps
 
 

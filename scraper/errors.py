@@ -5,7 +5,7 @@ wrapped at the stage boundary with ``raise ... from exc``.
     ├── ConfigError        config file missing, unreadable, or invalid (names the field)
     ├── DiscoverError      a source could not be listed (bad feed, sitemap, path)
     ├── FetchError         a page could not be fetched; ``reason`` is a short code
-    │   └── BlockedURL     refused before any request (scheme, private address)
+    │   └── BlockedURL     refused before any request (bad URL, private address, robots)
     ├── ExtractError       a page could not be turned into an article
     │   └── NotAnArticle   the page holds no article text
     ├── StoreError         the SQLite state file could not be used
@@ -31,7 +31,13 @@ class DiscoverError(ScrapeError):
 
 class FetchError(ScrapeError):
     """``reason`` is one of: dns, connect, timeout, http_4xx, http_5xx, too_large,
-    redirects, robots, not_html, private_address, bad_url, decoding."""
+    redirects, robots, not_html, private_address, bad_url, decoding, deferred.
+
+    Each names what actually went wrong: a page whose host could not be resolved,
+    reached or allowed fails as ``dns``, ``connect``, ``timeout`` or
+    ``private_address`` even when that happened while fetching its robots.txt;
+    ``robots`` means robots.txt disallows the page, or answered in a way that
+    disallows the host (a 5xx, a redirect loop), and the message says which."""
 
     def __init__(self, message: str, reason: str, status: int | None = None) -> None:
         super().__init__(message)

@@ -10,7 +10,10 @@ tests inject a transport (respx) and a resolver. Every request:
 * waits for robots.txt (protego; fetched once per host with a short timeout; a 4xx
   allows everything and a 5xx or network failure disallows everything, as RFC 9309
   says), for a free slot of the host (``host_concurrency``) and for the host's
-  delay: ``per_host_delay`` or the robots Crawl-delay, shared by every source;
+  delay: ``per_host_delay`` or the robots Crawl-delay, shared by every source.
+  When robots.txt cannot be fetched, the host's pages fail with the reason it
+  could not (``dns``, ``connect``, ``timeout``, ``private_address``), and with
+  ``robots`` only when robots.txt itself (its status, say) disallows them;
 * is retried by tenacity on timeouts, connection errors, 429 and 5xx, with
   exponential backoff and jitter, honouring ``Retry-After`` up to a cap. A 429 or
   503 also slows the whole host down, not just the URL;
@@ -61,7 +64,11 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 SLOW_DOWN_CODES = frozenset({429, 503})
-DISALLOW_ALL = "User-agent: *\nDisallow: /"
+ROBOTS_REDIRECTS = 5  # RFC 9309 asks crawlers to follow at least five
+# A robots.txt that cannot be fetched for these reasons means the host cannot be
+# reached (or may not be): its pages fail with the same reason. Anything else (a
+# 5xx, a redirect loop...) fails them as ``robots``.
+UNREACHABLE_REASONS = frozenset({"dns", "connect", "timeout", "private_address"})
 
 
 @dataclass(frozen=True)
@@ -162,9 +169,18 @@ async def resolve_checked(
             raise FetchError(f"cannot resolve {host}: {exc}", "dns") from exc
     if not addresses:
         raise FetchError(f"cannot resolve {host}: no address", "dns")
-    if not allow_private and not all(is_public_address(a) for a in addresses):
-        raise BlockedURL(f"{host} resolves to a non-public address", "private_address")
+    if not allow_private and (private := [a for a in addresses if not is_public_address(a)]):
+        where = host if private == [host] else f"{host} ({private[0]})"
+        raise BlockedURL(f"{where} is a non-public address", "private_address")
     return addresses
+
+
+def with_private_hint(exc: BlockedURL, source: str | None) -> BlockedURL:
+    """``exc``, saying how to allow the address when it is a private one."""
+    if exc.reason != "private_address" or not source:
+        return exc
+    hint = f"{exc}; set allow_private: true on source '{source}' to fetch it"
+    return BlockedURL(hint, exc.reason)
 
 
 class _PinnedBackend(httpcore.AnyIOBackend):
@@ -224,7 +240,10 @@ class _Host:
     robots_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     next_at: float = 0.0
     robots: Protego | None = None
-    robots_checked: bool = False
+    # Why robots.txt could not be had, as (message, reason), by ``allow_private``:
+    # every page of the host then fails with it and robots.txt is not asked again
+    # (a source that allows private addresses may still get it).
+    robots_failures: dict[bool, tuple[str, str]] = field(default_factory=dict)
 
 
 class Fetcher:
@@ -311,9 +330,12 @@ class Fetcher:
             retry=retry_if_exception(self.policy.should_retry),
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                return await self._get_once(url, source, allow_private, accept, headers or {})
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._get_once(url, source, allow_private, accept, headers or {})
+        except BlockedURL as exc:
+            raise with_private_hint(exc, source) from exc
         raise AssertionError("unreachable")
 
     async def _get_once(
@@ -325,6 +347,7 @@ class Fetcher:
         headers: dict[str, str],
     ) -> Fetched:
         for _ in range(self.config.max_redirects + 1):
+            check_http_url(url)
             self._check_deferred(url)
             await self._check_url(url, allow_private)
             host = self._host(url)
@@ -374,61 +397,83 @@ class Fetcher:
             raise Deferred(url, until)
 
     async def _check_url(self, url: str, allow_private: bool) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise BlockedURL(f"not an http(s) URL: {url}", "bad_url")
         await self._precheck(url, allow_private)
         if self.config.respect_robots:
-            robots = await self.robots(url, allow_private)
+            robots = await self._robots(url, allow_private)
             if not robots.can_fetch(url, self.config.user_agent):
                 raise BlockedURL(f"disallowed by robots.txt: {url}", "robots")
 
     async def _precheck(self, url: str, allow_private: bool) -> None:
         if self.precheck:
-            parts = urlsplit(url)
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            await resolve_checked(self.resolver, parts.hostname or "", port, allow_private)
+            await self._resolve(url, allow_private)
 
-    async def robots(self, url: str, allow_private: bool = False) -> Protego:
-        """The robots.txt rules of ``url``'s host, fetched once per run."""
+    async def _resolve(self, url: str, allow_private: bool) -> None:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        await resolve_checked(self.resolver, parts.hostname or "", port, allow_private)
+
+    async def robots(
+        self, url: str, allow_private: bool = False, source: str | None = None
+    ) -> Protego:
+        """The robots.txt rules of ``url``'s host, fetched once per run. Raises
+        ``BlockedURL`` when robots.txt could not be had (see ``_load_robots``)."""
+        try:
+            return await self._robots(url, allow_private)
+        except BlockedURL as exc:
+            raise with_private_hint(exc, source) from exc
+
+    async def _robots(self, url: str, allow_private: bool) -> Protego:
         self._check_deferred(url)
         host = self._host(url)
         async with host.robots_lock:
-            if not host.robots_checked:
+            if host.robots is None and allow_private not in host.robots_failures:
+                # The host's own address first: a page on a private or unknown host
+                # fails as such, not as one whose robots.txt could not be had.
+                await self._resolve(url, allow_private)
                 parts = urlsplit(url)
-                host.robots = await self._load_robots(
-                    f"{parts.scheme}://{parts.netloc}", allow_private
-                )
-                host.robots_checked = True
-                crawl_delay = host.robots.crawl_delay(self.config.user_agent)
-                if crawl_delay:
-                    host.base_delay = max(
-                        host.base_delay, min(float(crawl_delay), self.config.max_crawl_delay)
+                origin = f"{parts.scheme}://{parts.netloc}"
+                try:
+                    host.robots = await self._load_robots(origin, allow_private)
+                except FetchError as exc:
+                    reason = exc.reason if exc.reason in UNREACHABLE_REASONS else "robots"
+                    message = f"robots.txt of {origin} could not be fetched ({exc})"
+                    host.robots_failures[allow_private] = (
+                        f"{message}, so the host is not crawled (RFC 9309)",
+                        reason,
                     )
-                    host.delay = max(host.delay, host.base_delay)
-        assert host.robots is not None
+                else:
+                    self._apply_crawl_delay(host, host.robots)
+        if host.robots is None:
+            raise BlockedURL(*host.robots_failures[allow_private])
         return host.robots
 
+    def _apply_crawl_delay(self, host: _Host, robots: Protego) -> None:
+        crawl_delay = robots.crawl_delay(self.config.user_agent)
+        if crawl_delay:
+            host.base_delay = max(
+                host.base_delay, min(float(crawl_delay), self.config.max_crawl_delay)
+            )
+            host.delay = max(host.delay, host.base_delay)
+
     async def _load_robots(self, origin: str, allow_private: bool) -> Protego:
-        """A 4xx allows everything; a 5xx or a network failure disallows everything."""
+        """The rules at ``origin``; a 4xx allows everything. A 5xx, a network failure
+        or too many redirects raise ``FetchError``: the host is then disallowed."""
         url = f"{origin}/robots.txt"
-        try:
-            for _ in range(5):
-                await self._precheck(url, allow_private)
-                response = await self._request(
-                    url, allow_private, None, {}, timeout=self.config.robots_timeout
-                )
-                if response.status in REDIRECT_CODES and response.location:
-                    url = urljoin(url, response.location)
-                    continue
-                break
-        except FetchError:
-            return Protego.parse(DISALLOW_ALL)
-        if 400 <= response.status < 500:
-            return Protego.parse("")
-        if response.status >= 300:
-            return Protego.parse(DISALLOW_ALL)
-        return Protego.parse(response.body.decode("utf-8", errors="replace"))
+        for _ in range(ROBOTS_REDIRECTS + 1):
+            check_http_url(url)
+            await self._precheck(url, allow_private)
+            response = await self._request(
+                url, allow_private, None, {}, timeout=self.config.robots_timeout
+            )
+            if response.status in REDIRECT_CODES and response.location:
+                url = urljoin(url, response.location)
+                continue
+            if 400 <= response.status < 500:
+                return Protego.parse("")
+            if response.status >= 300:
+                raise FetchError(f"HTTP {response.status} for {url}", "robots", response.status)
+            return Protego.parse(response.body.decode("utf-8", errors="replace"))
+        raise FetchError(f"more than {ROBOTS_REDIRECTS} redirects: {url}", "robots")
 
     async def _wait_turn(self, host: _Host) -> None:
         """Sleep until this host may be asked again."""
@@ -477,6 +522,8 @@ class Fetcher:
             raise FetchError(f"connection dropped: {url}: {exc}", "connect") from exc
         except httpx.DecodingError as exc:
             raise FetchError(f"undecodable body: {url}: {exc}", "decoding") from exc
+        except (httpx.InvalidURL, UnicodeError) as exc:  # a host name IDNA refuses, say
+            raise BlockedURL(f"bad URL {url!r}: {exc}", "bad_url") from exc
         except httpx.HTTPError as exc:
             raise FetchError(f"HTTP error for {url}: {exc}", "connect") from exc
 
@@ -528,6 +575,17 @@ class _Response:
     etag: str | None = None
     last_modified: str | None = None
     body: bytes = b""
+
+
+def check_http_url(url: str) -> None:
+    """Raises ``BlockedURL`` (``bad_url``) unless ``url`` is a well-formed http(s) URL."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError as exc:
+        raise BlockedURL(f"bad URL {url!r}: {exc}", "bad_url") from exc
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise BlockedURL(f"not an http(s) URL: {url!r}", "bad_url")
 
 
 def _has_h2() -> bool:

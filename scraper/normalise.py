@@ -2,8 +2,8 @@
 
 Seed format: UTF-8, LF line endings, an empty first line, the title line, then one
 paragraph per line (standfirst first), no trailing newline. Inside each line the
-whitespace is collapsed and curly quotes are folded to ASCII; dashes and every other
-character are kept.
+whitespace is collapsed, control characters are dropped and curly quotes are folded
+to ASCII; dashes and every other character are kept.
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .models import Article, Caption
 
-# invisible characters that only break words apart (a regex: str.translate is slow)
-_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")
+# Invisible characters that only break words apart, and the C0/C1 control characters
+# that are not whitespace (ESC, NUL, BEL...: from a page they could only garble a
+# terminal). CR, LF, NEL and the line separators are whitespace, collapsed below.
+# (A regex: str.translate is slow.)
+_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 _QUOTES = str.maketrans(
     {
         "\u2018": "'",
@@ -34,8 +37,9 @@ _QUOTES = str.maketrans(
 
 
 def normalise_space(text: str) -> str:
-    """One line of record text: NFC, invisible characters dropped, whitespace
-    collapsed; the page's own quotes and dashes are kept."""
+    """One line of record text: NFC, invisible and control characters dropped,
+    whitespace (line breaks included) collapsed; the page's own quotes and dashes
+    are kept."""
     return " ".join(_INVISIBLE.sub("", unicodedata.normalize("NFC", text)).split())
 
 
@@ -113,12 +117,16 @@ TRACKING_PARAMS = re.compile(
 
 def canonicalise_url(url: str) -> str:
     """The URL without fragment or tracking parameters, with a lower-case host and
-    no default port, so one article is known under one URL."""
-    parts = urlsplit(url.strip())
+    no default port, so one article is known under one URL. A malformed URL (a bad
+    port, a broken IPv6 address) comes back stripped, for the fetch stage to refuse."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return url.strip()
     if parts.scheme not in {"http", "https"}:
         return url.strip()
     host = (parts.hostname or "").lower()
-    port = parts.port
     if port and (parts.scheme, port) not in {("http", 80), ("https", 443)}:
         host = f"{host}:{port}"
     query = urlencode(

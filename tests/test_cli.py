@@ -1,10 +1,16 @@
 import gzip
 import io
 import json
+import os
 import subprocess
 import sys
 
+import pytest
+
 from scraper.cli import main
+from scraper.config import CONTROL_CHARS
+from scraper.errors import SinkError
+from scraper.normalise import normalise_line
 
 from .conftest import FIXTURES, SEED, SEED_CLEAN, write_config
 from .test_discover import write_warc
@@ -101,3 +107,249 @@ def test_a_progress_bar_is_shown_on_a_terminal_only(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "stderr", cron)
     assert main(["--config", str(config), "--full"]) == 0
     assert cron.getvalue().count("\n") == 1 and cron.getvalue().startswith("scrape: ")
+
+
+def exit_code_of(argv: list[str]) -> int:
+    """``main``'s exit code, also when argparse exits by itself."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
+def one_error_line(err: str) -> str:
+    """The single line of a usage error on stderr, checked to be one and clean."""
+    assert "Traceback" not in err
+    assert err.count("\n") == 1 and err.startswith("scrape: "), err
+    return err.strip()
+
+
+def files_config(tmp_path, **extra):
+    return write_config(
+        tmp_path, [{"name": "fx", "type": "files", "path": str(FIXTURES / "pages")}], **extra
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--workers", "-1"],
+        ["--workers", "100000"],
+        ["--workers", "two"],
+        ["--since", "999999999w"],
+        ["--since", "36526d"],
+        ["--since", "soon"],
+    ],
+)
+def test_a_bad_run_option_exits_2_before_anything_is_written(tmp_path, capsys, args):
+    config = files_config(tmp_path)
+    assert exit_code_of(["--config", str(config), *args]) == 2
+    assert args[0] in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "state.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--workers", "-1"],
+        ["--workers", "257"],
+        ["--timeout", "inf"],
+        ["--timeout", "nan"],
+        ["--timeout", "-1"],
+        ["--timeout", "0"],
+        ["--timeout", "1e12"],
+        ["--timeout", "soon"],
+    ],
+)
+def test_a_bad_extract_option_exits_2_with_one_line(tmp_path, capsys, args):
+    page = FIXTURES / "pages" / "daily8_starmer.html"
+    out = tmp_path / "out.jsonl"
+    assert exit_code_of(["extract", str(page), "-o", str(out), *args]) == 2
+    assert args[0] in one_error_line(capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("runs", ["-5", "0", "501", "many"])
+def test_status_needs_a_run_count_from_1(tmp_path, capsys, runs):
+    config = files_config(tmp_path)
+    assert exit_code_of(["status", "--config", str(config), "-n", runs]) == 2
+    assert "-n/--runs" in one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"extract": {"workers": 1, "timeout": float("inf")}}, "extract.timeout"),
+        ({"extract": {"workers": 1, "timeout": 1e12}}, "extract.timeout"),
+        ({"extract": {"workers": -1}}, "extract.workers"),
+        ({"fetch": {"timeout": float("nan")}}, "fetch.timeout"),
+        ({"fetch": {"robots_timeout": float("inf")}}, "fetch.robots_timeout"),
+        ({"fetch": {"per_host_delay": float("inf")}}, "fetch.per_host_delay"),
+        ({"fetch": {"retry_after_max": 1e9}}, "fetch.retry_after_max"),
+        ({"fetch": {"max_bytes": 10**12}}, "fetch.max_bytes"),
+        ({"fetch": {"user_agent": "bot\r\nX-Injected: 1"}}, "fetch.user_agent"),
+        ({"state": "state\0.sqlite"}, "state"),
+    ],
+)
+def test_a_bad_number_in_the_config_exits_2_before_any_run_folder(tmp_path, capsys, extra, field):
+    config = files_config(tmp_path, **extra)
+    assert main(["--config", str(config)]) == 2
+    assert f"config.yaml: {field}: " in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "state.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"max_age": "9999999w"}, "max_age"),
+        ({"max_age": "P99999999W"}, "max_age"),
+        ({"max_age": float("inf")}, "max_age"),
+        ({"max_items": 10**12}, "max_items"),
+        ({"name": "fx\x1b[2J"}, "name"),
+        ({"include": ["(a)\\1"]}, "include[0]"),
+    ],
+)
+def test_a_bad_source_field_exits_2_before_any_run_folder(tmp_path, capfd, fields, field):
+    source = {"name": "fx", "type": "files", "path": str(FIXTURES / "pages"), **fields}
+    config = write_config(tmp_path, [source])
+    assert main(["--config", str(config)]) == 2
+    line = one_error_line(capfd.readouterr().err)  # capfd: RE2's own C++ log too
+    assert f"config.yaml: sources[0].{field}: " in line and "\x1b" not in line
+    assert not (tmp_path / "out").exists() and not (tmp_path / "state.sqlite").exists()
+
+
+def test_an_output_directory_that_cannot_be_created_exits_2(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    config = files_config(tmp_path, output={"dir": str(blocker / "out")})
+    assert main(["--config", str(config)]) == 2
+    assert "cannot create the output directory" in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "state.sqlite").exists()
+
+
+def test_a_state_directory_that_cannot_be_created_exits_2(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    config = files_config(tmp_path, state=str(blocker / "state.sqlite"))
+    assert main(["--config", str(config)]) == 2
+    assert "cannot create the state directory" in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_an_output_that_fails_during_the_run_exits_2_not_1(tmp_path, capsys, monkeypatch):
+    from scraper.sinks import Sinks
+
+    def cannot(self, started):
+        raise SinkError("cannot create run directory: No space left on device")
+
+    monkeypatch.setattr(Sinks, "new_run", cannot)
+    assert main(["--config", str(files_config(tmp_path))]) == 2
+    assert "No space left" in one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("target", ["a directory", "under a file"])
+def test_extract_to_an_output_that_cannot_be_written_exits_2(tmp_path, capsys, target):
+    page = FIXTURES / "pages" / "daily8_starmer.html"
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "dir" if target == "a directory" else tmp_path / "file" / "out.jsonl"
+    assert exit_code_of(["extract", str(page), "-o", str(out), "--workers", "1"]) == 2
+    assert f"cannot write {out}" in one_error_line(capsys.readouterr().err)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["dir", "file"]
+
+
+def test_clean_text_to_a_directory_exits_2(tmp_path, capsys):
+    assert exit_code_of(["clean-text", str(SEED), "-o", str(tmp_path)]) == 2
+    one_error_line(capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "scraper.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,  # a FIFO that is opened would block for ever
+        check=False,
+    )
+
+
+def test_a_fifo_as_config_is_refused_at_once(tmp_path):
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)
+    result = run_cli("--config", str(fifo))
+    assert result.returncode == 2
+    assert "not a regular file" in one_error_line(result.stderr)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_fifo_given_to_clean_text_is_one_failure_and_the_rest_is_cleaned(tmp_path):
+    fifo = tmp_path / "dump.txt"
+    os.mkfifo(fifo)
+    result = run_cli("clean-text", str(fifo), str(SEED))
+    assert result.returncode == 1
+    assert one_error_line(result.stderr) == f"scrape: cannot read {fifo}: not a regular file"
+    assert result.stdout == SEED_CLEAN.read_text(encoding="utf-8")
+
+
+def test_a_fifo_given_to_extract_is_one_failure(tmp_path):
+    fifo = tmp_path / "page.html"
+    os.mkfifo(fifo)
+    result = run_cli("extract", str(fifo), "--workers", "1")
+    assert result.returncode == 1
+    assert "not a regular file or directory" in one_error_line(result.stderr)
+
+
+NASTY = "\x1b[2J\rfake\nline\x85nel\u2028sep"
+
+
+def test_control_characters_in_a_file_name_are_escaped_and_the_file_named(tmp_path, capsys):
+    bad = tmp_path / f"page{NASTY}.html.gz"
+    bad.write_bytes(b"\x1f\x8b\x08\x00 not gzip at all")
+    assert main(["extract", str(tmp_path), "--workers", "1"]) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert "page\\x1b[2J\\rfake\\nline\\x85nel\\u2028sep.html.gz: corrupt gzip data" in line
+    assert str(tmp_path) in line
+
+
+def test_control_characters_in_a_url_stay_on_one_escaped_line(tmp_path, capsys):
+    menu = tmp_path / "menu.html"
+    menu.write_text("<html><body><nav><a href='/'>Home</a></nav></body></html>")
+    url = f"https://portal.example/{NASTY}"
+    assert main(["extract", str(menu), "--url", url, "--workers", "1"]) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert line.startswith(
+        "scrape: https://portal.example/\\x1b[2J\\rfake\\nline\\x85nel\\u2028sep:"
+    )
+
+
+def test_control_characters_in_a_log_message_are_escaped_in_both_log_formats(tmp_path, capsys):
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    (pages / f"bad{NASTY}.html.gz").write_bytes(b"\x1f\x8b not gzip")
+    config = write_config(tmp_path, [{"name": "fx", "type": "files", "path": str(pages)}])
+    assert main(["--config", str(config)]) == 3
+    lines = capsys.readouterr().err.splitlines()  # splitlines also splits at \x85, \u2028
+    assert len(lines) == 2 and "bad\\x1b[2J\\rfake\\nline\\x85nel\\u2028sep" in lines[0]
+
+    assert main(["--log-format", "json", "--config", str(config), "--full"]) == 3
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2
+    assert f"bad{NASTY}.html.gz" in json.loads(lines[0])["message"]
+
+
+def test_page_text_with_control_characters_gives_clean_text_and_matching_records(tmp_path):
+    html = (FIXTURES / "pages" / "daily8_starmer.html").read_text(encoding="utf-8")
+    first = html.index("<p>", html.index("<article")) + len("<p>")
+    nasty = "\x1b[31mRed\x00\x07 alert\r\ncarriage\x85next\u2028line\u2029para\x9b2J end. "
+    page = tmp_path / "page.html"
+    page.write_text(html[:first] + nasty + html[first:], encoding="utf-8")
+    text, jsonl = tmp_path / "out.txt", tmp_path / "out.jsonl"
+    assert main(["extract", str(page), "--format", "text", "-o", str(text), "--workers", "1"]) == 0
+    assert main(["extract", str(page), "-o", str(jsonl), "--workers", "1"]) == 0
+    out = text.read_text(encoding="utf-8")
+    assert "Red alert carriage next line para2J end." in out
+    assert not CONTROL_CHARS.search(out.replace("\n", ""))
+    record = json.loads(jsonl.read_text(encoding="utf-8"))
+    assert out.split("\n")[2:] == [normalise_line(p) for p in record["paragraphs"]]
+    assert record["paragraphs"][0].startswith("[31mRed alert carriage next line para2J end.")

@@ -214,3 +214,110 @@ def test_the_commented_live_examples_in_config_yaml_are_valid():
     settings = parse_settings(yaml.safe_load(uncommented))
     types = {s.type for s in settings.sources}
     assert types == {"files", "feed", "sitemap", "listing", "urls"}
+
+
+def test_a_catastrophic_pattern_matches_in_linear_time():
+    """`(a+)+$` backtracks for ever in Python's re on a long run of a's ending in b;
+    RE2 answers at once."""
+    import time
+
+    source = one_source(**FEED, include=["(a+)+$"])
+    url = "https://news.example/" + "a" * 100_000 + "b"
+    started = time.monotonic()
+    assert not source.wants(url)
+    assert source.wants("https://news.example/aaaa")
+    assert time.monotonic() - started < 5  # generous: a backtracking engine never ends
+
+
+@pytest.mark.parametrize(
+    "pattern", [r"(a)\1", r"(?=/world/)", r"(?<!live)/news/", r"(?P<x>a)(?P=x)", r"\Z"]
+)
+def test_a_pattern_re2_cannot_take_is_refused_naming_the_field(pattern):
+    message = config_error(**FEED, exclude=["/live/", pattern])
+    assert message.startswith("config: sources[0].exclude[1]: ")
+    assert "no backreferences or lookaround" in message
+
+
+def test_patterns_are_compiled_once_and_survive_a_copy():
+    source = one_source(**FEED, include=[r"(?i)/WORLD/\d+"])
+    assert source.wants("https://news.example/world/12")
+    copy = source.model_copy(deep=True)
+    assert copy.wants("https://news.example/World/3") and not copy.wants("https://x/uk/3")
+    assert source.model_dump()["include"] == [r"(?i)/WORLD/\d+"]
+
+
+def test_a_backreference_pattern_exits_2_with_one_line(tmp_path, capfd):
+    path = write(
+        tmp_path,
+        "sources: [{name: a, type: feed, url: 'https://news.example/f', include: ['(a)\\1']}]",
+    )
+    assert main(["--config", str(path)]) == 2
+    err = capfd.readouterr().err  # capfd: RE2 logs from C++ unless told not to
+    assert err.count("\n") == 1 and "sources[0].include[0]: " in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"max_age": "36526d"}, "max_age"),
+        ({"max_age": "99999999999999999999999w"}, "max_age"),
+        ({"max_age": float("nan")}, "max_age"),
+        ({"max_items": 0}, "max_items"),
+        ({"max_items": 10**9}, "max_items"),
+        ({"name": "a\nb"}, "name"),
+        ({"name": "x" * 201}, "name"),
+        ({"url": "https://news.example:70000/feed"}, "url"),
+        ({"url": "https://[::1/feed"}, "url"),
+        ({"url": "https://news.example/a b"}, "url"),
+        ({"url": "https:///feed"}, "url"),
+    ],
+)
+def test_out_of_range_or_malformed_source_fields_name_the_field(fields, field):
+    assert config_error(**{**FEED, **fields}).startswith(f"config: sources[0].{field}: ")
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("fetch", "timeout", float("nan")),
+        ("fetch", "timeout", float("inf")),
+        ("fetch", "timeout", 3601),
+        ("fetch", "robots_timeout", 0),
+        ("fetch", "per_host_delay", -1),
+        ("fetch", "max_crawl_delay", float("inf")),
+        ("fetch", "backoff_max", 1e6),
+        ("fetch", "retry_after_max", float("nan")),
+        ("fetch", "max_bytes", 2_000_000_000),
+        ("fetch", "user_agent", "bot\x1b[2J"),
+        ("fetch", "user_agent", ""),
+        ("extract", "timeout", float("inf")),
+        ("extract", "timeout", -1),
+        ("extract", "workers", -1),
+        ("extract", "workers", 257),
+    ],
+)
+def test_every_number_is_finite_and_bounded(section, key, value):
+    with pytest.raises(ConfigError) as info:
+        parse_settings({section: {key: value}, "sources": [FEED]})
+    assert str(info.value).startswith(f"config: {section}.{key}: ")
+
+
+def test_the_bounds_themselves_are_accepted():
+    settings = parse_settings(
+        {
+            "fetch": {"timeout": 3600, "retry_after_max": 86400, "max_bytes": 10**9},
+            "extract": {"timeout": 3600, "workers": 256},
+            "sources": [{**FEED, "max_age": "36525d", "max_items": 10**7}],
+        }
+    )
+    assert settings.sources[0].max_age == timedelta(days=36525)
+
+
+def test_a_config_that_is_not_a_regular_file_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_settings(tmp_path)
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"#" * 10_000_001)
+    with pytest.raises(ConfigError, match="larger than"):
+        load_settings(big)

@@ -8,11 +8,12 @@ import time
 
 import pytest
 
+from scraper.cli import main
 from scraper.config import load_settings
 from scraper.models import RunReport
 from scraper.pipeline import run
 
-from .conftest import all_records, write_config
+from .conftest import all_records, latest_report, write_config
 from .server import (
     PAGES,
     LoopbackServer,
@@ -245,3 +246,54 @@ def test_a_long_retry_after_defers_the_host_in_the_next_run_too(tmp_path, server
     sitemaps = {"name": "robots", "type": "sitemap", "url": f"{server.base}/robots.txt"}
     fourth = crawl(tmp_path, [sitemaps], retries=0, retry_after_max=1)
     assert server.fetched("/robots.txt") == robots and fourth.deferred == 1
+
+
+def test_a_page_on_a_private_address_is_refused_as_such_with_no_request_made(
+    tmp_path, server, capsys
+):
+    """The SSRF case, robots on: not `robots` (the robots.txt request was refused
+    too), but `private_address` naming the fix, exit 3, and nothing asked."""
+    server.routes["/a"] = page_route(PAGES[0])
+    url = f"{server.base}/a"
+    config = write_config(tmp_path, [{"name": "local", "type": "urls", "urls": [url]}], fetch=FETCH)
+    assert main(["--config", str(config)]) == 3
+    report = latest_report(tmp_path / "out")
+    assert report["failures"] == {"private_address": 1}
+    assert report["errors"][0]["message"] == (
+        "127.0.0.1 is a non-public address; set allow_private: true on source 'local' to fetch it"
+    )
+    assert sum(server.hits.values()) == 0  # /robots.txt included
+    assert "set allow_private: true on source 'local'" in capsys.readouterr().err
+
+
+def test_two_sources_on_one_private_host_each_get_their_own_answer(tmp_path, server):
+    server.routes["/a"] = page_route(PAGES[0])
+    server.routes["/b"] = page_route(PAGES[1])
+    sources = [
+        {"name": "strict", "type": "urls", "urls": [f"{server.base}/a"], "allow_private": False},
+        {"name": "intranet", "type": "urls", "urls": [f"{server.base}/b"]},
+    ]
+    report = crawl(tmp_path, sources, concurrency=1)
+    assert report.sources["strict"].failures == {"private_address": 1}
+    assert report.sources["intranet"].emitted == 1
+    assert server.hits["/robots.txt"] == 1 and server.hits["/a"] == 0
+
+
+def test_a_robots_sitemap_source_on_a_private_address_says_how_to_allow_it(tmp_path, server):
+    source = {"name": "site", "type": "sitemap", "url": f"{server.base}/robots.txt"}
+    report = crawl(tmp_path, [{**source, "allow_private": False}])
+    assert report.sources["site"].failures == {"discover": 1}
+    assert "set allow_private: true on source 'site'" in report.errors[0]["message"]
+    assert sum(server.hits.values()) == 0
+
+
+def test_a_robots_txt_that_fails_names_itself_in_the_page_failure(tmp_path, server):
+    server.routes["/robots.txt"] = status_then_page([503] * 10, PAGES[0])
+    server.routes["/a"] = page_route(PAGES[0])
+    sources = [{"name": "u", "type": "urls", "urls": [f"{server.base}/a", f"{server.base}/b"]}]
+    report = crawl(tmp_path, sources)
+    assert report.sources["u"].failures == {"robots": 2}
+    assert all(
+        "robots.txt of" in e["message"] and "HTTP 503" in e["message"] for e in report.errors
+    )
+    assert server.hits["/robots.txt"] == 1 and server.hits["/a"] == 0

@@ -1,6 +1,7 @@
 import gzip
 import io
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -162,6 +163,21 @@ def test_directories_gz_files_and_bad_files(tmp_path):
     assert errors == [str(tmp_path / "c.html.gz")]
     with pytest.raises(DiscoverError, match="no such file"):
         list(iter_pages(tmp_path / "missing"))
+
+
+def test_a_gzip_error_names_the_file(tmp_path):
+    bad = tmp_path / "c.html.gz"
+    bad.write_bytes(b"not gzip at all")
+    with pytest.raises(DiscoverError) as info:
+        list(iter_pages(bad))
+    assert str(info.value).startswith(f"{bad}: corrupt gzip data")
+
+
+def test_an_input_that_is_neither_file_nor_directory_is_named_as_such(tmp_path):
+    fifo = tmp_path / "page.html"
+    os.mkfifo(fifo)
+    with pytest.raises(DiscoverError, match="not a regular file or directory"):
+        list(iter_pages(fifo))
 
 
 # JSON Feed
@@ -423,7 +439,7 @@ async def test_corrupt_gzip_sitemap_is_a_discover_error():
         },
     )
     async with fetcher_for(router) as fetcher:
-        with pytest.raises(DiscoverError, match="corrupt gzip"):
+        with pytest.raises(DiscoverError, match="https://news.example/sm.xml.gz: corrupt gzip"):
             await collect(sitemap_source("https://news.example/sm.xml.gz"), fetcher)
 
 

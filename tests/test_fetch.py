@@ -211,13 +211,91 @@ async def test_robots_txt_is_respected():
 
 async def test_robots_server_error_disallows_and_404_allows():
     router = respx.Router()
-    router.get("https://a.example/robots.txt").mock(return_value=httpx.Response(500))
+    robots = router.get("https://a.example/robots.txt").mock(return_value=httpx.Response(500))
     router.get("https://b.example/robots.txt").mock(return_value=httpx.Response(404))
     router.get("https://b.example/p").mock(return_value=html_response())
     async with make_fetcher(router, respect_robots=True, retries=0) as fetcher:
-        with pytest.raises(BlockedURL):
-            await fetcher.fetch(page("https://a.example/p"))
+        for path in ("/p", "/q"):
+            with pytest.raises(BlockedURL) as info:
+                await fetcher.fetch(page(f"https://a.example{path}"))
+            assert info.value.reason == "robots"
+            assert "robots.txt of https://a.example could not be fetched (HTTP 500" in str(
+                info.value
+            )
         await fetcher.fetch(page("https://b.example/p"))
+    assert robots.call_count == 1  # the failure is remembered for the host
+
+
+async def test_a_robots_txt_on_an_unknown_host_fails_the_page_as_dns_not_robots():
+    async def resolve(host: str, port: int) -> list[str]:
+        if host == "gone.example":
+            raise OSError("Name or service not known")
+        return ["93.184.216.34"]
+
+    router = respx.Router()
+    robots = router.get("https://gone.example/robots.txt").mock(return_value=httpx.Response(200))
+    async with make_fetcher(router, resolver=resolve, respect_robots=True) as fetcher:
+        with pytest.raises(FetchError) as info:
+            await fetcher.fetch(page("https://gone.example/a"))
+    assert info.value.reason == "dns" and robots.call_count == 0
+
+
+async def test_a_robots_txt_that_cannot_be_reached_fails_the_page_with_that_reason():
+    router = respx.Router()
+    router.get("https://down.example/robots.txt").mock(side_effect=httpx.ConnectError("refused"))
+    route = router.get("https://down.example/a").mock(return_value=html_response())
+    async with make_fetcher(router, respect_robots=True) as fetcher:
+        with pytest.raises(BlockedURL) as info:
+            await fetcher.fetch(page("https://down.example/a"))
+    assert info.value.reason == "connect" and route.call_count == 0
+    assert str(info.value).startswith("robots.txt of https://down.example could not be fetched")
+
+
+async def test_a_robots_txt_redirecting_out_of_http_disallows_the_host_as_robots():
+    router = respx.Router()
+    router.get("https://news.example/robots.txt").mock(
+        return_value=httpx.Response(301, headers={"location": "ftp://files.example/robots.txt"})
+    )
+    route = router.get("https://news.example/a").mock(return_value=html_response())
+    async with make_fetcher(router, respect_robots=True) as fetcher:
+        with pytest.raises(BlockedURL) as info:
+            await fetcher.fetch(page("https://news.example/a"))
+    assert info.value.reason == "robots" and route.call_count == 0
+    assert "not an http(s) URL" in str(info.value)
+
+
+async def test_a_private_address_names_the_source_to_allow_it():
+    async def resolve(host: str, port: int) -> list[str]:
+        return ["10.0.0.5"]
+
+    router = respx.Router()
+    route = router.get("http://intranet.example/a").mock(return_value=html_response())
+    async with make_fetcher(router, resolver=resolve, respect_robots=True) as fetcher:
+        with pytest.raises(BlockedURL) as info:
+            await fetcher.get("http://intranet.example/a", "wire")
+    assert info.value.reason == "private_address" and route.call_count == 0
+    assert str(info.value) == (
+        "intranet.example (10.0.0.5) is a non-public address; "
+        "set allow_private: true on source 'wire' to fetch it"
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://news.example:99999/a",
+        "http://[::1/a",
+        "http://news.example:port/a",
+        "http:///a",
+        "http://xn--a.example/a",
+        "http://news\x00.example/a",
+    ],
+)
+async def test_a_malformed_url_is_a_bad_url_failure_not_a_crash(url):
+    async with make_fetcher(respx.Router()) as fetcher:
+        with pytest.raises(BlockedURL) as info:
+            await fetcher.fetch(page(url))
+    assert info.value.reason == "bad_url"
 
 
 def test_retry_policy_is_data():
@@ -309,14 +387,18 @@ async def test_robots_is_fetched_once_per_host_with_its_short_timeout():
     assert robots.calls.last.request.extensions["timeout"]["read"] == 2.5
 
 
-async def test_a_robots_timeout_disallows_the_host():
+async def test_a_robots_timeout_disallows_the_host_and_says_so():
     router = respx.Router()
-    router.get("https://news.example/robots.txt").mock(side_effect=httpx.ReadTimeout("slow"))
+    robots = router.get("https://news.example/robots.txt").mock(
+        side_effect=httpx.ReadTimeout("slow")
+    )
     route = router.get("https://news.example/a").mock(return_value=html_response())
     async with make_fetcher(router, respect_robots=True) as fetcher:
         with pytest.raises(BlockedURL) as info:
             await fetcher.fetch(page("https://news.example/a"))
-    assert info.value.reason == "robots" and route.call_count == 0
+    assert info.value.reason == "timeout" and route.call_count == 0
+    assert "robots.txt of https://news.example could not be fetched (timed out" in str(info.value)
+    assert robots.call_count == 1  # a blocked page is not retried
 
 
 async def test_host_concurrency_limits_requests_in_flight_per_host():

@@ -4,6 +4,7 @@ from scraper.normalise import (
     canonicalise_url,
     normalise_date,
     normalise_line,
+    normalise_space,
     parse_seed_text,
 )
 
@@ -17,6 +18,17 @@ def test_curly_quotes_fold_and_dashes_stay():
 
 def test_whitespace_collapses_inside_a_line():
     assert normalise_line("  a\u00a0\u00a0b\t\nc \u200b ") == "a b c"
+
+
+def test_line_breaks_become_spaces_and_control_characters_go():
+    text = "\x1b[31mred\x1b[0m\x00\x07 a\rb\nc\x85d\u2028e\u2029f\x0bg\x9b2Jh\x7f"
+    assert normalise_space(text) == "[31mred[0m a b c d e f g2Jh"
+    assert normalise_space("caf\u00e9 \u2013 \u05d0\u200f") == "caf\u00e9 \u2013 \u05d0\u200f"
+
+
+def test_a_malformed_url_is_left_for_the_fetch_stage_to_refuse():
+    for url in ("http://x.example:99999/a", "http://[::1/a", "http://x.example:port/"):
+        assert canonicalise_url(f" {url} ") == url
 
 
 def test_seed_text_layout():
