@@ -4,6 +4,7 @@
     scrape status --config config.yaml          recent runs and drift warnings
     scrape schema                               JSON Schema of a records.jsonl line
     scrape extract INPUT... [--url URL] [--format jsonl|text] [-o OUT] [--workers N]
+                           [--max-bytes N]
     scrape clean-text FILE... [-o OUT] [--captions-inline]
 
 Exit codes: 0 success; 1 some pages failed (the run still completed); 2 bad usage,
@@ -22,6 +23,7 @@ import os
 import signal
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -31,8 +33,15 @@ from typing import TextIO
 from . import pipeline
 from .clean import clean_lines
 from .config import Settings, load_settings, parse_duration
-from .discover import iter_pages
-from .errors import ConfigError, LockedError, ScrapeError, StateFileError, StoreError
+from .discover import DEFAULT_MAX_BYTES, iter_pages
+from .errors import (
+    ConfigError,
+    DiscoverError,
+    LockedError,
+    ScrapeError,
+    StateFileError,
+    StoreError,
+)
 from .extract import ExtractPool
 from .models import Article, Fetched, RunReport, utc_now
 from .normalise import article_seed_text, body_lines, parse_seed_text, seed_text
@@ -89,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     ext.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
     ext.add_argument("--workers", type=int, default=0, help="processes; 1 = in-process")
     ext.add_argument("--timeout", type=float, default=30.0, help="seconds per page")
+    ext.add_argument(
+        "--max-bytes",
+        type=_byte_count,
+        default=DEFAULT_MAX_BYTES,
+        help="cap on a page (a file, a WARC record) after decompression; a larger one "
+        "is skipped as too_large (default: %(default)s, as fetch.max_bytes)",
+    )
     ext.add_argument("--captions-inline", action="store_true")
 
     ct = sub.add_parser("clean-text", help="re-clean seed-format text dumps")
@@ -120,15 +136,29 @@ def _error(message: str) -> None:
     print(f"scrape: {message}", file=sys.stderr)
 
 
-def _input_pages(inputs: list[Path], url: str | None, failures: list[str]) -> Iterator[Fetched]:
-    def on_error(where: str, exc: ScrapeError) -> None:
-        failures.append(where)
-        _error(str(exc))
+def _byte_count(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number of bytes")
+    return int(value)
 
-    for path in inputs:
+
+def _input_pages(
+    args: argparse.Namespace, failures: list[str], not_pages: Counter[str]
+) -> Iterator[Fetched]:
+    """The pages of the inputs; each file or record that cannot be read is named on
+    one line of stderr, and each WARC record that is no page counted by reason."""
+
+    def on_error(where: str, exc: DiscoverError) -> None:
+        failures.append(where)
+        _error(f"{exc.reason} {where}: {exc}")
+
+    def on_skip(reason: str) -> None:
+        not_pages[reason] += 1
+
+    for path in args.inputs:
         try:
-            for page in iter_pages(path, "extract", on_error=on_error):
-                yield page.model_copy(update={"url": url}) if url else page
+            for page in iter_pages(path, "extract", args.max_bytes, on_error, on_skip=on_skip):
+                yield page.model_copy(update={"url": args.url}) if args.url else page
         except ScrapeError as exc:
             failures.append(str(path))
             _error(str(exc))
@@ -139,9 +169,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
         _error("--url applies to a single HTML file")
         return USAGE
     failures: list[str] = []
+    not_pages: Counter[str] = Counter()
     first = True
     with _output(args.output) as out, ExtractPool(args.workers, args.timeout) as pool:
-        for page, outcome in pool.map(_input_pages(args.inputs, args.url, failures)):
+        for page, outcome in pool.map(_input_pages(args, failures, not_pages)):
             if not isinstance(outcome, Article):
                 failures.append(page.url)
                 _error(f"{page.url}: {outcome}")
@@ -153,6 +184,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
                     ("" if first else "\n") + article_seed_text(outcome, args.captions_inline)
                 )
             first = False
+    if not_pages:
+        counts = ", ".join(f"{reason}={n}" for reason, n in sorted(not_pages.items()))
+        _error(f"passed over {sum(not_pages.values())} WARC records that are no page ({counts})")
     return FAILED if failures else OK
 
 

@@ -17,6 +17,7 @@ from scraper.errors import DiscoverError
 from scraper.fetch import Fetcher
 
 from .conftest import public_resolver
+from .server import LoopbackServer, Route, text
 
 RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
 <item><title>One</title><link>/news/one?utm_source=rss</link></item>
@@ -43,6 +44,16 @@ def fetcher_for(router: respx.Router, **config) -> Fetcher:
 
 async def collect(source, fetcher) -> list[str]:
     return [c.url async for c in candidates(source, fetcher)]
+
+
+async def collect_reporting(source, fetcher) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """The candidate URLs, and the (where, reason, message) of each part reported."""
+    errors: list[tuple[str, str, str]] = []
+
+    def on_error(where: str, exc: DiscoverError) -> None:
+        errors.append((where, exc.reason, str(exc)))
+
+    return [c.url async for c in candidates(source, fetcher, on_error)], errors
 
 
 async def collect_dated(source, fetcher) -> list[tuple[str, datetime | None]]:
@@ -112,9 +123,29 @@ async def test_urls_source():
         assert await collect(source, fetcher) == ["https://a.example/x"]
 
 
-def test_gzip_bomb_is_refused():
-    with pytest.raises(DiscoverError, match="inflates"):
+def test_gzip_bomb_is_refused_as_too_large():
+    with pytest.raises(DiscoverError, match="exceeds max_bytes") as exc:
         gunzip(gzip.compress(b"a" * 2_000_000), limit=1_000_000)
+    assert exc.value.reason == "too_large"
+
+
+def test_gunzip_reads_every_member_and_the_zero_padding_between_them():
+    data = gzip.compress(b"<urlset>") + b"\0" * 4 + gzip.compress(b"</urlset>")
+    assert gunzip(data) == b"<urlset></urlset>"
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "truncated"),
+        (gzip.compress(b"x" * 1000)[:-9], "truncated"),
+        (gzip.compress(b"first member") + b"not gzip", "corrupt"),
+    ],
+)
+def test_gunzip_names_the_damage(data, reason):
+    with pytest.raises(DiscoverError) as exc:
+        gunzip(data)
+    assert exc.value.reason == reason
 
 
 def write_warc(path, pages: dict[str, bytes]) -> None:
@@ -459,21 +490,25 @@ async def test_nested_sitemap_indexes_are_followed_up_to_the_depth_cap():
     assert urls == ["https://news.example/deep"]
 
 
-async def test_sitemap_indexes_nested_deeper_than_the_cap_are_not_followed():
+async def test_sitemap_indexes_nested_deeper_than_the_cap_are_not_followed_and_reported():
     router = respx.Router()
     pages, leaf = nested_indexes(SITEMAP_DEPTH + 1)
     routes = serve(router, pages)
+    source = sitemap_source("https://news.example/idx-0.xml")
     async with fetcher_for(router) as fetcher:
-        assert await collect(sitemap_source("https://news.example/idx-0.xml"), fetcher) == []
+        urls, errors = await collect_reporting(source, fetcher)
+    assert urls == []
     assert routes[leaf].call_count == 0
-
-
-async def test_sitemap_index_listing_itself_stops_at_the_depth_cap():
-    router = respx.Router()
-    routes = serve(router, {SITEMAP_URL: sitemap_index((SITEMAP_URL, None))})
+    assert errors == [
+        (
+            source.url,
+            "sitemap_limit",
+            "s: sitemaps not read: 1 (indexes nested more than 3 deep)",
+        )
+    ]
     async with fetcher_for(router) as fetcher:
-        assert await collect(sitemap_source(), fetcher) == []
-    assert routes[SITEMAP_URL].call_count == SITEMAP_DEPTH + 1
+        with pytest.raises(DiscoverError, match="nested more than 3 deep"):
+            await collect(source, fetcher)  # without on_error, the limit is raised
 
 
 async def test_image_loc_before_the_page_loc_is_not_taken_as_the_page_url():
@@ -727,3 +762,170 @@ async def test_canonical_variants_of_one_url_are_deduplicated():
             "http://news.example/a?id=1",
             "https://news.example:8443/a?id=1",
         ]
+
+
+# Sitemap indexes on a real server: each sitemap read once, a failing child
+# skipped and reported, the whole bounded by max_files
+
+
+def loopback_fetcher(**config) -> Fetcher:
+    config = {"per_host_delay": 0, "respect_robots": False, "retries": 0, **config}
+    return Fetcher(FetchConfig(**config), wait=wait_none())
+
+
+def loopback_source(server: LoopbackServer, path: str, **options) -> SitemapSource:
+    return SitemapSource(
+        name="s", type="sitemap", url=server.base + path, allow_private=True, **options
+    )
+
+
+def xml(body: bytes) -> Route:
+    return text(body.decode(), "application/xml")
+
+
+async def test_a_child_sitemap_that_fails_is_reported_and_its_siblings_are_read():
+    with LoopbackServer() as server:
+        base = server.base
+        server.routes["/index.xml"] = xml(
+            sitemap_index(
+                (f"{base}/sm-1.xml", None),
+                (f"{base}/missing.xml", None),
+                (f"{base}/sm-2.xml", None),
+            )
+        )
+        server.routes["/sm-1.xml"] = xml(urlset(f"<url><loc>{base}/a</loc></url>"))
+        server.routes["/sm-2.xml"] = xml(urlset(f"<url><loc>{base}/b</loc></url>"))
+        async with loopback_fetcher() as fetcher:
+            urls, errors = await collect_reporting(loopback_source(server, "/index.xml"), fetcher)
+    assert urls == [f"{base}/a", f"{base}/b"]
+    assert [(where, reason) for where, reason, _ in errors] == [(f"{base}/missing.xml", "sitemap")]
+    assert "HTTP 404" in errors[0][2]
+
+
+async def test_a_self_referencing_index_is_fetched_once():
+    with LoopbackServer() as server:
+        base = server.base
+        server.routes["/index.xml"] = xml(
+            sitemap_index(
+                (f"{base}/index.xml", None),
+                (f"{base}/index.xml?utm_source=loop", None),
+                (f"{base}/leaf.xml", None),
+            )
+        )
+        server.routes["/leaf.xml"] = xml(urlset(f"<url><loc>{base}/a</loc></url>"))
+        async with loopback_fetcher() as fetcher:
+            urls, errors = await collect_reporting(loopback_source(server, "/index.xml"), fetcher)
+        assert server.hits == {"/index.xml": 1, "/leaf.xml": 1}
+    assert urls == [f"{base}/a"] and errors == []
+
+
+def mutual_children(server: LoopbackServer, count: int) -> None:
+    """An index of ``count`` child indexes, each listing all the children and a
+    urlset of its own page."""
+    base = server.base
+    children = [(f"{base}/child-{i}.xml", None) for i in range(count)]
+    server.routes["/index.xml"] = xml(sitemap_index(*children))
+    for i in range(count):
+        own = (f"{base}/leaf-{i}.xml", None)
+        server.routes[f"/child-{i}.xml"] = xml(sitemap_index(*children, own))
+        server.routes[f"/leaf-{i}.xml"] = xml(urlset(f"<url><loc>{base}/page-{i}</loc></url>"))
+
+
+async def test_200_children_that_list_each_other_are_each_fetched_once():
+    with LoopbackServer() as server:
+        mutual_children(server, 200)
+        async with loopback_fetcher() as fetcher:
+            urls, errors = await collect_reporting(loopback_source(server, "/index.xml"), fetcher)
+        hits = dict(server.hits)
+    assert sorted(urls) == sorted(f"{server.base}/page-{i}" for i in range(200))
+    assert errors == []
+    assert len(hits) == 401 and set(hits.values()) == {1}
+
+
+async def test_max_files_bounds_the_sitemaps_read_and_reports_those_left_unread():
+    with LoopbackServer() as server:
+        mutual_children(server, 200)
+        source = loopback_source(server, "/index.xml", max_files=50)
+        async with loopback_fetcher() as fetcher:
+            urls, errors = await collect_reporting(source, fetcher)
+        hits = dict(server.hits)
+    assert sum(hits.values()) == 50 and set(hits.values()) == {1}
+    assert urls == []  # breadth first: the index and 49 of its children, no leaf yet
+    assert [(where, reason) for where, reason, _ in errors] == [(source.url, "sitemap_limit")]
+    # 151 children, and the leaves of the 49 children read
+    assert errors[0][2] == "s: sitemaps not read: 200 (max_files 50 reached)"
+
+
+async def test_a_gzip_sitemap_inflating_past_max_bytes_is_too_large_and_its_siblings_are_read():
+    big = urlset(*[f"<url><loc>https://news.example/{n}</loc></url>" for n in range(20_000)])
+    router = respx.Router()
+    serve(
+        router,
+        {
+            SITEMAP_URL: sitemap_index(
+                ("https://news.example/big.xml.gz", None), ("https://news.example/ok.xml", None)
+            ),
+            "https://news.example/big.xml.gz": gzip.compress(big),
+            "https://news.example/ok.xml": urlset("<url><loc>https://news.example/ok</loc></url>"),
+        },
+    )
+    assert len(gzip.compress(big)) < 100_000 < len(big)
+    async with fetcher_for(router, max_bytes=100_000) as fetcher:
+        urls, errors = await collect_reporting(sitemap_source(), fetcher)
+    assert urls == ["https://news.example/ok"]
+    assert [(where, reason) for where, reason, _ in errors] == [
+        ("https://news.example/big.xml.gz", "too_large")
+    ]
+
+
+async def test_a_gzip_sitemap_of_several_members_is_read_whole():
+    router = respx.Router()
+    first = "<url><loc>https://news.example/1</loc></url>"
+    second = "<url><loc>https://news.example/2</loc></url>"
+    whole = urlset(first, second).decode()
+    cut = whole.index(second)
+    body = gzip.compress(whole[:cut].encode()) + gzip.compress(whole[cut:].encode())
+    serve(router, {"https://news.example/sm.xml.gz": body})
+    async with fetcher_for(router) as fetcher:
+        urls = await collect(sitemap_source("https://news.example/sm.xml.gz"), fetcher)
+    assert urls == ["https://news.example/1", "https://news.example/2"]
+
+
+async def test_a_sitemap_listed_in_robots_txt_that_fails_is_reported_and_the_others_read():
+    router = respx.Router()
+    robots = b"Sitemap: https://news.example/gone.xml\nSitemap: https://news.example/sm.xml\n"
+    serve(
+        router,
+        {
+            ROBOTS_URL: robots,
+            "https://news.example/sm.xml": urlset("<url><loc>https://news.example/a</loc></url>"),
+        },
+    )
+    router.get("https://news.example/gone.xml").mock(return_value=httpx.Response(410))
+    async with fetcher_for(router) as fetcher:
+        urls, errors = await collect_reporting(sitemap_source(ROBOTS_URL), fetcher)
+    assert urls == ["https://news.example/a"]
+    assert [(where, reason) for where, reason, _ in errors] == [
+        ("https://news.example/gone.xml", "sitemap")
+    ]
+
+
+async def test_the_root_sitemap_failing_still_fails_the_source():
+    router = respx.Router()
+    router.get(SITEMAP_URL).mock(return_value=httpx.Response(404))
+    async with fetcher_for(router) as fetcher:
+        with pytest.raises(DiscoverError, match="HTTP 404") as exc:
+            await collect_reporting(sitemap_source(), fetcher)
+    assert exc.value.reason == "discover"
+
+
+async def test_a_url_too_broken_to_canonicalise_is_dropped_not_raised():
+    router = respx.Router()
+    body = urlset(
+        "<url><loc>https://news.example:99999/bad-port</loc></url>",
+        "<url><loc>http://[oops/bad-host</loc></url>",
+        "<url><loc>https://news.example/good</loc></url>",
+    )
+    serve(router, {SITEMAP_URL: body})
+    async with fetcher_for(router) as fetcher:
+        assert await collect(sitemap_source(), fetcher) == ["https://news.example/good"]
