@@ -30,7 +30,6 @@ import feedparser
 from lxml import etree
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 from warcio.archiveiterator import ArchiveIterator
-from warcio.exceptions import ArchiveLoadFailed
 from warcio.recordloader import ArcWarcRecord
 from warcio.statusandheaders import StatusAndHeadersParser, StatusAndHeadersParserException
 
@@ -235,9 +234,8 @@ def iter_warc(
     """
     try:
         with file.open("rb") as raw:
-            stream = _warc_stream(raw)
-            records = ArchiveIterator(stream)
-            while (record := _next_record(records, file)) is not None:
+            records = _Records(_OneReadAtATime(_warc_stream(raw)))
+            while (record := records.next_record()) is not None:
                 reason = _skip_reason(record)
                 page = None
                 try:
@@ -267,6 +265,62 @@ def _warc_stream(raw: io.BufferedReader) -> io.BufferedReader:
     return stream
 
 
+class _OneReadAtATime:
+    """A buffered stream whose ``read`` returns what one read of the stream under it
+    gives, so the bytes before a damaged or cut gzip member reach warcio before the
+    error does; ``ended`` tells whether the end of the stream was reached."""
+
+    def __init__(self, stream: io.BufferedReader) -> None:
+        self.stream = stream
+        self.ended = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read1(size)
+        self.ended = self.ended or (size != 0 and not data)
+        return data
+
+
+class _Records(ArchiveIterator):
+    """warcio's record iterator, made to report the damage it passes over: it takes
+    a record whose headers are cut short for the end of the archive, and prints
+    (instead of raising) a record not followed by its blank lines."""
+
+    def __init__(self, stream: _OneReadAtATime) -> None:
+        super().__init__(stream)
+        self.stream = stream
+
+    def _next_record(self, next_line: bytes | None) -> ArcWarcRecord:
+        try:
+            return super()._next_record(next_line)
+        except EOFError as exc:
+            if next_line or self.record is None:  # a record had begun
+                message = "truncated: the file ends inside a record"
+                raise DiscoverError(message, "truncated") from exc
+            raise
+
+    def next_record(self) -> ArcWarcRecord | None:
+        try:
+            record, printed = _quiet(lambda: next(self, None))
+        except DiscoverError:
+            raise
+        except Exception as exc:  # warcio fails on hostile input in many ways
+            reason = "truncated" if self.stream.ended else "corrupt"
+            raise DiscoverError(f"damaged WARC: {_one_line(str(exc))}", reason) from exc
+        if printed:
+            raise DiscoverError(f"damaged WARC: {_one_line(printed)}", "corrupt")
+        if record is not None and not _complete_headers(record):
+            reason = "truncated" if self.stream.ended else "corrupt"
+            raise DiscoverError("damaged WARC: a record without its type or length", reason)
+        return record
+
+
+def _complete_headers(record: ArcWarcRecord) -> bool:
+    """Whether a record has the headers every WARC record must have (warcio reads
+    headers cut short by the end of the file as if they were all there)."""
+    length = record.rec_headers.get_header("Content-Length") or ""
+    return bool(record.rec_headers.get_header("WARC-Type")) and length.strip().isdigit()
+
+
 def _quiet(call: Callable[[], T]) -> tuple[T, str]:
     """``call()`` with what warcio prints to stderr captured: it prints some
     damage (a record not followed by its blank lines, a bad gzip body) instead of
@@ -275,18 +329,6 @@ def _quiet(call: Callable[[], T]) -> tuple[T, str]:
     with contextlib.redirect_stderr(printed):
         result = call()
     return result, printed.getvalue()
-
-
-def _next_record(records: ArchiveIterator, file: Path) -> ArcWarcRecord | None:
-    try:
-        record, printed = _quiet(lambda: next(records, None))
-    except DiscoverError:
-        raise
-    except (ArchiveLoadFailed, StatusAndHeadersParserException, ValueError, EOFError) as exc:
-        raise DiscoverError(f"damaged WARC: {_one_line(str(exc))}", "corrupt") from exc
-    if printed:
-        raise DiscoverError(f"damaged WARC: {_one_line(printed)}", "corrupt")
-    return record
 
 
 def _one_line(text: str) -> str:

@@ -1,6 +1,7 @@
 import gzip
 import io
 import json
+import zlib
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -11,10 +12,18 @@ from tenacity import wait_none
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from scraper.config import FeedSource, FetchConfig, ListingSource, SitemapSource, UrlsSource
-from scraper.discover import SITEMAP_DEPTH, candidates, gunzip, iter_pages
+from scraper.config import (
+    FeedSource,
+    FetchConfig,
+    FilesSource,
+    ListingSource,
+    SitemapSource,
+    UrlsSource,
+)
+from scraper.discover import SITEMAP_DEPTH, candidates, gunzip, iter_pages, source_pages
 from scraper.errors import DiscoverError
 from scraper.fetch import Fetcher
+from scraper.models import Fetched
 
 from .conftest import public_resolver
 from .server import LoopbackServer, Route, text
@@ -929,3 +938,237 @@ async def test_a_url_too_broken_to_canonicalise_is_dropped_not_raised():
     serve(router, {SITEMAP_URL: body})
     async with fetcher_for(router) as fetcher:
         assert await collect(sitemap_source(), fetcher) == ["https://news.example/good"]
+
+
+# Local inputs: every page capped, every damage and every record that is no page
+# counted by reason
+
+
+def warc_record(
+    url: str,
+    body: bytes = b"<p>page</p>",
+    kind: str = "response",
+    status: str = "200 OK",
+    ctype: str = "text/html; charset=utf-8",
+    headers: tuple[tuple[str, str], ...] = (),
+    http: bool = True,
+    warc_content_type: str | None = None,
+) -> bytes:
+    """One uncompressed WARC record."""
+    out = io.BytesIO()
+    writer = WARCWriter(out, gzip=False)
+    http_headers = (
+        StatusAndHeaders(status, [("Content-Type", ctype), *headers], protocol="HTTP/1.1")
+        if http
+        else None
+    )
+    record = writer.create_warc_record(
+        url,
+        kind,
+        payload=io.BytesIO(body),
+        http_headers=http_headers,
+        warc_content_type=warc_content_type,
+    )
+    writer.write_record(record)
+    return out.getvalue()
+
+
+def gzip_members(*records: bytes) -> bytes:
+    """Records as a .warc.gz is written: one gzip member each."""
+    return b"".join(gzip.compress(record) for record in records)
+
+
+def read_reporting(path, **options) -> tuple[list[Fetched], list[tuple[str, str]], list[str]]:
+    """The pages, the (where, reason) of each failure and the reason of each record
+    passed over."""
+    errors: list[tuple[str, str]] = []
+    skipped: list[str] = []
+    pages = list(
+        iter_pages(
+            path,
+            on_error=lambda where, exc: errors.append((where, exc.reason)),
+            on_skip=skipped.append,
+            **options,
+        )
+    )
+    return pages, errors, skipped
+
+
+def test_a_warc_record_past_max_bytes_is_too_large_and_the_records_after_it_are_read(tmp_path):
+    zeros = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = zeros.compress(b"\0" * 20_000_000) + zeros.flush()  # 20 KB that inflate to 20 MB
+    path = tmp_path / "crawl.warc.gz"
+    path.write_bytes(
+        gzip_members(
+            warc_record("https://x.example/a", b"<p>a</p>"),
+            warc_record("https://x.example/bomb", bomb, headers=(("Content-Encoding", "gzip"),)),
+            warc_record("https://x.example/huge", b"<p>" + b"x" * 200_000),
+            warc_record("https://x.example/b", b"<p>b</p>"),
+        )
+    )
+    pages, errors, _ = read_reporting(path, max_bytes=100_000)
+    assert [(p.url, p.body) for p in pages] == [
+        ("https://x.example/a", b"<p>a</p>"),
+        ("https://x.example/b", b"<p>b</p>"),
+    ]
+    assert errors == [
+        ("https://x.example/bomb", "too_large"),
+        ("https://x.example/huge", "too_large"),
+    ]
+
+
+def test_a_gzip_encoded_record_within_max_bytes_is_decoded(tmp_path):
+    path = tmp_path / "crawl.warc"
+    body = gzip.compress(b"<p>encoded</p>")
+    path.write_bytes(
+        warc_record("https://x.example/e", body, headers=(("Content-Encoding", "gzip"),))
+    )
+    assert [p.body for p in iter_pages(path)] == [b"<p>encoded</p>"]
+
+
+@pytest.mark.parametrize("compressed", [True, False])
+def test_a_truncated_warc_keeps_the_records_before_the_cut_and_is_reported(tmp_path, compressed):
+    records = [warc_record(f"https://x.example/{n}", b"<p>%d</p>" % n * 500) for n in range(3)]
+    data = gzip_members(*records) if compressed else b"".join(records)
+    path = tmp_path / ("crawl.warc.gz" if compressed else "crawl.warc")
+    path.write_bytes(data[: len(data) - 300])
+    pages, errors, _ = read_reporting(path)
+    assert [p.url for p in pages] == ["https://x.example/0", "https://x.example/1"]
+    assert errors == [(str(path), "truncated")]
+
+
+def test_a_text_file_named_warc_is_not_warc_and_warcio_prints_nothing(tmp_path, capfd):
+    path = tmp_path / "notes.warc"
+    path.write_bytes(b"shopping list\neggs\nmilk\n" * 5)
+    empty = tmp_path / "empty.warc.gz"
+    empty.write_bytes(b"")
+    pages, errors, _ = read_reporting(tmp_path)
+    assert pages == []
+    assert errors == [(str(empty), "not_warc"), (str(path), "not_warc")]
+    assert capfd.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda r: r + b"this is not a record\r\n\r\n", id="junk after a record"),
+        pytest.param(
+            lambda r: r.replace(b"Content-Length: ", b"Content-Length: 1", 1), id="wrong length"
+        ),
+    ],
+)
+def test_a_damaged_warc_is_corrupt_and_warcio_prints_nothing(tmp_path, capfd, damage):
+    first = warc_record("https://x.example/a", b"<p>a</p>")
+    path = tmp_path / "crawl.warc"
+    path.write_bytes(first + damage(warc_record("https://x.example/b")) + first)
+    _, errors, _ = read_reporting(path)
+    assert errors and errors[-1] == (str(path), "corrupt")
+    assert capfd.readouterr() == ("", "")
+
+
+def test_records_that_are_no_page_are_passed_over_by_reason(tmp_path):
+    path = tmp_path / "crawl.warc.gz"
+    path.write_bytes(
+        gzip_members(
+            warc_record("https://x.example/", b"", kind="warcinfo", http=False),
+            warc_record("https://x.example/a", b"<p>a</p>"),
+            warc_record("https://x.example/a", b"{}", kind="metadata", http=False),
+            warc_record("https://x.example/gone", b"gone", status="404 Not Found"),
+            warc_record("https://x.example/logo.png", b"\x89PNG", ctype="image/png"),
+            warc_record(
+                "dns:x.example",
+                b"x.example. 300 IN A 93.184.216.34",
+                http=False,
+                warc_content_type="text/dns",
+            ),
+        )
+    )
+    pages, errors, skipped = read_reporting(path)
+    assert [p.url for p in pages] == ["https://x.example/a"]
+    assert errors == []
+    assert sorted(skipped) == ["not_200", "not_html", "not_http", "not_response", "not_response"]
+
+
+@pytest.mark.parametrize(
+    "target", ["urn:x-page:42", "HTTPS://x.example/upper", "ftp://x.example/p"]
+)
+def test_an_http_response_under_a_non_http_target_is_read_under_its_own_uri(tmp_path, target):
+    path = tmp_path / "crawl.warc"
+    path.write_bytes(warc_record(target, b"<p>story</p>"))
+    pages, errors, skipped = read_reporting(path)
+    assert [(p.url, p.body, p.content_type) for p in pages] == [
+        (target, b"<p>story</p>", "text/html")
+    ]
+    assert errors == skipped == []
+
+
+def test_a_local_file_past_max_bytes_is_too_large_without_being_read(tmp_path):
+    sparse = tmp_path / "sparse.html"
+    with sparse.open("wb") as out:
+        out.truncate(1 << 30)  # 1 GiB on paper, nothing on disk
+    (tmp_path / "small.html").write_bytes(b"<p>small</p>")
+    pages, errors, _ = read_reporting(tmp_path)
+    assert [p.body for p in pages] == [b"<p>small</p>"]
+    assert errors == [(str(sparse), "too_large")]
+
+
+def test_a_gzip_file_inflating_past_max_bytes_is_too_large(tmp_path):
+    bomb = tmp_path / "bomb.html.gz"
+    bomb.write_bytes(gzip.compress(b"<p>" + b"x" * 2_000_000))
+    pages, errors, _ = read_reporting(tmp_path, max_bytes=1_000_000)
+    assert pages == [] and errors == [(str(bomb), "too_large")]
+
+
+def test_every_member_of_a_gzip_html_file_is_read(tmp_path):
+    path = tmp_path / "page.html.gz"
+    path.write_bytes(gzip.compress(b"<p>first</p>") + gzip.compress(b"<p>second</p>"))
+    assert [p.body for p in iter_pages(path)] == [b"<p>first</p><p>second</p>"]
+
+
+def test_a_warc_date_that_is_no_date_falls_back_to_now(tmp_path):
+    record = warc_record("https://x.example/a")
+    path = tmp_path / "crawl.warc"
+    stamp = record.index(b"WARC-Date: ") + len(b"WARC-Date: ")
+    path.write_bytes(record[:stamp] + b"yesterday-ish......." + record[stamp + 20 :])
+    (page,) = iter_pages(path)
+    assert abs((page.fetched_at - datetime.now(UTC)).total_seconds()) < 60
+
+
+# include / exclude / max_items on files sources: matched against the page URL
+
+
+def test_files_sources_match_include_and_exclude_against_the_file_uri(tmp_path):
+    for name in ("world-1.html", "world-live-2.html", "sport-3.html", "world-4.html"):
+        (tmp_path / name).write_bytes(b"<p>x</p>")
+    source = FilesSource(
+        name="f",
+        type="files",
+        path=tmp_path,
+        include=["/world-"],
+        exclude=["live"],
+        max_items=1,
+    )
+    assert [p.url for p in source_pages(source)] == [(tmp_path / "world-1.html").as_uri()]
+    source.max_items = None
+    assert [p.url.rsplit("/", 1)[1] for p in source_pages(source)] == [
+        "world-1.html",
+        "world-4.html",
+    ]
+
+
+def test_files_sources_match_the_canonical_warc_target_uri(tmp_path):
+    path = tmp_path / "crawl.warc.gz"
+    path.write_bytes(
+        gzip_members(
+            warc_record("https://X.example/world/1?utm_source=feed"),
+            warc_record("https://x.example/sport/2"),
+            warc_record("https://x.example/world/3"),
+        )
+    )
+    source = FilesSource(
+        name="f", type="files", path=path, include=[r"^https://x\.example/world/\d+$"]
+    )
+    assert [p.url for p in source_pages(source)] == [
+        "https://X.example/world/1?utm_source=feed",
+        "https://x.example/world/3",
+    ]
