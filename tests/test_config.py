@@ -214,3 +214,10 @@ def test_the_commented_live_examples_in_config_yaml_are_valid():
     settings = parse_settings(yaml.safe_load(uncommented))
     types = {s.type for s in settings.sources}
     assert types == {"files", "feed", "sitemap", "listing", "urls"}
+
+
+def test_sitemap_max_files_defaults_to_1000_and_must_be_positive():
+    source = {"name": "s", "type": "sitemap", "url": "https://x.example/sitemap.xml"}
+    assert parse_settings({"sources": [source]}).sources[0].max_files == 1000
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.max_files: "):
+        parse_settings({"sources": [{**source, "max_files": 0}]})
