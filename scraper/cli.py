@@ -4,6 +4,7 @@
     scrape status --config config.yaml          recent runs and drift warnings
     scrape schema                               JSON Schema of a records.jsonl line
     scrape extract INPUT... [--url URL] [--format jsonl|text] [-o OUT] [--workers N]
+                           [--max-bytes N]
     scrape clean-text FILE... [-o OUT] [--captions-inline]
 
 Exit codes: 0 success; 1 some pages failed (the run still completed); 2 bad usage,
@@ -27,6 +28,7 @@ import os
 import signal
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -44,9 +46,10 @@ from .config import (
     parse_duration,
     read_regular_file,
 )
-from .discover import MAX_DECOMPRESSED, iter_pages
+from .discover import DEFAULT_MAX_BYTES, iter_pages
 from .errors import (
     ConfigError,
+    DiscoverError,
     LockedError,
     ScrapeError,
     SinkError,
@@ -59,7 +62,7 @@ from .report import status_table
 from .store import KEEP_RUNS, read_runs
 
 OK, FAILED, USAGE, LOCKED = 0, 1, 2, 75
-MAX_TEXT_BYTES = MAX_DECOMPRESSED  # one seed-format dump given to clean-text
+MAX_TEXT_BYTES = 50_000_000  # one seed-format dump given to clean-text
 
 
 def escape_controls(text: str) -> str:
@@ -157,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes; 0 = one per core, 1 = in-process",
     )
     ext.add_argument("--timeout", type=_seconds, default=30.0, help="seconds per page")
+    ext.add_argument(
+        "--max-bytes",
+        type=_byte_count,
+        default=DEFAULT_MAX_BYTES,
+        help="cap on a page (a file, a WARC record) after decompression; a larger one "
+        "is skipped as too_large (default: %(default)s, as fetch.max_bytes)",
+    )
     ext.add_argument("--captions-inline", action="store_true")
 
     ct = sub.add_parser("clean-text", help="re-clean seed-format text dumps")
@@ -207,15 +217,29 @@ def _error(message: str) -> None:
     print(f"scrape: {escape_controls(message)}", file=sys.stderr)
 
 
-def _input_pages(inputs: list[Path], url: str | None, failures: list[str]) -> Iterator[Fetched]:
-    def on_error(where: str, exc: ScrapeError) -> None:
-        failures.append(where)
-        _error(str(exc))
+def _byte_count(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number of bytes")
+    return int(value)
 
-    for path in inputs:
+
+def _input_pages(
+    args: argparse.Namespace, failures: list[str], not_pages: Counter[str]
+) -> Iterator[Fetched]:
+    """The pages of the inputs; each file or record that cannot be read is named on
+    one line of stderr, and each WARC record that is no page counted by reason."""
+
+    def on_error(where: str, exc: DiscoverError) -> None:
+        failures.append(where)
+        _error(f"{exc.reason} {where}: {exc}")
+
+    def on_skip(reason: str) -> None:
+        not_pages[reason] += 1
+
+    for path in args.inputs:
         try:
-            for page in iter_pages(path, "extract", on_error=on_error):
-                yield page.model_copy(update={"url": url}) if url else page
+            for page in iter_pages(path, "extract", args.max_bytes, on_error, on_skip=on_skip):
+                yield page.model_copy(update={"url": args.url}) if args.url else page
         except ScrapeError as exc:
             failures.append(str(path))
             _error(str(exc))
@@ -226,9 +250,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
         _error("--url applies to a single HTML file")
         return USAGE
     failures: list[str] = []
+    not_pages: Counter[str] = Counter()
     first = True
     with _output(args.output) as out, ExtractPool(args.workers, args.timeout) as pool:
-        for page, outcome in pool.map(_input_pages(args.inputs, args.url, failures)):
+        for page, outcome in pool.map(_input_pages(args, failures, not_pages)):
             if not isinstance(outcome, Article):
                 failures.append(page.url)
                 _error(f"{page.url}: {outcome}")
@@ -240,6 +265,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
                     ("" if first else "\n") + article_seed_text(outcome, args.captions_inline)
                 )
             first = False
+    if not_pages:
+        counts = ", ".join(f"{reason}={n}" for reason, n in sorted(not_pages.items()))
+        _error(f"passed over {sum(not_pages.values())} WARC records that are no page ({counts})")
     return FAILED if failures else OK
 
 

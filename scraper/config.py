@@ -229,6 +229,9 @@ class FeedSource(_Source):
 class SitemapSource(_Source):
     type: Literal["sitemap"]
     url: str
+    # Sitemap files read per run (the index, its children, robots.txt's list): a
+    # bound on indexes that list each other or grow without end.
+    max_files: int = Field(1000, ge=1)
 
     _check = field_validator("url")(lambda cls, v: _http_url(v))
 

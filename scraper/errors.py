@@ -3,7 +3,7 @@ wrapped at the stage boundary with ``raise ... from exc``.
 
     ScrapeError
     ├── ConfigError        config file missing, unreadable, or invalid (names the field)
-    ├── DiscoverError      a source could not be listed (bad feed, sitemap, path)
+    ├── DiscoverError      a source, or a file or sitemap of it, could not be read; ``reason``
     ├── FetchError         a page could not be fetched; ``reason`` is a short code
     │   └── BlockedURL     refused before any request (bad URL, private address, robots)
     ├── ExtractError       a page could not be turned into an article
@@ -26,7 +26,13 @@ class ConfigError(ScrapeError):
 
 
 class DiscoverError(ScrapeError):
-    pass
+    """``reason`` counts it in the run report: ``discover`` (a source could not be
+    listed), ``sitemap`` (a child sitemap was skipped), ``sitemap_limit``,
+    ``too_large``, ``truncated``, ``corrupt``, ``not_warc``, ``unreadable``."""
+
+    def __init__(self, message: str, reason: str = "discover") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class FetchError(ScrapeError):

@@ -128,7 +128,9 @@ COUNTS = (
 class SourceReport(BaseModel):
     """What one run did for one source. ``skipped_seen``: handled by a past run and
     not asked again; ``unchanged``: fetched again, same text; ``deferred``: left for
-    a later run because the host asked us to back off."""
+    a later run because the host asked us to back off; ``not_pages``: WARC records
+    read and passed over as no page, by reason (``not_response``, ``not_http``,
+    ``not_200``, ``not_html``): unlike ``failures``, they do not fail the run."""
 
     discovered: int = 0
     fetched: int = 0
@@ -139,6 +141,7 @@ class SourceReport(BaseModel):
     extracted: int = 0
     emitted: int = 0
     failures: Counter[str] = Field(default_factory=Counter)
+    not_pages: Counter[str] = Field(default_factory=Counter)
     # Median word count of the articles extracted in this run (the drift alert's input).
     median_words: float | None = None
     words: list[int] = Field(default_factory=list, exclude=True)
@@ -235,7 +238,13 @@ class RunReport(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def totals(self) -> dict[str, int]:
-        return {count: self._total(count) for count in (*COUNTS, "failed")}
+        totals = {count: self._total(count) for count in (*COUNTS, "failed")}
+        return totals | {"not_pages": sum(self.not_pages.values())}
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def not_pages(self) -> Counter[str]:
+        return sum((s.not_pages for s in self.sources.values()), Counter())
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -259,6 +268,8 @@ class RunReport(BaseModel):
 
     def summary(self) -> str:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.failures.items()))
+        total_not_pages = sum(self.not_pages.values())
+        passed_over = ", ".join(f"{k}={v}" for k, v in sorted(self.not_pages.items()))
         return (
             f"scrape: discovered={self.discovered} fetched={self.fetched} "
             f"not_modified={self.not_modified} seen={self.skipped_seen} "
@@ -266,6 +277,7 @@ class RunReport(BaseModel):
             f"failed={self.failed}"
             + (f" ({reasons})" if reasons else "")
             + (f" deferred={self.deferred}" if self.deferred else "")
+            + (f" not_pages={total_not_pages} ({passed_over})" if total_not_pages else "")
             + f" in {self.seconds:.1f}s"
             + (" (interrupted)" if self.interrupted else "")
             + (f"; {len(self.warnings)} drift warning(s)" if self.warnings else "")

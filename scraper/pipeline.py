@@ -33,6 +33,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from functools import partial
 from itertools import islice
 from types import FrameType
 
@@ -40,7 +41,7 @@ import httpx
 from tenacity.wait import wait_base
 
 from .config import FilesSource, Settings
-from .discover import candidates, iter_pages
+from .discover import candidates, source_pages
 from .errors import DiscoverError, NotAnArticle, ScrapeError
 from .extract import ExtractPool, Outcome
 from .fetch import Deferred, Fetcher, Resolver, system_resolver
@@ -113,6 +114,10 @@ class Run:
         extra = {"url": url, "reason": reason, "source": source}
         log.warning("%s %s: %s", reason, url, message, extra=extra)
         self.report.fail(source, url, reason, message)
+
+    def unreadable(self, source: str, where: str, exc: DiscoverError) -> None:
+        """A file, record or sitemap of ``source`` that could not be read."""
+        self.fail(source, where, exc.reason, str(exc))
 
     def tick(self) -> None:
         if self.on_page:
@@ -243,12 +248,13 @@ def run_files(run: Run, source: FilesSource, pool: ExtractPool, stop: Stop) -> N
     counts = run.report.source(source.name)
     digests: dict[str, Validators] = {}
 
-    def on_error(path: str, exc: DiscoverError) -> None:
-        run.fail(source.name, path, "discover", str(exc))
+    def on_skip(reason: str) -> None:
+        counts.not_pages[reason] += 1
 
     def new_pages() -> Iterator[Fetched]:
-        cutoff = source.cutoff(utc_now())
-        for page in iter_pages(source.path, source.name, on_error=on_error, since=cutoff):
+        max_bytes = run.settings.fetch.max_bytes
+        on_error = partial(run.unreadable, source.name)
+        for page in source_pages(source, max_bytes, on_error, on_skip):
             if stop:
                 return
             counts.discovered += 1
@@ -261,7 +267,7 @@ def run_files(run: Run, source: FilesSource, pool: ExtractPool, stop: Stop) -> N
         for page, outcome in pool.map(new_pages()):
             run.take(source.name, outcome, [page.url], digests.pop(page.url, None))
     except DiscoverError as exc:
-        run.fail(source.name, str(source.path), "discover", str(exc))
+        run.unreadable(source.name, str(source.path), exc)
 
 
 async def run_web(run: Run, fetcher: Fetcher, pool: ExtractPool, stop: Stop) -> None:
@@ -276,14 +282,15 @@ async def run_web(run: Run, fetcher: Fetcher, pool: ExtractPool, stop: Stop) -> 
                 continue
             counts = run.report.source(source.name)
             try:
-                async for found in candidates(source, fetcher):
+                on_error = partial(run.unreadable, source.name)
+                async for found in candidates(source, fetcher, on_error):
                     counts.discovered += 1
                     if candidate := run.admit(found):
                         await queue.put(candidate)
             except Deferred:
                 counts.deferred += 1
             except DiscoverError as exc:
-                run.fail(source.name, getattr(source, "url", source.name), "discover", str(exc))
+                run.unreadable(source.name, getattr(source, "url", source.name), exc)
 
     async def consume() -> None:
         while (candidate := await queue.get()) is not None:

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import zlib
 
 import pytest
 
@@ -353,3 +354,108 @@ def test_page_text_with_control_characters_gives_clean_text_and_matching_records
     record = json.loads(jsonl.read_text(encoding="utf-8"))
     assert out.split("\n")[2:] == [normalise_line(p) for p in record["paragraphs"]]
     assert record["paragraphs"][0].startswith("[31mRed alert carriage next line para2J end.")
+
+
+def test_extract_names_each_damaged_input_on_one_line_counts_no_pages_and_exits_1(tmp_path, capfd):
+    from .test_discover import gzip_members, warc_record
+
+    page = (FIXTURES / "pages" / "daily8_starmer.html").read_bytes()
+    archive = gzip_members(
+        warc_record("https://portal.example/a", page),
+        warc_record("https://portal.example/gone", b"gone", status="404 Not Found"),
+        warc_record("https://portal.example/b", page.replace(b"Starmer", b"Sir Keir")),
+    )
+    crawl = tmp_path / "crawl.warc.gz"
+    crawl.write_bytes(archive[:-200])
+    notes = tmp_path / "notes.warc"
+    notes.write_text("not an archive\n")
+    big = tmp_path / "big.html"
+    big.write_bytes(page * 2)
+    out = tmp_path / "out.jsonl"
+    args = ["extract", str(tmp_path), "-o", str(out), "--workers", "1"]
+    assert main([*args, "--max-bytes", str(len(page) + 100)]) == 1
+    assert [json.loads(line)["url"] for line in out.read_text().splitlines()] == [
+        "https://portal.example/a"
+    ]
+    err = capfd.readouterr().err.splitlines()
+    assert err == [
+        f"scrape: too_large {big}: file of {2 * len(page)} bytes exceeds max_bytes "
+        f"({len(page) + 100})",
+        f"scrape: truncated {crawl}: truncated gzip data",
+        f"scrape: not_warc {notes}: not a WARC file (starts with b'not a')",
+        "scrape: passed over 1 WARC records that are no page (not_200=1)",
+    ]
+
+
+def test_extract_max_bytes_must_be_a_positive_number(capsys):
+    page = FIXTURES / "pages" / "daily8_starmer.html"
+    for bad in ("0", "-5", "5MB"):
+        try:
+            main(["extract", str(page), "--max-bytes", bad])
+        except SystemExit as exc:
+            assert exc.code == 2
+        else:
+            raise AssertionError(f"--max-bytes {bad} was accepted")
+    assert "not a positive number of bytes" in capsys.readouterr().err
+
+
+HUGE_RECORD = 200 << 20  # 200 MiB, a whole number of the megabytes written
+
+
+def huge_record_warc(path, size: int = HUGE_RECORD) -> None:
+    """A small .warc.gz holding a page of ``size`` bytes, a page whose gzip body
+    inflates to ``size`` bytes, then a real page: written a megabyte at a time."""
+    deflate = zlib.compressobj(1, zlib.DEFLATED, 31)
+    chunk = b" " * (1 << 20)
+    bomb = zlib.compressobj(9, zlib.DEFLATED, 31)
+    encoded = b"".join(bomb.compress(chunk) for _ in range(size >> 20)) + bomb.flush()
+    with path.open("wb") as out:
+
+        def record(url: str, http: bytes, length: int) -> bytes:
+            return (
+                f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: {url}\r\n"
+                "WARC-Date: 2026-11-24T06:00:00Z\r\n"
+                "WARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-000000000000>\r\n"
+                "Content-Type: application/http; msgtype=response\r\n"
+                f"Content-Length: {len(http) + length}\r\n\r\n"
+            ).encode() + http
+
+        http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n"
+        out.write(deflate.compress(record("https://x.example/huge", http, size)))
+        for _ in range(size >> 20):
+            out.write(deflate.compress(chunk))
+        out.write(deflate.compress(b"\r\n\r\n") + deflate.flush())
+        gzipped = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\n\r\n"
+        out.write(
+            gzip.compress(
+                record("https://x.example/bomb", gzipped, len(encoded)) + encoded + b"\r\n\r\n"
+            )
+        )
+        page = (FIXTURES / "pages" / "daily8_starmer.html").read_bytes()
+        ok = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n"
+        out.write(gzip.compress(record("https://x.example/ok", ok, len(page)) + page + b"\r\n\r\n"))
+
+
+def test_a_huge_warc_record_is_refused_with_bounded_memory(tmp_path):
+    warc = tmp_path / "huge.warc.gz"
+    huge_record_warc(warc)
+    assert warc.stat().st_size < HUGE_RECORD // 100
+    out = tmp_path / "out.jsonl"
+    script = (
+        "import resource, sys\n"
+        "from scraper.cli import main\n"
+        f"code = main(['extract', {str(warc)!r}, '-o', {str(out)!r}, '--workers', '1', "
+        "'--max-bytes', '1000000'])\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)\n"
+        "sys.exit(code)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("too_large") == 2
+    assert [json.loads(line)["url"] for line in out.read_text().splitlines()] == [
+        "https://x.example/ok"
+    ]
+    peak = int(result.stdout.split()[-1])
+    assert peak < HUGE_RECORD * 3 // 4, f"peak memory {peak} bytes"

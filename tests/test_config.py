@@ -321,3 +321,10 @@ def test_a_config_that_is_not_a_regular_file_is_refused(tmp_path):
     big.write_bytes(b"#" * 10_000_001)
     with pytest.raises(ConfigError, match="larger than"):
         load_settings(big)
+
+
+def test_sitemap_max_files_defaults_to_1000_and_must_be_positive():
+    source = {"name": "s", "type": "sitemap", "url": "https://x.example/sitemap.xml"}
+    assert parse_settings({"sources": [source]}).sources[0].max_files == 1000
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.max_files: "):
+        parse_settings({"sources": [{**source, "max_files": 0}]})

@@ -2,6 +2,7 @@ import gzip
 import io
 import json
 import os
+import zlib
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -12,12 +13,21 @@ from tenacity import wait_none
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from scraper.config import FeedSource, FetchConfig, ListingSource, SitemapSource, UrlsSource
-from scraper.discover import SITEMAP_DEPTH, candidates, gunzip, iter_pages
+from scraper.config import (
+    FeedSource,
+    FetchConfig,
+    FilesSource,
+    ListingSource,
+    SitemapSource,
+    UrlsSource,
+)
+from scraper.discover import SITEMAP_DEPTH, candidates, gunzip, iter_pages, source_pages
 from scraper.errors import DiscoverError
 from scraper.fetch import Fetcher
+from scraper.models import Fetched
 
 from .conftest import public_resolver
+from .server import LoopbackServer, Route, text
 
 RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
 <item><title>One</title><link>/news/one?utm_source=rss</link></item>
@@ -44,6 +54,16 @@ def fetcher_for(router: respx.Router, **config) -> Fetcher:
 
 async def collect(source, fetcher) -> list[str]:
     return [c.url async for c in candidates(source, fetcher)]
+
+
+async def collect_reporting(source, fetcher) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """The candidate URLs, and the (where, reason, message) of each part reported."""
+    errors: list[tuple[str, str, str]] = []
+
+    def on_error(where: str, exc: DiscoverError) -> None:
+        errors.append((where, exc.reason, str(exc)))
+
+    return [c.url async for c in candidates(source, fetcher, on_error)], errors
 
 
 async def collect_dated(source, fetcher) -> list[tuple[str, datetime | None]]:
@@ -113,9 +133,29 @@ async def test_urls_source():
         assert await collect(source, fetcher) == ["https://a.example/x"]
 
 
-def test_gzip_bomb_is_refused():
-    with pytest.raises(DiscoverError, match="inflates"):
+def test_gzip_bomb_is_refused_as_too_large():
+    with pytest.raises(DiscoverError, match="exceeds max_bytes") as exc:
         gunzip(gzip.compress(b"a" * 2_000_000), limit=1_000_000)
+    assert exc.value.reason == "too_large"
+
+
+def test_gunzip_reads_every_member_and_the_zero_padding_between_them():
+    data = gzip.compress(b"<urlset>") + b"\0" * 4 + gzip.compress(b"</urlset>")
+    assert gunzip(data) == b"<urlset></urlset>"
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "truncated"),
+        (gzip.compress(b"x" * 1000)[:-9], "truncated"),
+        (gzip.compress(b"first member") + b"not gzip", "corrupt"),
+    ],
+)
+def test_gunzip_names_the_damage(data, reason):
+    with pytest.raises(DiscoverError) as exc:
+        gunzip(data)
+    assert exc.value.reason == reason
 
 
 def write_warc(path, pages: dict[str, bytes]) -> None:
@@ -168,9 +208,10 @@ def test_directories_gz_files_and_bad_files(tmp_path):
 def test_a_gzip_error_names_the_file(tmp_path):
     bad = tmp_path / "c.html.gz"
     bad.write_bytes(b"not gzip at all")
-    with pytest.raises(DiscoverError) as info:
-        list(iter_pages(bad))
-    assert str(info.value).startswith(f"{bad}: corrupt gzip data")
+    errors = []
+    list(iter_pages(bad, on_error=lambda where, exc: errors.append((where, str(exc)))))
+    assert errors == [(str(bad), errors[0][1])]
+    assert errors[0][1].startswith("corrupt gzip data")
 
 
 def test_an_input_that_is_neither_file_nor_directory_is_named_as_such(tmp_path):
@@ -475,21 +516,25 @@ async def test_nested_sitemap_indexes_are_followed_up_to_the_depth_cap():
     assert urls == ["https://news.example/deep"]
 
 
-async def test_sitemap_indexes_nested_deeper_than_the_cap_are_not_followed():
+async def test_sitemap_indexes_nested_deeper_than_the_cap_are_not_followed_and_reported():
     router = respx.Router()
     pages, leaf = nested_indexes(SITEMAP_DEPTH + 1)
     routes = serve(router, pages)
+    source = sitemap_source("https://news.example/idx-0.xml")
     async with fetcher_for(router) as fetcher:
-        assert await collect(sitemap_source("https://news.example/idx-0.xml"), fetcher) == []
+        urls, errors = await collect_reporting(source, fetcher)
+    assert urls == []
     assert routes[leaf].call_count == 0
-
-
-async def test_sitemap_index_listing_itself_stops_at_the_depth_cap():
-    router = respx.Router()
-    routes = serve(router, {SITEMAP_URL: sitemap_index((SITEMAP_URL, None))})
+    assert errors == [
+        (
+            source.url,
+            "sitemap_limit",
+            "s: sitemaps not read: 1 (indexes nested more than 3 deep)",
+        )
+    ]
     async with fetcher_for(router) as fetcher:
-        assert await collect(sitemap_source(), fetcher) == []
-    assert routes[SITEMAP_URL].call_count == SITEMAP_DEPTH + 1
+        with pytest.raises(DiscoverError, match="nested more than 3 deep"):
+            await collect(source, fetcher)  # without on_error, the limit is raised
 
 
 async def test_image_loc_before_the_page_loc_is_not_taken_as_the_page_url():
@@ -743,3 +788,408 @@ async def test_canonical_variants_of_one_url_are_deduplicated():
             "http://news.example/a?id=1",
             "https://news.example:8443/a?id=1",
         ]
+
+
+# Sitemap indexes on a real server: each sitemap read once, a failing child
+# skipped and reported, the whole bounded by max_files
+
+
+def loopback_fetcher(**config) -> Fetcher:
+    config = {"per_host_delay": 0, "respect_robots": False, "retries": 0, **config}
+    return Fetcher(FetchConfig(**config), wait=wait_none())
+
+
+def loopback_source(server: LoopbackServer, path: str, **options) -> SitemapSource:
+    return SitemapSource(
+        name="s", type="sitemap", url=server.base + path, allow_private=True, **options
+    )
+
+
+def xml(body: bytes) -> Route:
+    return text(body.decode(), "application/xml")
+
+
+async def test_a_child_sitemap_that_fails_is_reported_and_its_siblings_are_read():
+    with LoopbackServer() as server:
+        base = server.base
+        server.routes["/index.xml"] = xml(
+            sitemap_index(
+                (f"{base}/sm-1.xml", None),
+                (f"{base}/missing.xml", None),
+                (f"{base}/sm-2.xml", None),
+            )
+        )
+        server.routes["/sm-1.xml"] = xml(urlset(f"<url><loc>{base}/a</loc></url>"))
+        server.routes["/sm-2.xml"] = xml(urlset(f"<url><loc>{base}/b</loc></url>"))
+        async with loopback_fetcher() as fetcher:
+            urls, errors = await collect_reporting(loopback_source(server, "/index.xml"), fetcher)
+    assert urls == [f"{base}/a", f"{base}/b"]
+    assert [(where, reason) for where, reason, _ in errors] == [(f"{base}/missing.xml", "sitemap")]
+    assert "HTTP 404" in errors[0][2]
+
+
+async def test_a_self_referencing_index_is_fetched_once():
+    with LoopbackServer() as server:
+        base = server.base
+        server.routes["/index.xml"] = xml(
+            sitemap_index(
+                (f"{base}/index.xml", None),
+                (f"{base}/index.xml?utm_source=loop", None),
+                (f"{base}/leaf.xml", None),
+            )
+        )
+        server.routes["/leaf.xml"] = xml(urlset(f"<url><loc>{base}/a</loc></url>"))
+        async with loopback_fetcher() as fetcher:
+            urls, errors = await collect_reporting(loopback_source(server, "/index.xml"), fetcher)
+        assert server.hits == {"/index.xml": 1, "/leaf.xml": 1}
+    assert urls == [f"{base}/a"] and errors == []
+
+
+def mutual_children(server: LoopbackServer, count: int) -> None:
+    """An index of ``count`` child indexes, each listing all the children and a
+    urlset of its own page."""
+    base = server.base
+    children = [(f"{base}/child-{i}.xml", None) for i in range(count)]
+    server.routes["/index.xml"] = xml(sitemap_index(*children))
+    for i in range(count):
+        own = (f"{base}/leaf-{i}.xml", None)
+        server.routes[f"/child-{i}.xml"] = xml(sitemap_index(*children, own))
+        server.routes[f"/leaf-{i}.xml"] = xml(urlset(f"<url><loc>{base}/page-{i}</loc></url>"))
+
+
+async def test_200_children_that_list_each_other_are_each_fetched_once():
+    with LoopbackServer() as server:
+        mutual_children(server, 200)
+        async with loopback_fetcher() as fetcher:
+            urls, errors = await collect_reporting(loopback_source(server, "/index.xml"), fetcher)
+        hits = dict(server.hits)
+    assert sorted(urls) == sorted(f"{server.base}/page-{i}" for i in range(200))
+    assert errors == []
+    assert len(hits) == 401 and set(hits.values()) == {1}
+
+
+async def test_max_files_bounds_the_sitemaps_read_and_reports_those_left_unread():
+    with LoopbackServer() as server:
+        mutual_children(server, 200)
+        source = loopback_source(server, "/index.xml", max_files=50)
+        async with loopback_fetcher() as fetcher:
+            urls, errors = await collect_reporting(source, fetcher)
+        hits = dict(server.hits)
+    assert sum(hits.values()) == 50 and set(hits.values()) == {1}
+    assert urls == []  # breadth first: the index and 49 of its children, no leaf yet
+    assert [(where, reason) for where, reason, _ in errors] == [(source.url, "sitemap_limit")]
+    # 151 children, and the leaves of the 49 children read
+    assert errors[0][2] == "s: sitemaps not read: 200 (max_files 50 reached)"
+
+
+async def test_a_gzip_sitemap_inflating_past_max_bytes_is_too_large_and_its_siblings_are_read():
+    big = urlset(*[f"<url><loc>https://news.example/{n}</loc></url>" for n in range(20_000)])
+    router = respx.Router()
+    serve(
+        router,
+        {
+            SITEMAP_URL: sitemap_index(
+                ("https://news.example/big.xml.gz", None), ("https://news.example/ok.xml", None)
+            ),
+            "https://news.example/big.xml.gz": gzip.compress(big),
+            "https://news.example/ok.xml": urlset("<url><loc>https://news.example/ok</loc></url>"),
+        },
+    )
+    assert len(gzip.compress(big)) < 100_000 < len(big)
+    async with fetcher_for(router, max_bytes=100_000) as fetcher:
+        urls, errors = await collect_reporting(sitemap_source(), fetcher)
+    assert urls == ["https://news.example/ok"]
+    assert [(where, reason) for where, reason, _ in errors] == [
+        ("https://news.example/big.xml.gz", "too_large")
+    ]
+
+
+async def test_a_gzip_sitemap_of_several_members_is_read_whole():
+    router = respx.Router()
+    first = "<url><loc>https://news.example/1</loc></url>"
+    second = "<url><loc>https://news.example/2</loc></url>"
+    whole = urlset(first, second).decode()
+    cut = whole.index(second)
+    body = gzip.compress(whole[:cut].encode()) + gzip.compress(whole[cut:].encode())
+    serve(router, {"https://news.example/sm.xml.gz": body})
+    async with fetcher_for(router) as fetcher:
+        urls = await collect(sitemap_source("https://news.example/sm.xml.gz"), fetcher)
+    assert urls == ["https://news.example/1", "https://news.example/2"]
+
+
+async def test_a_sitemap_listed_in_robots_txt_that_fails_is_reported_and_the_others_read():
+    router = respx.Router()
+    robots = b"Sitemap: https://news.example/gone.xml\nSitemap: https://news.example/sm.xml\n"
+    serve(
+        router,
+        {
+            ROBOTS_URL: robots,
+            "https://news.example/sm.xml": urlset("<url><loc>https://news.example/a</loc></url>"),
+        },
+    )
+    router.get("https://news.example/gone.xml").mock(return_value=httpx.Response(410))
+    async with fetcher_for(router) as fetcher:
+        urls, errors = await collect_reporting(sitemap_source(ROBOTS_URL), fetcher)
+    assert urls == ["https://news.example/a"]
+    assert [(where, reason) for where, reason, _ in errors] == [
+        ("https://news.example/gone.xml", "sitemap")
+    ]
+
+
+async def test_the_root_sitemap_failing_still_fails_the_source():
+    router = respx.Router()
+    router.get(SITEMAP_URL).mock(return_value=httpx.Response(404))
+    async with fetcher_for(router) as fetcher:
+        with pytest.raises(DiscoverError, match="HTTP 404") as exc:
+            await collect_reporting(sitemap_source(), fetcher)
+    assert exc.value.reason == "discover"
+
+
+async def test_a_url_too_broken_to_canonicalise_is_passed_on_for_the_fetch_stage_to_refuse():
+    router = respx.Router()
+    body = urlset(
+        "<url><loc>https://news.example:99999/bad-port</loc></url>",
+        "<url><loc>http://[oops/bad-host</loc></url>",
+        "<url><loc>https://news.example/good</loc></url>",
+    )
+    serve(router, {SITEMAP_URL: body})
+    async with fetcher_for(router) as fetcher:
+        assert await collect(sitemap_source(), fetcher) == [
+            "https://news.example:99999/bad-port",
+            "http://[oops/bad-host",
+            "https://news.example/good",
+        ]
+
+
+# Local inputs: every page capped, every damage and every record that is no page
+# counted by reason
+
+
+def warc_record(
+    url: str,
+    body: bytes = b"<p>page</p>",
+    kind: str = "response",
+    status: str = "200 OK",
+    ctype: str = "text/html; charset=utf-8",
+    headers: tuple[tuple[str, str], ...] = (),
+    http: bool = True,
+    warc_content_type: str | None = None,
+) -> bytes:
+    """One uncompressed WARC record."""
+    out = io.BytesIO()
+    writer = WARCWriter(out, gzip=False)
+    http_headers = (
+        StatusAndHeaders(status, [("Content-Type", ctype), *headers], protocol="HTTP/1.1")
+        if http
+        else None
+    )
+    record = writer.create_warc_record(
+        url,
+        kind,
+        payload=io.BytesIO(body),
+        http_headers=http_headers,
+        warc_content_type=warc_content_type,
+    )
+    writer.write_record(record)
+    return out.getvalue()
+
+
+def gzip_members(*records: bytes) -> bytes:
+    """Records as a .warc.gz is written: one gzip member each."""
+    return b"".join(gzip.compress(record) for record in records)
+
+
+def read_reporting(path, **options) -> tuple[list[Fetched], list[tuple[str, str]], list[str]]:
+    """The pages, the (where, reason) of each failure and the reason of each record
+    passed over."""
+    errors: list[tuple[str, str]] = []
+    skipped: list[str] = []
+    pages = list(
+        iter_pages(
+            path,
+            on_error=lambda where, exc: errors.append((where, exc.reason)),
+            on_skip=skipped.append,
+            **options,
+        )
+    )
+    return pages, errors, skipped
+
+
+def test_a_warc_record_past_max_bytes_is_too_large_and_the_records_after_it_are_read(tmp_path):
+    zeros = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = zeros.compress(b"\0" * 20_000_000) + zeros.flush()  # 20 KB that inflate to 20 MB
+    path = tmp_path / "crawl.warc.gz"
+    path.write_bytes(
+        gzip_members(
+            warc_record("https://x.example/a", b"<p>a</p>"),
+            warc_record("https://x.example/bomb", bomb, headers=(("Content-Encoding", "gzip"),)),
+            warc_record("https://x.example/huge", b"<p>" + b"x" * 200_000),
+            warc_record("https://x.example/b", b"<p>b</p>"),
+        )
+    )
+    pages, errors, _ = read_reporting(path, max_bytes=100_000)
+    assert [(p.url, p.body) for p in pages] == [
+        ("https://x.example/a", b"<p>a</p>"),
+        ("https://x.example/b", b"<p>b</p>"),
+    ]
+    assert errors == [
+        ("https://x.example/bomb", "too_large"),
+        ("https://x.example/huge", "too_large"),
+    ]
+
+
+def test_a_gzip_encoded_record_within_max_bytes_is_decoded(tmp_path):
+    path = tmp_path / "crawl.warc"
+    body = gzip.compress(b"<p>encoded</p>")
+    path.write_bytes(
+        warc_record("https://x.example/e", body, headers=(("Content-Encoding", "gzip"),))
+    )
+    assert [p.body for p in iter_pages(path)] == [b"<p>encoded</p>"]
+
+
+@pytest.mark.parametrize("compressed", [True, False])
+def test_a_truncated_warc_keeps_the_records_before_the_cut_and_is_reported(tmp_path, compressed):
+    records = [warc_record(f"https://x.example/{n}", b"<p>%d</p>" % n * 500) for n in range(3)]
+    data = gzip_members(*records) if compressed else b"".join(records)
+    path = tmp_path / ("crawl.warc.gz" if compressed else "crawl.warc")
+    path.write_bytes(data[: len(data) - 300])
+    pages, errors, _ = read_reporting(path)
+    assert [p.url for p in pages] == ["https://x.example/0", "https://x.example/1"]
+    assert errors == [(str(path), "truncated")]
+
+
+def test_a_text_file_named_warc_is_not_warc_and_warcio_prints_nothing(tmp_path, capfd):
+    path = tmp_path / "notes.warc"
+    path.write_bytes(b"shopping list\neggs\nmilk\n" * 5)
+    empty = tmp_path / "empty.warc.gz"
+    empty.write_bytes(b"")
+    pages, errors, _ = read_reporting(tmp_path)
+    assert pages == []
+    assert errors == [(str(empty), "not_warc"), (str(path), "not_warc")]
+    assert capfd.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda r: r + b"this is not a record\r\n\r\n", id="junk after a record"),
+        pytest.param(
+            lambda r: r.replace(b"Content-Length: ", b"Content-Length: 1", 1), id="wrong length"
+        ),
+    ],
+)
+def test_a_damaged_warc_is_corrupt_and_warcio_prints_nothing(tmp_path, capfd, damage):
+    first = warc_record("https://x.example/a", b"<p>a</p>")
+    path = tmp_path / "crawl.warc"
+    path.write_bytes(first + damage(warc_record("https://x.example/b")) + first)
+    _, errors, _ = read_reporting(path)
+    assert errors and errors[-1] == (str(path), "corrupt")
+    assert capfd.readouterr() == ("", "")
+
+
+def test_records_that_are_no_page_are_passed_over_by_reason(tmp_path):
+    path = tmp_path / "crawl.warc.gz"
+    path.write_bytes(
+        gzip_members(
+            warc_record("https://x.example/", b"", kind="warcinfo", http=False),
+            warc_record("https://x.example/a", b"<p>a</p>"),
+            warc_record("https://x.example/a", b"{}", kind="metadata", http=False),
+            warc_record("https://x.example/gone", b"gone", status="404 Not Found"),
+            warc_record("https://x.example/logo.png", b"\x89PNG", ctype="image/png"),
+            warc_record(
+                "dns:x.example",
+                b"x.example. 300 IN A 93.184.216.34",
+                http=False,
+                warc_content_type="text/dns",
+            ),
+        )
+    )
+    pages, errors, skipped = read_reporting(path)
+    assert [p.url for p in pages] == ["https://x.example/a"]
+    assert errors == []
+    assert sorted(skipped) == ["not_200", "not_html", "not_http", "not_response", "not_response"]
+
+
+@pytest.mark.parametrize(
+    "target", ["urn:x-page:42", "HTTPS://x.example/upper", "ftp://x.example/p"]
+)
+def test_an_http_response_under_a_non_http_target_is_read_under_its_own_uri(tmp_path, target):
+    path = tmp_path / "crawl.warc"
+    path.write_bytes(warc_record(target, b"<p>story</p>"))
+    pages, errors, skipped = read_reporting(path)
+    assert [(p.url, p.body, p.content_type) for p in pages] == [
+        (target, b"<p>story</p>", "text/html")
+    ]
+    assert errors == skipped == []
+
+
+def test_a_local_file_past_max_bytes_is_too_large_without_being_read(tmp_path):
+    sparse = tmp_path / "sparse.html"
+    with sparse.open("wb") as out:
+        out.truncate(1 << 30)  # 1 GiB on paper, nothing on disk
+    (tmp_path / "small.html").write_bytes(b"<p>small</p>")
+    pages, errors, _ = read_reporting(tmp_path)
+    assert [p.body for p in pages] == [b"<p>small</p>"]
+    assert errors == [(str(sparse), "too_large")]
+
+
+def test_a_gzip_file_inflating_past_max_bytes_is_too_large(tmp_path):
+    bomb = tmp_path / "bomb.html.gz"
+    bomb.write_bytes(gzip.compress(b"<p>" + b"x" * 2_000_000))
+    pages, errors, _ = read_reporting(tmp_path, max_bytes=1_000_000)
+    assert pages == [] and errors == [(str(bomb), "too_large")]
+
+
+def test_every_member_of_a_gzip_html_file_is_read(tmp_path):
+    path = tmp_path / "page.html.gz"
+    path.write_bytes(gzip.compress(b"<p>first</p>") + gzip.compress(b"<p>second</p>"))
+    assert [p.body for p in iter_pages(path)] == [b"<p>first</p><p>second</p>"]
+
+
+def test_a_warc_date_that_is_no_date_falls_back_to_now(tmp_path):
+    record = warc_record("https://x.example/a")
+    path = tmp_path / "crawl.warc"
+    stamp = record.index(b"WARC-Date: ") + len(b"WARC-Date: ")
+    path.write_bytes(record[:stamp] + b"yesterday-ish......." + record[stamp + 20 :])
+    (page,) = iter_pages(path)
+    assert abs((page.fetched_at - datetime.now(UTC)).total_seconds()) < 60
+
+
+# include / exclude / max_items on files sources: matched against the page URL
+
+
+def test_files_sources_match_include_and_exclude_against_the_file_uri(tmp_path):
+    for name in ("world-1.html", "world-live-2.html", "sport-3.html", "world-4.html"):
+        (tmp_path / name).write_bytes(b"<p>x</p>")
+    source = FilesSource(
+        name="f",
+        type="files",
+        path=tmp_path,
+        include=["/world-"],
+        exclude=["live"],
+        max_items=1,
+    )
+    assert [p.url for p in source_pages(source)] == [(tmp_path / "world-1.html").as_uri()]
+    source.max_items = None
+    assert [p.url.rsplit("/", 1)[1] for p in source_pages(source)] == [
+        "world-1.html",
+        "world-4.html",
+    ]
+
+
+def test_files_sources_match_the_canonical_warc_target_uri(tmp_path):
+    path = tmp_path / "crawl.warc.gz"
+    path.write_bytes(
+        gzip_members(
+            warc_record("https://X.example/world/1?utm_source=feed"),
+            warc_record("https://x.example/sport/2"),
+            warc_record("https://x.example/world/3"),
+        )
+    )
+    source = FilesSource(
+        name="f", type="files", path=path, include=[r"^https://x\.example/world/\d+$"]
+    )
+    assert [p.url for p in source_pages(source)] == [
+        "https://X.example/world/1?utm_source=feed",
+        "https://x.example/world/3",
+    ]

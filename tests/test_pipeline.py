@@ -538,3 +538,75 @@ def test_drift_alert_fires_when_pages_lose_their_body_text(tmp_path, capsys):
     warnings = latest_report(tmp_path / "out")["warnings"]
     assert warnings and {w["source"] for w in warnings} == {"fx"}
     assert "drift: source 'fx'" in capsys.readouterr().err
+
+
+def test_a_files_source_counts_damaged_and_oversized_inputs_and_passes_over_no_pages(
+    tmp_path, capfd
+):
+    from .test_discover import gzip_members, warc_record
+
+    pages = copy_pages(tmp_path, 2)
+    archive = gzip_members(
+        warc_record("https://portal.example/w0", story(100)),
+        warc_record(
+            "https://portal.example/w0",
+            b"GET /w0 HTTP/1.1\r\nHost: portal.example\r\n\r\n",
+            kind="request",
+            http=False,
+            warc_content_type="application/http; msgtype=request",
+        ),
+        warc_record("https://portal.example/gone", b"gone", status="404 Not Found"),
+        warc_record("https://portal.example/w1", story(101)),
+        warc_record("https://portal.example/w2", story(102)),
+    )
+    (pages / "crawl.warc.gz").write_bytes(archive[:-300])  # w2 is cut
+    (pages / "notes.warc").write_text("not an archive\n" * 20)
+    with (pages / "huge.html").open("wb") as out:
+        out.truncate(6_000_000)  # past the default fetch.max_bytes, nothing on disk
+    config = write_config(tmp_path, [{"name": "fx", "type": "files", "path": str(pages)}])
+
+    assert main(["--config", str(config)]) == 1
+    report = latest_report(tmp_path / "out")
+    assert report["failures"] == {"truncated": 1, "not_warc": 1, "too_large": 1}
+    assert report["sources"]["fx"]["not_pages"] == {"not_200": 1, "not_response": 1}
+    assert report["totals"]["emitted"] == 4 and report["totals"]["not_pages"] == 2
+    assert sorted(r["canonical_url"] for r in records(tmp_path)) == [
+        f"https://d8.example/{i}" for i in (0, 1, 100, 101)
+    ]
+    err = capfd.readouterr().err.strip().splitlines()
+    named = {
+        "truncated": pages / "crawl.warc.gz",
+        "not_warc": pages / "notes.warc",
+        "too_large": pages / "huge.html",
+    }
+    for reason, path in named.items():
+        assert sum(line.startswith(f"scrape: {reason} {path}: ") for line in err) == 1
+    assert len(err) == 4 and "not_pages=2 (not_200=1, not_response=1)" in err[-1]
+
+
+def test_a_sitemap_whose_child_is_missing_still_emits_the_other_childrens_pages(tmp_path):
+    from .server import LoopbackServer, text
+
+    with LoopbackServer() as server:
+        base = server.base
+        for i in (1, 2):
+            server.routes[f"/a/{i}"] = lambda h, i=i: h.send(200, story(i), "text/html")
+            server.routes[f"/sm-{i}.xml"] = text(
+                f"<urlset><url><loc>{base}/a/{i}</loc></url></urlset>"
+            )
+        children = "".join(
+            f"<sitemap><loc>{base}/{name}.xml</loc></sitemap>" for name in ("sm-1", "gone", "sm-2")
+        )
+        server.routes["/index.xml"] = text(f"<sitemapindex>{children}</sitemapindex>")
+        source = {
+            "name": "sm",
+            "type": "sitemap",
+            "url": f"{base}/index.xml",
+            "allow_private": True,
+        }
+        config = write_config(tmp_path, [source])
+        assert main(["--config", str(config)]) == 1  # not 3: the source got through
+    report = latest_report(tmp_path / "out")
+    assert report["failures"] == {"sitemap": 1}
+    assert report["errors"][0]["url"] == f"{base}/gone.xml"
+    assert report["totals"]["emitted"] == 2
