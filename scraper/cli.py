@@ -4,6 +4,7 @@
     scrape status --config config.yaml          recent runs and drift warnings
     scrape schema                               JSON Schema of a records.jsonl line
     scrape extract INPUT... [--url URL] [--format jsonl|text] [-o OUT] [--workers N]
+                   [--timeout S] [--in-process]
     scrape clean-text FILE... [-o OUT] [--captions-inline]
 
 Exit codes: 0 success; 1 some pages failed (the run still completed); 2 bad usage,
@@ -40,6 +41,7 @@ from .report import status_table
 from .store import read_runs
 
 OK, FAILED, USAGE, LOCKED = 0, 1, 2, 75
+IN_PROCESS_HELP = "extract in this process, for profiling (no hard time limit)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="scrape", description="Scrape and clean syndicated news pages.")
     parser.add_argument("--config", type=Path, help="run every source of this config file")
     parser.add_argument("--workers", type=int, help="extraction processes (default: config)")
+    parser.add_argument("--in-process", action="store_true", help=IN_PROCESS_HELP)
     parser.add_argument(
         "--full", action="store_true", help="fetch every URL again, ignoring seen URLs"
     )
@@ -87,8 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     ext.add_argument("--url", help="page URL (for a single HTML input)")
     ext.add_argument("--format", choices=("jsonl", "text"), default="jsonl")
     ext.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
-    ext.add_argument("--workers", type=int, default=0, help="processes; 1 = in-process")
+    ext.add_argument("--workers", type=int, default=0, help="processes (default: one per core)")
     ext.add_argument("--timeout", type=float, default=30.0, help="seconds per page")
+    ext.add_argument("--in-process", action="store_true", help=IN_PROCESS_HELP)
     ext.add_argument("--captions-inline", action="store_true")
 
     ct = sub.add_parser("clean-text", help="re-clean seed-format text dumps")
@@ -140,7 +144,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
         return USAGE
     failures: list[str] = []
     first = True
-    with _output(args.output) as out, ExtractPool(args.workers, args.timeout) as pool:
+    with (
+        _output(args.output) as out,
+        ExtractPool(args.workers, args.timeout, in_process=args.in_process) as pool,
+    ):
         for page, outcome in pool.map(_input_pages(args.inputs, args.url, failures)):
             if not isinstance(outcome, Article):
                 failures.append(page.url)
@@ -216,6 +223,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             pipeline.run(
                 settings,
                 workers=args.workers,
+                in_process=args.in_process,
                 full=args.full,
                 wait_lock=args.wait,
                 stop=stop,

@@ -1,16 +1,13 @@
 """Extraction against the hand-written aggregator fixtures and hostile input."""
 
 import codecs
-import os
-import signal
 import sys
-import time
 from datetime import datetime
 
 import pytest
 
 from scraper.errors import ExtractError, NotAnArticle
-from scraper.extract import ExtractPool, ExtractTimeout, decode_html, extract, extract_page
+from scraper.extract import ExtractTimeout, decode_html, extract, extract_page
 from scraper.models import Fetched
 from scraper.normalise import article_seed_text
 
@@ -144,70 +141,6 @@ def big_page(paragraphs: int = 4000) -> Fetched:
 def test_extraction_past_the_time_limit_is_abandoned():
     with pytest.raises(ExtractTimeout):
         extract_page(big_page(), timeout=0.01)
-
-
-def test_pool_counts_timeouts_and_keeps_going():
-    good = Fetched(url="https://x.example/a", source="t", body=fixture_html("daily8_starmer"))
-    with ExtractPool(workers=2, timeout=0.01) as pool:
-        outcomes = [o for _, o in pool.map([big_page()])]
-    assert isinstance(outcomes[0], ExtractTimeout)
-    with ExtractPool(workers=2, timeout=20) as pool:
-        outcomes = [o for _, o in pool.map([good, big_page(50)])]
-    assert [type(o).__name__ for o in outcomes] == ["Article", "Article"]
-
-
-def scripted_extract(page: Fetched, timeout: float) -> float:
-    """Stands in for ``extract_page`` in pool workers: the URL's last segment says
-    how the page behaves; returns when it finished (the clock is system-wide)."""
-    kind = page.url.rsplit("/", 1)[-1]
-    if kind == "slow":
-        time.sleep(1.0)
-    elif kind == "crash":
-        os._exit(1)
-    elif kind == "stuck":  # in C code that ignores the time limit
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
-        time.sleep(60)
-    else:
-        time.sleep(0.01)
-    return time.monotonic()
-
-
-def scripted_pages(*kinds: str) -> list[Fetched]:
-    return [
-        Fetched(url=f"https://x.example/{i}/{k}", source="t", body=b"") for i, k in enumerate(kinds)
-    ]
-
-
-@pytest.fixture
-def scripted_pool(monkeypatch):
-    monkeypatch.setattr(sys.modules["scraper.extract"], "extract_page", scripted_extract)
-    with ExtractPool(workers=2, timeout=0.5) as pool:
-        pool.grace = 3.0  # covers starting the forkserver and workers under load
-        yield pool
-
-
-def test_pool_map_keeps_input_order_and_other_workers_busy_past_a_slow_page(scripted_pool):
-    pages = scripted_pages("slow", *["fast"] * 20)
-    results = list(scripted_pool.map(pages))
-    assert [page for page, _ in results] == pages
-    slow_done, *fast_done = [outcome for _, outcome in results]
-    assert max(fast_done) < slow_done
-
-
-def test_a_crashed_worker_fails_only_the_pages_in_flight(scripted_pool):
-    pages = scripted_pages(*["fast"] * 5, "crash", *["fast"] * 30)
-    outcomes = [outcome for _, outcome in scripted_pool.map(pages)]
-    failed = [i for i, o in enumerate(outcomes) if isinstance(o, ExtractError)]
-    assert 5 in failed
-    assert len(failed) <= 2 * scripted_pool.workers
-    assert all(isinstance(o, float) for o in outcomes[12:])
-
-
-def test_a_stuck_worker_is_killed_and_the_run_goes_on(scripted_pool):
-    pages = scripted_pages("fast", "stuck", *["fast"] * 20)
-    outcomes = [outcome for _, outcome in scripted_pool.map(pages)]
-    assert isinstance(outcomes[1], ExtractTimeout)
-    assert all(isinstance(o, float) for o in outcomes[5:])
 
 
 def _story(paragraphs: int, extra: str = "") -> str:
