@@ -1,7 +1,8 @@
 """HTML -> ``Article``: metadata, main text, captions, related links.
 
 Order of work on one page (one selectolax parse, one trafilatura pass):
-1. decode the bytes (declared charset, ``<meta charset>``, UTF-8, detection);
+1. decode the bytes as browsers do (WHATWG: byte-order mark, declared charset,
+   ``<meta charset>``), then UTF-8, windows-1252 or detection (``decode_html``);
 2. read metadata from JSON-LD, OpenGraph/meta tags and the DOM;
 3. ``clean.clean_tree`` harvests captions and related cards, then removes chrome;
 4. trafilatura extracts the main text from the cleaned HTML;
@@ -35,6 +36,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import trafilatura
+import webencodings
 from charset_normalizer import from_bytes
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -124,45 +126,91 @@ DETECT_BYTES = 64_000
 # trafilatura logs a warning for every page it finds empty; the run report counts those.
 logging.getLogger("trafilatura").setLevel(logging.ERROR)
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{2,40})""", re.I)
-
+META_BYTES = 4096
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8"),
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
+UTF8 = webencodings.lookup("utf-8")
+WINDOWS_1252 = webencodings.lookup("windows-1252")
+# What a <meta> declaration of these means (the WHATWG prescan): bytes that parse as
+# ASCII markup cannot be UTF-16, and x-user-defined is for XHR, not pages.
+META_MEANS = {"utf-16le": UTF8, "utf-16be": UTF8, "x-user-defined": WINDOWS_1252}
+# Detection picks among the standard's single-byte and CJK encodings only: never
+# UTF-7 or another encoding a browser would not use.
+DETECTABLE = sorted(
+    {
+        encoding.codec_info.name
+        for name in set(webencodings.LABELS.values()) - {"replacement", "x-user-defined"}
+        if not name.startswith("utf-16") and (encoding := webencodings.lookup(name))
+    }
+)
 
 
 def decode_html(body: bytes | str, declared: str | None = None) -> str:
-    """Text of an HTML body: a byte-order mark, then the declared (HTTP header)
-    charset, then <meta charset>, then UTF-8, then detection. Undecodable bytes
-    become U+FFFD, never an exception."""
+    """Text of an HTML body, as the WHATWG encoding standard (which browsers follow)
+    reads it, with fallbacks for bytes that do not match their declaration.
+
+    1. a byte-order mark;
+    2. the declared (HTTP header) charset, then a ``<meta>`` one, where UTF-16 means
+       UTF-8; labels are looked up in the standard's table, so an unknown label,
+       UTF-7 and the "replacement" ones are ignored; the first that decodes wins;
+    3. UTF-8; bytes that are mostly UTF-8 stay UTF-8, broken sequences as U+FFFD;
+    4. windows-1252 when UTF-8 was declared (Latin-1 text labelled UTF-8);
+    5. detection among the standard's encodings; else UTF-8.
+
+    Undecodable bytes become U+FFFD, never an exception."""
     if isinstance(body, str):
         return body
     for bom, codec in _BOMS:
         if body.startswith(bom):
             return body[len(bom) :].decode(codec, errors="replace")
-    candidates = [declared] if declared else []
-    meta = META_CHARSET.search(body[:4096])
-    if meta:
-        candidates.append(meta.group(1).decode("ascii"))
-    candidates.append("utf-8")
-    for encoding in candidates:
-        try:
-            return body.decode(_codec(encoding))
-        except (LookupError, UnicodeDecodeError):
-            continue
+    declarations = [e for e in (_label(declared), _meta_encoding(body)) if e is not None]
+    for encoding in [*declarations, UTF8]:
+        if (text := _strict(body, encoding)) is not None:
+            return text
     text = body.decode("utf-8", errors="replace")
-    if text.count("\ufffd") <= len(text) // 1000:
-        return text  # UTF-8 with a few broken bytes
-    best = from_bytes(body[:DETECT_BYTES]).best()
+    if _mostly_utf8(text):
+        return text
+    utf8_declared = any(e.name == "utf-8" for e in declarations)
+    if utf8_declared and (latin := _strict(body, WINDOWS_1252)) is not None:
+        return latin
+    best = from_bytes(body[:DETECT_BYTES], cp_isolation=DETECTABLE).best()
     return body.decode(best.encoding, errors="replace") if best else text
 
 
-def _codec(name: str) -> str:
-    name = name.strip().lower()
-    # WHATWG: pages labelled latin-1 are really windows-1252.
-    return "cp1252" if name in {"iso-8859-1", "latin-1", "latin1", "ascii", "us-ascii"} else name
+def _label(label: str | None) -> webencodings.Encoding | None:
+    """The encoding a charset label names in the WHATWG table; None for an unknown
+    label or a "replacement" one (labels of encodings that smuggle markup)."""
+    try:
+        encoding = webencodings.lookup(label) if label else None
+    except LookupError:  # "replacement", in webencodings before 0.6
+        return None
+    return encoding if encoding is not None and encoding.name != "replacement" else None
+
+
+def _meta_encoding(body: bytes) -> webencodings.Encoding | None:
+    match = META_CHARSET.search(body[:META_BYTES])
+    encoding = _label(match.group(1).decode("ascii")) if match else None
+    return META_MEANS.get(encoding.name, encoding) if encoding is not None else None
+
+
+def _strict(body: bytes, encoding: webencodings.Encoding) -> str | None:
+    try:
+        text, _ = encoding.codec_info.decode(body)
+    except UnicodeDecodeError:
+        return None
+    return str(text)
+
+
+def _mostly_utf8(text: str) -> bool:
+    """Whether text decoded from UTF-8 with replacement is UTF-8 with a few broken
+    bytes: its valid non-ASCII characters outnumber the broken sequences (in text of
+    another encoding, almost no byte run is valid UTF-8)."""
+    broken = text.count("\ufffd")
+    return sum(1 for c in text if c > "\x7f") - broken > broken
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")

@@ -103,6 +103,57 @@ def test_header_charset_beats_meta_and_a_byte_order_mark_beats_both():
     assert "caf\u00e9" in decode_html(codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
 
 
+ARTICLE_HTML = (
+    "<html><head>{meta}</head><body><article><h1>Council votes</h1>"
+    + "".join(f"<p>Paragraph {i} says what the council decided on Monday.</p>" for i in range(4))
+    + "</article></body></html>"
+)
+
+
+@pytest.mark.parametrize("pad", ["", " "])  # odd and even byte counts
+def test_a_meta_utf16_declaration_on_an_ascii_page_means_utf8(pad):
+    html = ARTICLE_HTML.format(meta=f'<meta charset="utf-16">{pad}')
+    assert decode_html(html.encode()) == html
+    assert extract(html.encode(), "https://x.example/v").title == "Council votes"
+
+
+@pytest.mark.parametrize("where", ["meta", "header"])
+def test_utf7_is_never_used(where):
+    html = '<meta charset="utf-7"><p>Hi +ADw-script+AD4-alert(1)+ADw-/script+AD4-</p>'
+    text = decode_html(html.encode(), "utf-7" if where == "header" else None)
+    assert text == html
+    assert "<script>" not in text
+
+
+@pytest.mark.parametrize("where", ["meta", "header"])
+def test_latin1_bytes_declared_as_utf8_are_read_as_windows_1252(where):
+    html = '<meta charset="utf-8"><h1>Se\u00f1or Mu\u00f1oz</h1><p>El ni\u00f1o comi\u00f3 en M\u00e1laga.</p>'
+    body = html.encode("latin-1")
+    assert decode_html(body, "utf-8" if where == "header" else None) == html
+
+
+def test_utf8_with_a_few_broken_bytes_stays_utf8_when_declared():
+    html = '<meta charset="utf-8"><p>Caf\u00e9 cr\u00e8me, \u00e0 la brasserie.</p>'
+    assert decode_html(html.encode() + b"\xff") == html + "\ufffd"
+
+
+@pytest.mark.parametrize("label", ["bogus-charset", "iso-2022-kr", "replacement", "latin-1"])
+def test_unknown_and_replacement_labels_are_ignored(label):
+    html = f'<meta charset="{label}"><p>Caf\u00e9 cr\u00e8me \u2014 \u041f\u0440\u0438\u0432\u0435\u0442</p>'
+    assert decode_html(html.encode(), label) == html
+
+
+def test_labels_map_to_their_whatwg_encoding():
+    assert decode_html(b"<p>caf\xe9 \x80</p>", "ISO-8859-1") == "<p>caf\u00e9 \u20ac</p>"
+    assert decode_html(b"<p>caf\xe9 \x80</p>", "us-ascii") == "<p>caf\u00e9 \u20ac</p>"
+    meta = b'<meta charset="x-user-defined"><p>caf\xe9 \x80</p>'
+    assert decode_html(meta) == '<meta charset="x-user-defined"><p>caf\u00e9 \u20ac</p>'
+    sjis = (
+        '<meta http-equiv="Content-Type" content="text/html; charset=Shift_JIS"><p>\u65e5\u672c</p>'
+    )
+    assert decode_html(sjis.encode("shift_jis")) == sjis
+
+
 def test_malformed_html_still_extracts():
     html = (
         "<html><body><div><article><h1>Storm hits coast</h2><p>Heavy rain fell across the coast on "
