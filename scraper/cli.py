@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -52,7 +53,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="scrape", description="Scrape and clean syndicated news pages.")
     parser.add_argument("--config", type=Path, help="run every source of this config file")
-    parser.add_argument("--workers", type=int, help="extraction processes (default: config)")
+    parser.add_argument("--workers", type=_workers, help="extraction processes (default: config)")
     parser.add_argument("--in-process", action="store_true", help=IN_PROCESS_HELP)
     parser.add_argument(
         "--full", action="store_true", help="fetch every URL again, ignoring seen URLs"
@@ -90,8 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     ext.add_argument("--url", help="page URL (for a single HTML input)")
     ext.add_argument("--format", choices=("jsonl", "text"), default="jsonl")
     ext.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
-    ext.add_argument("--workers", type=int, default=0, help="processes (default: one per core)")
-    ext.add_argument("--timeout", type=float, default=30.0, help="seconds per page")
+    ext.add_argument(
+        "--workers", type=_workers, default=0, help="processes (default: one per core)"
+    )
+    ext.add_argument("--timeout", type=_seconds, default=30.0, help="seconds per page")
     ext.add_argument("--in-process", action="store_true", help=IN_PROCESS_HELP)
     ext.add_argument("--captions-inline", action="store_true")
 
@@ -185,6 +188,28 @@ def cmd_clean_text(args: argparse.Namespace) -> int:
     with _output(args.output) as out:
         out.write("\n".join(docs))
     return FAILED if failed else OK
+
+
+def _workers(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a number of processes (0 = one per core)"
+        )
+    return count
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds above 0")
+    return seconds
 
 
 def _since(value: str) -> datetime:

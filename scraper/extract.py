@@ -781,6 +781,8 @@ class ExtractPool:
         in_process: bool = False,
         task: Task = extract_page,
     ) -> None:
+        if workers < 0:
+            raise ValueError(f"workers must be 0 (one per core) or more, not {workers}")
         self.workers = workers or os.cpu_count() or 1
         self.timeout = timeout
         self.in_process = in_process

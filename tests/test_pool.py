@@ -195,6 +195,22 @@ def test_in_process_is_a_flag_of_extract_and_of_the_run_command(tmp_path, capsys
     assert latest_report(tmp_path / "out")["totals"]["emitted"] == 1
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["extract", "x.html", "--workers", "-1"], "'-1' is not a number of processes"),
+        (["--config", "c.yaml", "--workers", "two"], "'two' is not a number of processes"),
+        (["extract", "x.html", "--timeout", "0"], "'0' is not a number of seconds above 0"),
+        (["extract", "x.html", "--timeout", "nan"], "'nan' is not a number of seconds above 0"),
+    ],
+)
+def test_a_bad_worker_count_or_time_limit_is_a_usage_error(args, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
+
+
 def tiny_page(i: int) -> str:
     paragraphs = "".join(
         f"<p>Story {i} paragraph {n} tells readers what the council decided on Monday.</p>"
