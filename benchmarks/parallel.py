@@ -3,7 +3,7 @@
 Run from the project root:
 
     python -m benchmarks.parallel ../shared/corpora/wcxb [more corpus dirs] \
-        [--pages 2000] [--workers 1,N] [--timeout 30] [--interval 0.05]
+        [--pages 2000] [--workers 1,N] [--timeout 30] [--interval 0.05] [--slow-reader-ms 5]
 
 The corpus pages (`pages/<id>.html.gz`, read at run time), cycled up to `--pages`, are
 written as HTTP 200 `text/html` responses to a `.warc.gz` in a temporary directory,
@@ -24,9 +24,12 @@ the workers share with the forkserver in every process; PSS splits them), on eve
 rusage is not used: the workers are children of the forkserver, which the CLI does not
 reap.
 
+Then the CLI runs once more with the most workers, writing to stdout, read by this
+process one line at a time with a ``--slow-reader-ms`` pause per line (a slow consumer
+must not lose pages; 0 skips this run).
+
 The output is checked: one JSON line per page in input order, except the pages the CLI
-reports as not articles (counted from its stderr), and the same bytes for every worker
-count. Memory over the run is the tree's RSS when 25/50/75% of the output had been
+reports as failed (counted from its stderr), and the same bytes for every run. Memory over the run is the tree's RSS when 25/50/75% of the output had been
 written and at the end of extraction, and its peak while the first and the second half
 were written.
 """
@@ -109,6 +112,7 @@ class Sample:
 @dataclass
 class Run:
     workers: int
+    read_delay: float  # seconds the reader paused per line (0: the CLI wrote a file)
     seconds: float
     exit_code: int
     samples: list[Sample]
@@ -263,15 +267,26 @@ class Sampler(threading.Thread):
             self.stop.wait(self.interval)
 
 
-def run_cli(warc: Path, out: Path, workers: int, args: argparse.Namespace) -> Run:
-    """`scrape extract` as a subprocess, sampled; its stderr goes to ``out``.err."""
+def run_cli(
+    warc: Path, out: Path, workers: int, args: argparse.Namespace, read_delay: float = 0.0
+) -> Run:
+    """`scrape extract` as a subprocess, sampled; its stderr goes to ``out``.err. With a
+    ``read_delay`` it writes to stdout, which this process copies to ``out`` one line
+    at a time, pausing ``read_delay`` seconds per line."""
     command = [sys.executable, "-m", "scraper.cli", "extract", str(warc)]
-    command += ["--workers", str(workers), "--timeout", str(args.timeout), "-o", str(out)]
+    command += ["--workers", str(workers), "--timeout", str(args.timeout)]
+    command += [] if read_delay else ["-o", str(out)]
+    stdout = subprocess.PIPE if read_delay else subprocess.DEVNULL
     with out.with_suffix(".err").open("wb") as err:
         own_cpu, busy, start = time.process_time(), machine_busy(), time.perf_counter()
-        proc = subprocess.Popen(command, cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(command, cwd=PROJECT, stdout=stdout, stderr=err)
         sampler = Sampler(proc.pid, args.interval, out)
         sampler.start()
+        if proc.stdout is not None:
+            with out.open("wb") as copy:
+                for line in proc.stdout:
+                    copy.write(line)
+                    time.sleep(read_delay)
         proc.wait()
         seconds = time.perf_counter() - start
         busy = machine_busy() - busy
@@ -279,6 +294,7 @@ def run_cli(warc: Path, out: Path, workers: int, args: argparse.Namespace) -> Ru
         sampler.join()
     return Run(
         workers,
+        read_delay,
         seconds,
         proc.returncode,
         sampler.samples,
@@ -336,6 +352,11 @@ def mb(n: int | None) -> str:
     return "?" if n is None else f"{n / MB:.0f}"
 
 
+def label(run: Run) -> str:
+    slow = f", reader {1000 * run.read_delay:g} ms/line" if run.read_delay else ""
+    return f"{run.workers}{slow}"
+
+
 def report(runs: Sequence[Run], pages: int) -> Iterator[str]:
     base = next((r for r in runs if r.workers == 1), runs[0])
     yield (
@@ -349,7 +370,7 @@ def report(runs: Sequence[Run], pages: int) -> Iterator[str]:
         other = ", ".join(f"{k}: {v}" for k, v in sorted(others.items())) or "0"
         same = "yes" if r.digest and r.digest == base.digest else "NO"
         yield (
-            f"| {r.workers} | {r.seconds:.1f} | {pages / r.seconds:.1f} "
+            f"| {label(r)} | {r.seconds:.1f} | {pages / r.seconds:.1f} "
             f"| {base.seconds / r.seconds:.2f}x | {r.cpu:.1f} | {r.cpu / r.seconds:.2f} "
             f"| {r.other_load:.2f} "
             f"| {mb(r.peak_rss)} | {mb(r.peak_pss)} "
@@ -364,6 +385,8 @@ def report(runs: Sequence[Run], pages: int) -> Iterator[str]:
     )
     yield "| " + " | ".join(["---"] * 8) + " |"
     for r in runs:
+        if r.read_delay:  # its output is not a temp file the sampler can watch
+            continue
         at = " | ".join(mb(rss_at_progress(r, f)) for f in (0.25, 0.5, 0.75))
         last = next((s.rss for s in reversed(extracting(r))), None)
         first, second = halves(r)
@@ -400,6 +423,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=worker_counts, default=[1, os.cpu_count() or 1])
     ap.add_argument("--timeout", type=float, default=30.0, help="extraction limit per page")
     ap.add_argument("--interval", type=float, default=0.05, help="seconds between samples")
+    ap.add_argument(
+        "--slow-reader-ms",
+        type=float,
+        default=5.0,
+        help="pause per line of a last run read from stdout (0: no such run)",
+    )
     args = ap.parse_args(argv)
 
     files = corpus_files(args.corpora)
@@ -418,13 +447,16 @@ def main(argv: list[str] | None = None) -> int:
         run_cli(warmup, Path(tmp) / "warmup.jsonl", max(args.workers), args)
 
         runs = []
-        for workers in args.workers:
-            out = Path(tmp) / f"out-{workers}.jsonl"
-            run = run_cli(warc, out, workers, args)
+        plan = [(workers, 0.0) for workers in args.workers]
+        if args.slow_reader_ms:
+            plan.append((max(args.workers), args.slow_reader_ms / 1000))
+        for workers, read_delay in plan:
+            out = Path(tmp) / f"out-{workers}{'-slow' if read_delay else ''}.jsonl"
+            run = run_cli(warc, out, workers, args, read_delay)
             check_output(run, out, args.pages)
             runs.append(run)
             print(
-                f"workers={workers}: {run.seconds:.1f} s, exit {run.exit_code}, "
+                f"workers={label(run)}: {run.seconds:.1f} s, exit {run.exit_code}, "
                 f"{run.records} records, failures {dict(run.failures)}, "
                 f"sampling CPU {run.sampler_cpu:.1f} s, other load {run.other_load:.2f} cores; "
                 f"by process (CLI first): CPU s "

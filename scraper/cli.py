@@ -4,7 +4,7 @@
     scrape status --config config.yaml          recent runs and drift warnings
     scrape schema                               JSON Schema of a records.jsonl line
     scrape extract INPUT... [--url URL] [--format jsonl|text] [-o OUT] [--workers N]
-                           [--max-bytes N]
+                   [--timeout S] [--max-bytes N] [--in-process]
     scrape clean-text FILE... [-o OUT] [--captions-inline]
 
 Exit codes: 0 success; 1 some pages failed (the run still completed); 2 bad usage,
@@ -72,6 +72,9 @@ def escape_controls(text: str) -> str:
     return CONTROL_CHARS.sub(lambda m: repr(m[0])[1:-1], text)
 
 
+IN_PROCESS_HELP = "extract in this process, for profiling (no hard time limit)"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(USAGE, f"scrape: {escape_controls(message)} (see scrape --help)\n")
@@ -115,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_int_in(0, MAX_WORKERS),
         help="extraction processes; 0 = one per core (default: config)",
     )
+    parser.add_argument("--in-process", action="store_true", help=IN_PROCESS_HELP)
     parser.add_argument(
         "--full", action="store_true", help="fetch every URL again, ignoring seen URLs"
     )
@@ -157,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=_int_in(0, MAX_WORKERS),
         default=0,
-        help="processes; 0 = one per core, 1 = in-process",
+        help="processes (default: one per core)",
     )
     ext.add_argument("--timeout", type=_seconds, default=30.0, help="seconds per page")
     ext.add_argument(
@@ -167,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="cap on a page (a file, a WARC record) after decompression; a larger one "
         "is skipped as too_large (default: %(default)s, as fetch.max_bytes)",
     )
+    ext.add_argument("--in-process", action="store_true", help=IN_PROCESS_HELP)
     ext.add_argument("--captions-inline", action="store_true")
 
     ct = sub.add_parser("clean-text", help="re-clean seed-format text dumps")
@@ -252,7 +257,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
     failures: list[str] = []
     not_pages: Counter[str] = Counter()
     first = True
-    with _output(args.output) as out, ExtractPool(args.workers, args.timeout) as pool:
+    with (
+        _output(args.output) as out,
+        ExtractPool(args.workers, args.timeout, in_process=args.in_process) as pool,
+    ):
         for page, outcome in pool.map(_input_pages(args, failures, not_pages)):
             if not isinstance(outcome, Article):
                 failures.append(page.url)
@@ -349,6 +357,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             pipeline.run(
                 settings,
                 workers=args.workers,
+                in_process=args.in_process,
                 full=args.full,
                 wait_lock=args.wait,
                 stop=stop,

@@ -1,7 +1,8 @@
 """HTML -> ``Article``: metadata, main text, captions, related links.
 
 Order of work on one page (one selectolax parse, one trafilatura pass):
-1. decode the bytes (declared charset, ``<meta charset>``, UTF-8, detection);
+1. decode the bytes as browsers do (WHATWG: byte-order mark, declared charset,
+   ``<meta charset>``), then UTF-8, windows-1252 or detection (``decode_html``);
 2. read metadata from JSON-LD, OpenGraph/meta tags and the DOM;
 3. ``clean.clean_tree`` harvests captions and related cards, then removes chrome;
 4. trafilatura extracts the main text from the cleaned HTML;
@@ -17,19 +18,25 @@ import json
 import logging
 import multiprocessing
 import os
+import queue
 import re
+import select
 import signal
+import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import trafilatura
+import webencodings
 from charset_normalizer import from_bytes
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -119,45 +126,91 @@ DETECT_BYTES = 64_000
 # trafilatura logs a warning for every page it finds empty; the run report counts those.
 logging.getLogger("trafilatura").setLevel(logging.ERROR)
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{2,40})""", re.I)
-
+META_BYTES = 4096
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8"),
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
+UTF8 = webencodings.lookup("utf-8")
+WINDOWS_1252 = webencodings.lookup("windows-1252")
+# What a <meta> declaration of these means (the WHATWG prescan): bytes that parse as
+# ASCII markup cannot be UTF-16, and x-user-defined is for XHR, not pages.
+META_MEANS = {"utf-16le": UTF8, "utf-16be": UTF8, "x-user-defined": WINDOWS_1252}
+# Detection picks among the standard's single-byte and CJK encodings only: never
+# UTF-7 or another encoding a browser would not use.
+DETECTABLE = sorted(
+    {
+        encoding.codec_info.name
+        for name in set(webencodings.LABELS.values()) - {"replacement", "x-user-defined"}
+        if not name.startswith("utf-16") and (encoding := webencodings.lookup(name))
+    }
+)
 
 
 def decode_html(body: bytes | str, declared: str | None = None) -> str:
-    """Text of an HTML body: a byte-order mark, then the declared (HTTP header)
-    charset, then <meta charset>, then UTF-8, then detection. Undecodable bytes
-    become U+FFFD, never an exception."""
+    """Text of an HTML body, as the WHATWG encoding standard (which browsers follow)
+    reads it, with fallbacks for bytes that do not match their declaration.
+
+    1. a byte-order mark;
+    2. the declared (HTTP header) charset, then a ``<meta>`` one, where UTF-16 means
+       UTF-8; labels are looked up in the standard's table, so an unknown label,
+       UTF-7 and the "replacement" ones are ignored; the first that decodes wins;
+    3. UTF-8; bytes that are mostly UTF-8 stay UTF-8, broken sequences as U+FFFD;
+    4. windows-1252 when UTF-8 was declared (Latin-1 text labelled UTF-8);
+    5. detection among the standard's encodings; else UTF-8.
+
+    Undecodable bytes become U+FFFD, never an exception."""
     if isinstance(body, str):
         return body
     for bom, codec in _BOMS:
         if body.startswith(bom):
             return body[len(bom) :].decode(codec, errors="replace")
-    candidates = [declared] if declared else []
-    meta = META_CHARSET.search(body[:4096])
-    if meta:
-        candidates.append(meta.group(1).decode("ascii"))
-    candidates.append("utf-8")
-    for encoding in candidates:
-        try:
-            return body.decode(_codec(encoding))
-        except (LookupError, UnicodeDecodeError):
-            continue
+    declarations = [e for e in (_label(declared), _meta_encoding(body)) if e is not None]
+    for encoding in [*declarations, UTF8]:
+        if (text := _strict(body, encoding)) is not None:
+            return text
     text = body.decode("utf-8", errors="replace")
-    if text.count("\ufffd") <= len(text) // 1000:
-        return text  # UTF-8 with a few broken bytes
-    best = from_bytes(body[:DETECT_BYTES]).best()
+    if _mostly_utf8(text):
+        return text
+    utf8_declared = any(e.name == "utf-8" for e in declarations)
+    if utf8_declared and (latin := _strict(body, WINDOWS_1252)) is not None:
+        return latin
+    best = from_bytes(body[:DETECT_BYTES], cp_isolation=DETECTABLE).best()
     return body.decode(best.encoding, errors="replace") if best else text
 
 
-def _codec(name: str) -> str:
-    name = name.strip().lower()
-    # WHATWG: pages labelled latin-1 are really windows-1252.
-    return "cp1252" if name in {"iso-8859-1", "latin-1", "latin1", "ascii", "us-ascii"} else name
+def _label(label: str | None) -> webencodings.Encoding | None:
+    """The encoding a charset label names in the WHATWG table; None for an unknown
+    label or a "replacement" one (labels of encodings that smuggle markup)."""
+    try:
+        encoding = webencodings.lookup(label) if label else None
+    except LookupError:  # "replacement", in webencodings before 0.6
+        return None
+    return encoding if encoding is not None and encoding.name != "replacement" else None
+
+
+def _meta_encoding(body: bytes) -> webencodings.Encoding | None:
+    match = META_CHARSET.search(body[:META_BYTES])
+    encoding = _label(match.group(1).decode("ascii")) if match else None
+    return META_MEANS.get(encoding.name, encoding) if encoding is not None else None
+
+
+def _strict(body: bytes, encoding: webencodings.Encoding) -> str | None:
+    try:
+        text, _ = encoding.codec_info.decode(body)
+    except UnicodeDecodeError:
+        return None
+    return str(text)
+
+
+def _mostly_utf8(text: str) -> bool:
+    """Whether text decoded from UTF-8 with replacement is UTF-8 with a few broken
+    bytes: its valid non-ASCII characters outnumber the broken sequences (in text of
+    another encoding, almost no byte run is valid UTF-8)."""
+    broken = text.count("\ufffd")
+    return sum(1 for c in text if c > "\x7f") - broken > broken
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
@@ -574,53 +627,172 @@ def _on_alarm(signum: int, frame: object) -> None:
     raise ExtractTimeout("extraction ran past its time limit")
 
 
-def extract_page(page: Fetched, timeout: float) -> Article:
-    """``extract`` of a fetched page under a time limit (SIGALRM: call from a
-    process's main thread, as pool workers do)."""
+@contextmanager
+def _alarm(seconds: float) -> Iterator[None]:
+    """SIGALRM after ``seconds``: stops Python code, not C code, and only in the main
+    thread (elsewhere there is no limit)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     previous = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        return extract(page.body, page.url, encoding=page.encoding, fetched_at=page.fetched_at)
-    except ExtractError:
-        raise
-    except RecursionError as exc:
-        raise ExtractError("page nesting too deep") from exc
-    except Exception as exc:  # a hostile page must never stop a run
-        raise ExtractError(f"{type(exc).__name__}: {exc}") from exc
+        yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
 
 
+def extract_page(page: Fetched, timeout: float) -> Article:
+    """``extract`` of a fetched page, stopped after ``timeout`` seconds by SIGALRM when
+    it is in Python code (``ExtractPool`` kills a worker stuck in C code)."""
+    with _alarm(timeout):
+        try:
+            return extract(page.body, page.url, encoding=page.encoding, fetched_at=page.fetched_at)
+        except ExtractError:
+            raise
+        except RecursionError as exc:
+            raise ExtractError("page nesting too deep") from exc
+        except Exception as exc:  # a hostile page must never stop a run
+            raise ExtractError(f"{type(exc).__name__}: {exc}") from exc
+
+
 Outcome = Article | ScrapeError
+Task = Callable[[Fetched, float], Article]
+
+# A worker still busy this long past its page's time limit is killed: the limit is a
+# signal, which C code (a parser deep in a hostile page) never sees.
+KILL_GRACE = 2.0
+# How long a new worker may take to start (the first waits for the forkserver to
+# import the extractor, on a machine that may be busy).
+START_LIMIT = 120.0
+# How often a worker checks its owner is alive where the kernel cannot say (no pidfd).
+OWNER_POLL_SECONDS = 1.0
+_READY = "ready"
 
 
-def _ignore_interrupts() -> None:
-    # Ctrl-C reaches the whole process group; the parent alone decides what stops.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def attempt(task: Task, page: Fetched, timeout: float) -> Outcome:
+    """The outcome of ``task`` on ``page``: an article, or the error it raised."""
+    try:
+        return task(page, timeout)
+    except ScrapeError as exc:
+        return exc
+    except Exception as exc:  # a task that is not extract_page may raise anything
+        return ExtractError(f"{type(exc).__name__}: {exc}")
+
+
+def _serve(conn: Connection, owner: int, task: Task) -> None:
+    """A worker process: the outcome of each page the pool sends, one at a time, until
+    the pool closes the pipe or its process ``owner`` ends."""
+    # Ctrl-C and a service stop reach every process of the group; the pool alone
+    # stops its workers, once the pages in hand are done.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(owner,), daemon=True).start()
+    conn.send(_READY)
+    while True:
+        try:
+            page, timeout = conn.recv()
+        except EOFError:
+            return
+        outcome = attempt(task, page, timeout)
+        try:
+            conn.send(outcome)
+        except OSError:
+            return
+        except Exception as exc:  # an outcome that cannot be pickled
+            conn.send(ExtractError(f"the worker could not send its outcome: {exc}"))
+
+
+def _exit_with(owner: int) -> None:
+    """End this worker when the process ``owner`` (which runs the pool) ends, even by
+    SIGKILL. The worker's parent is the forkserver, which outlives the owner for as
+    long as workers hold its pipe: without this, neither would ever exit."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})  # the main thread's limit
+    try:
+        select.select([os.pidfd_open(owner)], [], [])  # readable once it has ended
+    except ProcessLookupError:
+        pass  # already gone
+    except (AttributeError, OSError):  # no pidfd (not Linux 5.3+): poll
+        while _alive(owner):
+            time.sleep(OWNER_POLL_SECONDS)
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+@dataclass
+class _Worker:
+    """A worker process and the pool's end of its pipe."""
+
+    process: BaseProcess
+    conn: Connection
+
+    def stop(self) -> int | None:
+        """Kill the process (nothing to do once it has ended); its exit code."""
+        self.process.kill()
+        self.process.join()
+        self.conn.close()
+        return self.process.exitcode
+
+
+@dataclass
+class _Slot:
+    """Where one worker runs; a new worker takes the place of one that died or was
+    killed."""
+
+    worker: _Worker | None = None
 
 
 class ExtractPool:
-    """Extraction in worker processes (trafilatura and lxml are not thread-safe).
+    """Extraction in worker processes (trafilatura and lxml are not thread-safe), with a
+    time limit that holds.
 
-    ``workers=1`` extracts in the calling process; ``0`` means one per core. A page
-    that runs past ``timeout`` is abandoned; a worker stuck in C code past the
-    grace period is killed with its pool, which is then rebuilt.
+    ``workers`` processes (0: one per core) each extract one page at a time. A page
+    gets ``timeout`` seconds (a signal in the worker); a worker still busy ``grace``
+    seconds later is stuck in C code, and is killed and replaced. A worker that dies
+    fails its own page only. Workers end with the pool, and with the process that
+    runs it, even if that is killed.
+
+    ``in_process=True`` extracts in the calling thread instead, for profiling. Its
+    time limit is the signal alone, which C code does not see: no hard limit.
+
+    ``task`` does the work (``extract_page``; tests pass scripted stand-ins). The
+    workers import it by name.
     """
 
-    # ``map`` keeps this many pages per worker submitted and not yet extracted (a
-    # crash fails the pages in flight, so few), and this many submitted and not yet
-    # returned: finished pages wait there for a slower earlier one while the other
-    # workers go on.
-    IN_FLIGHT_PER_WORKER = 2
+    # ``map`` holds this many pages per worker submitted and not yet yielded: pages
+    # done wait there for a slower earlier one while the other workers go on.
     WINDOW_PER_WORKER = 16
 
-    def __init__(self, workers: int = 0, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        workers: int = 0,
+        timeout: float = 30.0,
+        *,
+        in_process: bool = False,
+        task: Task = extract_page,
+    ) -> None:
+        if workers < 0:
+            raise ValueError(f"workers must be 0 (one per core) or more, not {workers}")
         self.workers = workers or os.cpu_count() or 1
         self.timeout = timeout
-        # The hard backstop also covers time spent queued behind other pages.
-        self.grace = max(5.0, timeout)
-        self._pool: ProcessPoolExecutor | None = None
+        self.in_process = in_process
+        self.task = task
+        self.grace = KILL_GRACE
+        self._threads: ThreadPoolExecutor | None = None
+        self._slots: list[_Slot] = []
+        self._idle: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closing = False
 
     def __enter__(self) -> ExtractPool:
         return self
@@ -629,104 +801,133 @@ class ExtractPool:
         self.close()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """Stop the workers at once (pages still running get an error outcome)."""
+        if self._threads is None:
+            return
+        with self._lock:
+            self._closing = True
+            for slot in self._slots:
+                if slot.worker is not None:
+                    slot.worker.process.kill()
+        self._threads.shutdown(wait=True, cancel_futures=True)
+        for slot in self._slots:
+            if slot.worker is not None:
+                slot.worker.stop()
+        self._threads, self._slots, self._idle = None, [], queue.SimpleQueue()
+        self._closing = False
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["scraper.extract"])
-            self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=_ignore_interrupts
-            )
-        return self._pool
-
-    def _kill(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            # ProcessPoolExecutor cannot cancel a running task: end its processes.
-            for process in list(getattr(pool, "_processes", {}).values()):
-                process.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
-
-    def run_one(self, page: Fetched) -> Outcome:
-        """Extract in this process."""
-        try:
-            return extract_page(page, self.timeout)
-        except ScrapeError as exc:
-            return exc
-
-    def _failed(
-        self,
-        exc: ScrapeError | TimeoutError | BrokenProcessPool | CancelledError,
-        pool: ProcessPoolExecutor,
-    ) -> Outcome:
-        """The outcome of a page whose future in ``pool`` failed; a pool that timed out
-        or broke is killed, unless it is already gone (its other pages fail too and
-        must not kill its successor)."""
-        if isinstance(exc, ScrapeError):
-            return exc
-        if pool is self._pool:
-            self._kill()
-        if isinstance(exc, TimeoutError):
-            return ExtractTimeout("extraction ran past its time limit (worker killed)")
-        return ExtractError("extraction worker crashed")
+    def submit(self, page: Fetched) -> Future[Outcome]:
+        """The future outcome of ``page`` (an error is an outcome, never raised)."""
+        if self.in_process:
+            done: Future[Outcome] = Future()
+            done.set_result(attempt(self.task, page, self.timeout))
+            return done
+        if self._threads is None:
+            # One thread per worker, each waiting on the worker it has taken.
+            self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="extract")
+            self._slots = [_Slot() for _ in range(self.workers)]
+            for slot in self._slots:
+                self._idle.put(slot)
+        return self._threads.submit(self._run, page)
 
     async def extract_async(self, page: Fetched) -> Outcome:
-        if self.workers == 1:
-            return self.run_one(page)
-        pool = self._executor()
-        future = asyncio.wrap_future(pool.submit(extract_page, page, self.timeout))
-        try:
-            return await asyncio.wait_for(future, self.timeout + self.grace)
-        except (ScrapeError, TimeoutError, BrokenProcessPool) as exc:
-            return self._failed(exc, pool)
+        return await asyncio.wrap_future(self.submit(page))
 
     def map(self, pages: Iterable[Fetched]) -> Iterator[tuple[Fetched, Outcome]]:
-        """Outcomes in input order. Pages are submitted as workers free up, so a slow
-        page does not idle the others; memory is bounded by ``WINDOW_PER_WORKER``."""
-        if self.workers == 1:
-            for page in pages:
-                yield page, self.run_one(page)
-            return
-        todo: Iterator[Fetched] | None = iter(pages)
-        window: deque[tuple[Fetched, Future[Article], ProcessPoolExecutor]] = deque()
-        running: set[Future[Article]] = set()
-        overdue: dict[Future[Article], Outcome] = {}
-        head: Future[Article] | None = None  # the oldest page not extracted...
-        head_since = 0.0  # ...since then: all before it are done, so it is running
-        while True:
-            while window and (window[0][1].done() or window[0][1] in overdue):
-                page, future, pool = window.popleft()
-                late = overdue.pop(future, None)
-                yield page, late if late is not None else self._outcome(future, pool)
-            if (
-                todo is not None
-                and len(running) < self.workers * self.IN_FLIGHT_PER_WORKER
-                and len(window) < self.workers * self.WINDOW_PER_WORKER
-            ):
-                new = next(todo, None)
-                if new is None:
-                    todo = None
-                    continue
-                pool = self._executor()
-                window.append((new, pool.submit(extract_page, new, self.timeout), pool))
-                running.add(window[-1][1])
-                continue
-            if not window:
-                return
-            if window[0][1] is not head:
-                head, head_since = window[0][1], time.monotonic()
-            deadline = head_since + self.timeout + self.grace
-            done, running = wait(running, max(0.0, deadline - time.monotonic()), FIRST_COMPLETED)
-            if not done and time.monotonic() >= deadline:
-                _, future, pool = window[0]
-                overdue[future] = self._failed(TimeoutError(), pool)
-                running.discard(future)
-
-    def _outcome(self, future: Future[Article], pool: ProcessPoolExecutor) -> Outcome:
+        """Each page with its outcome, in input order, however slowly they are read.
+        Pages are submitted as they are read, up to ``WINDOW_PER_WORKER`` per worker
+        not yet yielded, so a slow page does not idle the other workers. An error
+        reading ``pages`` is raised once the pages read before it are yielded."""
+        window: deque[tuple[Fetched, Future[Outcome]]] = deque()
+        limit = self.workers * self.WINDOW_PER_WORKER
+        todo = iter(pages)
+        failure: Exception | None = None
         try:
-            return future.result()
-        except (ScrapeError, BrokenProcessPool, CancelledError) as exc:
-            return self._failed(exc, pool)
+            while True:
+                try:
+                    page = next(todo)
+                except StopIteration:
+                    break
+                except Exception as exc:
+                    failure = exc
+                    break
+                window.append((page, self.submit(page)))
+                while window and (len(window) >= limit or window[0][1].done()):
+                    page, future = window.popleft()
+                    yield page, future.result()
+            while window:
+                page, future = window.popleft()
+                yield page, future.result()
+        finally:
+            for _, future in window:  # the caller stopped reading
+                future.cancel()
+        if failure is not None:
+            raise failure
+
+    def _run(self, page: Fetched) -> Outcome:
+        slot = self._idle.get()
+        try:
+            return self._run_in(slot, page)
+        except Exception as exc:  # the pool itself failed: still one outcome per page
+            return ExtractError(f"extraction pool: {type(exc).__name__}: {exc}")
+        finally:
+            self._idle.put(slot)
+
+    def _run_in(self, slot: _Slot, page: Fetched) -> Outcome:
+        """Extract ``page`` in the slot's worker (started if there is none), killing
+        it once the page is past its time limit and ``grace``."""
+        worker = slot.worker
+        if worker is None or not worker.process.is_alive():
+            if worker is not None:
+                slot.worker = None
+                worker.stop()  # died while idle, through no fault of this page
+            try:
+                worker = self._start(slot)
+            except ScrapeError as exc:
+                return exc
+        ready: Sequence[object] = [worker.process.sentinel]
+        try:
+            worker.conn.send((page, self.timeout))
+        except OSError:  # it ended just now
+            pass
+        else:
+            ready = wait([worker.conn, worker.process.sentinel], self.timeout + self.grace)
+        if worker.conn in ready:
+            try:
+                outcome: Outcome = worker.conn.recv()
+                return outcome
+            except EOFError:
+                pass  # ended without an answer
+        slot.worker = None
+        exit_code = worker.stop()
+        if not ready:
+            return ExtractTimeout("extraction ran past its time limit (worker killed)")
+        if self._closing:
+            return ExtractError("extraction stopped: the pool was closed")
+        return ExtractError(f"extraction worker crashed (exit code {exit_code})")
+
+    def _start(self, slot: _Slot) -> _Worker:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["scraper.extract"])
+        ours, theirs = context.Pipe()
+        process = context.Process(
+            target=_serve,
+            args=(theirs, os.getpid(), self.task),
+            name="scrape-extract",
+            daemon=True,
+        )
+        with self._lock:  # ``close`` kills what is in the slots
+            if self._closing:
+                raise ExtractError("extraction stopped: the pool was closed")
+            process.start()
+            worker = slot.worker = _Worker(process, ours)
+        theirs.close()
+        ready = wait([ours, process.sentinel], START_LIMIT)
+        try:
+            if ours in ready and ours.recv() == _READY:
+                return worker
+        except EOFError:
+            pass
+        slot.worker = None
+        exit_code = worker.stop()
+        raise ExtractError(f"extraction worker did not start (exit code {exit_code})")

@@ -341,6 +341,7 @@ async def run(
     wait: wait_base | None = None,
     workers: int | None = None,
     *,
+    in_process: bool = False,
     full: bool = False,
     wait_lock: bool = False,
     stop: Stop | None = None,
@@ -358,7 +359,7 @@ async def run(
         state.on_page = on_page
         workers = settings.extract.workers if workers is None else workers
         fetcher_backoff = store.backoff()
-        with ExtractPool(workers, settings.extract.timeout) as pool:
+        with ExtractPool(workers, settings.extract.timeout, in_process=in_process) as pool:
             for source in settings.sources:
                 if isinstance(source, FilesSource) and not stop:
                     run_files(state, source, pool, stop)

@@ -1,16 +1,13 @@
 """Extraction against the hand-written aggregator fixtures and hostile input."""
 
 import codecs
-import os
-import signal
 import sys
-import time
 from datetime import datetime
 
 import pytest
 
 from scraper.errors import ExtractError, NotAnArticle
-from scraper.extract import ExtractPool, ExtractTimeout, decode_html, extract, extract_page
+from scraper.extract import ExtractTimeout, decode_html, extract, extract_page
 from scraper.models import Fetched
 from scraper.normalise import article_seed_text
 
@@ -106,6 +103,57 @@ def test_header_charset_beats_meta_and_a_byte_order_mark_beats_both():
     assert "caf\u00e9" in decode_html(codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
 
 
+ARTICLE_HTML = (
+    "<html><head>{meta}</head><body><article><h1>Council votes</h1>"
+    + "".join(f"<p>Paragraph {i} says what the council decided on Monday.</p>" for i in range(4))
+    + "</article></body></html>"
+)
+
+
+@pytest.mark.parametrize("pad", ["", " "])  # odd and even byte counts
+def test_a_meta_utf16_declaration_on_an_ascii_page_means_utf8(pad):
+    html = ARTICLE_HTML.format(meta=f'<meta charset="utf-16">{pad}')
+    assert decode_html(html.encode()) == html
+    assert extract(html.encode(), "https://x.example/v").title == "Council votes"
+
+
+@pytest.mark.parametrize("where", ["meta", "header"])
+def test_utf7_is_never_used(where):
+    html = '<meta charset="utf-7"><p>Hi +ADw-script+AD4-alert(1)+ADw-/script+AD4-</p>'
+    text = decode_html(html.encode(), "utf-7" if where == "header" else None)
+    assert text == html
+    assert "<script>" not in text
+
+
+@pytest.mark.parametrize("where", ["meta", "header"])
+def test_latin1_bytes_declared_as_utf8_are_read_as_windows_1252(where):
+    html = '<meta charset="utf-8"><h1>Se\u00f1or Mu\u00f1oz</h1><p>El ni\u00f1o comi\u00f3 en M\u00e1laga.</p>'
+    body = html.encode("latin-1")
+    assert decode_html(body, "utf-8" if where == "header" else None) == html
+
+
+def test_utf8_with_a_few_broken_bytes_stays_utf8_when_declared():
+    html = '<meta charset="utf-8"><p>Caf\u00e9 cr\u00e8me, \u00e0 la brasserie.</p>'
+    assert decode_html(html.encode() + b"\xff") == html + "\ufffd"
+
+
+@pytest.mark.parametrize("label", ["bogus-charset", "iso-2022-kr", "replacement", "latin-1"])
+def test_unknown_and_replacement_labels_are_ignored(label):
+    html = f'<meta charset="{label}"><p>Caf\u00e9 cr\u00e8me \u2014 \u041f\u0440\u0438\u0432\u0435\u0442</p>'
+    assert decode_html(html.encode(), label) == html
+
+
+def test_labels_map_to_their_whatwg_encoding():
+    assert decode_html(b"<p>caf\xe9 \x80</p>", "ISO-8859-1") == "<p>caf\u00e9 \u20ac</p>"
+    assert decode_html(b"<p>caf\xe9 \x80</p>", "us-ascii") == "<p>caf\u00e9 \u20ac</p>"
+    meta = b'<meta charset="x-user-defined"><p>caf\xe9 \x80</p>'
+    assert decode_html(meta) == '<meta charset="x-user-defined"><p>caf\u00e9 \u20ac</p>'
+    sjis = (
+        '<meta http-equiv="Content-Type" content="text/html; charset=Shift_JIS"><p>\u65e5\u672c</p>'
+    )
+    assert decode_html(sjis.encode("shift_jis")) == sjis
+
+
 def test_malformed_html_still_extracts():
     html = (
         "<html><body><div><article><h1>Storm hits coast</h2><p>Heavy rain fell across the coast on "
@@ -144,70 +192,6 @@ def big_page(paragraphs: int = 4000) -> Fetched:
 def test_extraction_past_the_time_limit_is_abandoned():
     with pytest.raises(ExtractTimeout):
         extract_page(big_page(), timeout=0.01)
-
-
-def test_pool_counts_timeouts_and_keeps_going():
-    good = Fetched(url="https://x.example/a", source="t", body=fixture_html("daily8_starmer"))
-    with ExtractPool(workers=2, timeout=0.01) as pool:
-        outcomes = [o for _, o in pool.map([big_page()])]
-    assert isinstance(outcomes[0], ExtractTimeout)
-    with ExtractPool(workers=2, timeout=20) as pool:
-        outcomes = [o for _, o in pool.map([good, big_page(50)])]
-    assert [type(o).__name__ for o in outcomes] == ["Article", "Article"]
-
-
-def scripted_extract(page: Fetched, timeout: float) -> float:
-    """Stands in for ``extract_page`` in pool workers: the URL's last segment says
-    how the page behaves; returns when it finished (the clock is system-wide)."""
-    kind = page.url.rsplit("/", 1)[-1]
-    if kind == "slow":
-        time.sleep(1.0)
-    elif kind == "crash":
-        os._exit(1)
-    elif kind == "stuck":  # in C code that ignores the time limit
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
-        time.sleep(60)
-    else:
-        time.sleep(0.01)
-    return time.monotonic()
-
-
-def scripted_pages(*kinds: str) -> list[Fetched]:
-    return [
-        Fetched(url=f"https://x.example/{i}/{k}", source="t", body=b"") for i, k in enumerate(kinds)
-    ]
-
-
-@pytest.fixture
-def scripted_pool(monkeypatch):
-    monkeypatch.setattr(sys.modules["scraper.extract"], "extract_page", scripted_extract)
-    with ExtractPool(workers=2, timeout=0.5) as pool:
-        pool.grace = 3.0  # covers starting the forkserver and workers under load
-        yield pool
-
-
-def test_pool_map_keeps_input_order_and_other_workers_busy_past_a_slow_page(scripted_pool):
-    pages = scripted_pages("slow", *["fast"] * 20)
-    results = list(scripted_pool.map(pages))
-    assert [page for page, _ in results] == pages
-    slow_done, *fast_done = [outcome for _, outcome in results]
-    assert max(fast_done) < slow_done
-
-
-def test_a_crashed_worker_fails_only_the_pages_in_flight(scripted_pool):
-    pages = scripted_pages(*["fast"] * 5, "crash", *["fast"] * 30)
-    outcomes = [outcome for _, outcome in scripted_pool.map(pages)]
-    failed = [i for i, o in enumerate(outcomes) if isinstance(o, ExtractError)]
-    assert 5 in failed
-    assert len(failed) <= 2 * scripted_pool.workers
-    assert all(isinstance(o, float) for o in outcomes[12:])
-
-
-def test_a_stuck_worker_is_killed_and_the_run_goes_on(scripted_pool):
-    pages = scripted_pages("fast", "stuck", *["fast"] * 20)
-    outcomes = [outcome for _, outcome in scripted_pool.map(pages)]
-    assert isinstance(outcomes[1], ExtractTimeout)
-    assert all(isinstance(o, float) for o in outcomes[5:])
 
 
 def _story(paragraphs: int, extra: str = "") -> str:
