@@ -159,6 +159,8 @@ class SourceReport(BaseModel):
     deferred: int = 0
     extracted: int = 0
     emitted: int = 0
+    # Later copies of a story not emitted (``output.duplicates: drop``).
+    duplicates_dropped: int = 0
     failures: Counter[str] = Field(default_factory=Counter)
     not_pages: Counter[str] = Field(default_factory=Counter)
     # Median word count of the articles extracted in this run (the drift alert's input).
@@ -200,6 +202,14 @@ class Drift(BaseModel):
         )
 
 
+class StorySize(BaseModel):
+    """A story cluster and its copies found in one run."""
+
+    story_id: str
+    title: str
+    copies: int
+
+
 class RunReport(BaseModel):
     """What one run did; written as ``report.json``. ``summary()`` is the one line
     printed to stderr. Totals over the sources are derived."""
@@ -214,6 +224,8 @@ class RunReport(BaseModel):
     seconds: float = 0.0
     sources: dict[str, SourceReport] = Field(default_factory=dict)
     warnings: list[Drift] = Field(default_factory=list)
+    # The stories with the most copies in this run (``scrape status`` shows them).
+    stories: list[StorySize] = Field(default_factory=list)
     errors: list[dict[str, str]] = Field(default_factory=list)
 
     def source(self, name: str) -> SourceReport:
