@@ -43,21 +43,26 @@ SEED = 15
 # a story on the same subject: it starts a story of its own.
 MIN_SHINGLES = 20
 MIN_CONTAINMENT = 0.6
+# Long texts are compared on their first words: it bounds the cost per article, and
+# copies differ mostly at the end (trimmed, or with a line added).
+MAX_WORDS = 1000
+CHARS_PER_WORD = 12  # enough text for MAX_WORDS words in any language we read
 # A story's copies listed by ``scrape status``.
 LARGEST_STORIES = 10
 
-_WORD = re.compile(r"\w+")
+_NON_WORD = re.compile(r"[\W_]+")
 _MASK32 = np.uint64(0xFFFFFFFF)
 _MIX = np.uint64(0x9E3779B1)
 
 
 def shingle_hashes(text: str) -> np.ndarray:
     """32-bit hashes of the distinct word shingles of ``text`` (stable across runs
-    and processes: no salted ``hash()``)."""
-    words = _WORD.findall(text.lower())
+    and processes: no salted ``hash()``), from its first ``MAX_WORDS`` words."""
+    head = text[: MAX_WORDS * CHARS_PER_WORD]
+    words = _NON_WORD.sub(" ", head.lower()).encode("utf-8").split()[:MAX_WORDS]
     if not words:
         return np.zeros(0, dtype=np.uint64)
-    tokens = np.fromiter((zlib.crc32(w.encode("utf-8")) for w in words), np.uint64, len(words))
+    tokens = np.array(list(map(zlib.crc32, words)), dtype=np.uint64)
     size = min(SHINGLE_WORDS, len(tokens))
     count = len(tokens) - size + 1
     combined = np.zeros(count, dtype=np.uint64)
@@ -90,11 +95,25 @@ class Signature:
         return cls(np.frombuffer(data, dtype="<u4").astype(np.uint32), shingles)
 
 
+def _identity(value: int) -> int:
+    return value
+
+
+# The permutations are drawn from SEED once; each signature reuses them.
+_PROTOTYPE = MinHash(num_perm=NUM_PERM, seed=SEED, hashfunc=_identity, scheme="affine32")
+
+
 def signature(text: str) -> Signature:
     hashes = shingle_hashes(text)
-    minhash = MinHash(num_perm=NUM_PERM, seed=SEED, hashfunc=int, scheme="affine32")
+    minhash = MinHash(
+        num_perm=NUM_PERM,
+        seed=SEED,
+        hashfunc=_identity,
+        scheme="affine32",
+        permutations=_PROTOTYPE.permutations,
+    )
     if len(hashes):
-        minhash.update_batch(hashes)
+        minhash.update_batch(hashes.tolist())
     return Signature(minhash.hashvalues.astype(np.uint32), len(hashes))
 
 
@@ -218,7 +237,9 @@ class Clusters:
         return self._stories[story_id]
 
     def _pending_agency(self, story_id: str) -> str | None:
-        return next((n.agency for n in self.pending if n.member.story_id == story_id and n.agency), None)
+        return next(
+            (n.agency for n in self.pending if n.member.story_id == story_id and n.agency), None
+        )
 
     def save(self) -> None:
         """Record this run's copies assigned since the last save."""
@@ -239,8 +260,10 @@ class Clusters:
 def credited(article: Article, assigned: Assigned) -> Article:
     """``article`` with its story and, when it has no source of its own and its story
     was seen on an agency's own site, that agency (evidence ``cluster``)."""
-    update: dict[str, object] = {"story_id": assigned.story_id, "duplicate_of": assigned.duplicate_of}
+    update: dict[str, object] = {
+        "story_id": assigned.story_id,
+        "duplicate_of": assigned.duplicate_of,
+    }
     if article.source is None and assigned.agency:
         update |= {"source": assigned.agency, "source_evidence": "cluster"}
     return article.model_copy(update=update)
-
