@@ -640,7 +640,7 @@ def attribute(clues: Clues, body: list[str], feed: FeedOrigin | None = None) -> 
         if entry := _first(names.named(p) for p in clues.providers):
             return entry.name, "provider", None
         if feed is not None and (fed := _from_feed(feed, clues)):
-            return fed, "feed", feed.url
+            return fed, "feed", None  # its url is the source's feed, not the original
         if entry := names.at_host(clues.url) or names.at_host(clues.canonical):
             return entry.name, "site", None
         return None

@@ -402,7 +402,13 @@ class Store:
                 inserted = db.execute(
                     "INSERT INTO story_members (member, article_id, story_id, shingles, signature) "
                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (article_id) DO NOTHING",
-                    (number, m.article_id, m.story_id, m.signature.shingles, m.signature.to_bytes()),
+                    (
+                        number,
+                        m.article_id,
+                        m.story_id,
+                        m.signature.shingles,
+                        m.signature.to_bytes(),
+                    ),
                 ).rowcount
                 if not inserted:
                     continue
