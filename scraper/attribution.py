@@ -140,7 +140,7 @@ _CREDIT_PATTERNS = (
         r"(?P<who>[^.,;:()]{2,80})"
     ),
     re.compile(
-        r"(?i)^(?:(?:this )?(?:article|story|content) (?:was )?)?(?:provided|distributed|supplied)"
+        r"(?i)^(?:(?:this )?(?:article|story|content) (?:was |is |has been )?)?(?:provided|distributed|supplied)"
         r"\s+by:?\s+(?:the\s+)?(?P<who>.{2,60}?)\.?$"
     ),
 )
