@@ -45,7 +45,7 @@ MIN_SHINGLES = 20
 MIN_CONTAINMENT = 0.6
 # Long texts are compared on their first words: it bounds the cost per article, and
 # copies differ mostly at the end (trimmed, or with a line added).
-MAX_WORDS = 1000
+MAX_WORDS = 600
 CHARS_PER_WORD = 12  # enough text for MAX_WORDS words in any language we read
 # A story's copies listed by ``scrape status``.
 LARGEST_STORIES = 10
