@@ -114,6 +114,13 @@ _CLOSING_CREDIT = re.compile(
 DATELINE = re.compile(
     r"^(?:[^\W\d_][^()\n]{0,70}?\s?)?\(\s*(?P<who>[^()]{2,40}?)\s*\)\s*[.,]?\s*[-—–:]"
 )
+# Words without which a line is no credit line: only such lines are looked at closely.
+CREDIT_HINTS = (
+    "©", "(c)", "copyright", "quelle", "source", "fuente", "fonte", "źródło", "zdroj",
+    "forrás", "kilde", "källa", "lähde", "bron", "sursa", "kaynak", "agen", "original",
+    "first appeared", "first published", "republished", "provided", "distributed",
+    "supplied", "material", "files from",
+)  # fmt: skip
 _INITIALS_CREDIT = re.compile(r"^[a-z]{2,4}(?:/[a-z]{2,4})*/(?P<who>[^\s/]{2,12})$")
 VIA_DATELINE = re.compile(
     r"^(?:[^\W\d_][\w.'’ -]{0,40}\s)?via\s+(?P<who>[^\s—–-][^—–:]{0,30}?)\s*[—–:-]\s"
@@ -345,8 +352,10 @@ def read_clues(
     root = tree.body
     if root is None:
         return clues
-    bylines = with_tokens(root, BYLINE_TOKENS) + root.css("[rel=author], [itemprop=author]")
-    for node in sorted(bylines, key=_position(root)):
+    bylines = with_tokens(root, BYLINE_TOKENS)
+    if marked := root.css("[rel=author], [itemprop=author]"):
+        bylines = sorted(bylines + marked, key=_position(root))
+    for node in bylines:
         text = _DATE_TAIL.sub("", node_text(node))
         if 1 < len(text) <= MAX_BYLINE_CHARS and not _about_media(node) and _about_this(node):
             clues.bylines.append(text)
@@ -359,7 +368,9 @@ def read_clues(
         text
         for node in root.css("p, div, span, small, footer, em, i, strong, b")
         if node.child is None or _only_text(node)
-        if (text := node_text(node)) and len(text) <= MAX_CREDIT_CHARS and not _about_media(node)
+        if (text := node.text(deep=True, separator=" ")) and len(text) <= MAX_CREDIT_CHARS * 2
+        if _credit_hint(text) and not _about_media(node)
+        if len(text := normalise_space(text)) <= MAX_CREDIT_CHARS
     ]
     return clues
 
@@ -420,8 +431,7 @@ def _about_media(node: LexborNode) -> bool:
             return False
         if current.tag in MEDIA_TAGS:
             return True
-        attrs = " ".join(v for k in ("class", "id") if (v := current.attributes.get(k)))
-        if attrs and MEDIA_TOKENS & set(re.split(r"[^a-z0-9]+", attrs.lower())):
+        if MEDIA_TOKENS.intersection(tokens(current)):
             return True
         current = current.parent
     return False
@@ -525,6 +535,13 @@ def agency_closing(line: str) -> Entry | None:
     """The agency credited in parentheses at the very end of a paragraph."""
     match = _CLOSING_CREDIT.search(line[-80:])
     return _agency_list(match["who"]) if match else None
+
+
+def _credit_hint(text: str) -> bool:
+    lowered = text.lower()
+    return any(hint in lowered for hint in CREDIT_HINTS) or bool(
+        _INITIALS_CREDIT.match(text.strip())
+    )
 
 
 def _initials_credit(line: str) -> Entry | None:
