@@ -78,6 +78,9 @@ class OutputConfig(_Strict):
     dir: FilePath = Path("out")
     formats: list[Format] = ["jsonl", "text"]  # pydantic copies mutable defaults
     captions_inline: bool = False
+    # Later copies of a story: emitted as they are (keep), emitted with
+    # ``duplicate_of`` set (mark), or not emitted (drop).
+    duplicates: Literal["keep", "mark", "drop"] = "mark"
 
     @field_validator("formats")
     @classmethod

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
@@ -45,8 +45,8 @@ from .config import (
 from .errors import DiscoverError, FetchError
 from .extract import decode_html
 from .fetch import HTML_TYPES, Deferred, Fetcher
-from .models import Candidate, Fetched, utc_now
-from .normalise import canonicalise_url
+from .models import Candidate, FeedOrigin, Fetched, utc_now
+from .normalise import canonicalise_url, normalise_space
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -466,7 +466,7 @@ async def candidates(
     seen: set[str] = set()
     count = 0
     cutoff = source.cutoff(utc_now())
-    async for found, modified in _source_urls(source, fetcher, cutoff, on_error):
+    async for found, modified, origin in _source_urls(source, fetcher, cutoff, on_error):
         url = canonicalise_url(found)
         if url in seen or not url.startswith(("http://", "https://")) or not source.wants(url):
             continue
@@ -474,7 +474,11 @@ async def candidates(
             continue
         seen.add(url)
         yield Candidate(
-            url=url, source=source.name, allow_private=source.allow_private, modified=modified
+            url=url,
+            source=source.name,
+            allow_private=source.allow_private,
+            modified=modified,
+            origin=origin,
         )
         count += 1
         if source.max_items and count >= source.max_items:
@@ -482,6 +486,8 @@ async def candidates(
 
 
 Dated = tuple[str, datetime | None]
+# A discovered URL, its date and, for a feed item with a <source>, that source.
+Found = tuple[str, datetime | None, FeedOrigin | None]
 
 
 def _join(base: str, url: str) -> str:
@@ -495,10 +501,10 @@ def _join(base: str, url: str) -> str:
 
 async def _source_urls(
     source: Source, fetcher: Fetcher, cutoff: datetime | None, on_error: OnError | None
-) -> AsyncIterator[Dated]:
+) -> AsyncIterator[Found]:
     if isinstance(source, UrlsSource):
         for url in source.urls:
-            yield url, None
+            yield url, None, None
     elif isinstance(source, FeedSource):
         for item in await feed_urls(source, fetcher):
             yield item
@@ -510,12 +516,12 @@ async def _source_urls(
         else:
             walk.root = source.url
             walk.add(source.url, SITEMAP_DEPTH)
-        async for item in walk.urls():
-            yield item
+        async for url, date in walk.urls():
+            yield url, date, None
         walk.finish()
     elif isinstance(source, ListingSource):
         async for url in listing_urls(source, fetcher):
-            yield url, None
+            yield url, None, None
     elif isinstance(source, FilesSource):
         raise DiscoverError("files sources are read with iter_pages, not fetched")
 
@@ -555,26 +561,40 @@ def parse_date(value: object) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-async def feed_urls(source: FeedSource, fetcher: Fetcher) -> list[Dated]:
-    """Entry links of an RSS, Atom or JSON feed, made absolute, with their dates."""
+async def feed_urls(source: FeedSource, fetcher: Fetcher) -> list[Found]:
+    """Entry links of an RSS, Atom or JSON feed, made absolute, with their dates and
+    the publisher an entry's ``<source>`` names."""
     body = (await _get(source.url, source, fetcher)).body
     if body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{":
         return json_feed_urls(body, source)
     parsed = feedparser.parse(io.BytesIO(body), response_headers={"content-location": source.url})
     if parsed.bozo and not parsed.entries:
         raise DiscoverError(f"{source.name}: not a feed: {parsed.get('bozo_exception')}")
-    links: list[Dated] = []
+    links: list[Found] = []
     for entry in parsed.entries:
         link = entry.get("link") or _url_id(entry.get("id"))
         if isinstance(link, str) and link:
             # feedparser maps a missing "updated" to "published" with a warning; keys() does not.
             key = "updated_parsed" if "updated_parsed" in entry.keys() else "published_parsed"  # noqa: SIM118
             date = entry.get(key)
-            links.append((_join(source.url, link.strip()), parse_date(date)))
+            links.append((_join(source.url, link.strip()), parse_date(date), _origin(entry)))
     return links
 
 
-def json_feed_urls(body: bytes, source: FeedSource) -> list[Dated]:
+def _origin(entry: Any) -> FeedOrigin | None:
+    """The publisher an RSS ``<source url="...">Name</source>`` (or Atom
+    ``<source>``) credits for an entry."""
+    origin = entry.get("source")
+    if not isinstance(origin, dict):
+        return None
+    name = origin.get("title") or origin.get("value") or ""
+    url = origin.get("href") or origin.get("url")
+    name = normalise_space(name) if isinstance(name, str) else ""
+    url = url.strip() if isinstance(url, str) and url.strip().startswith("http") else None
+    return FeedOrigin(name=name[:200], url=url) if name or url else None
+
+
+def json_feed_urls(body: bytes, source: FeedSource) -> list[Found]:
     """Item links of a JSON Feed (https://jsonfeed.org), which feedparser does not read."""
     try:
         data = json.loads(body.decode("utf-8-sig", errors="replace"))
@@ -583,14 +603,14 @@ def json_feed_urls(body: bytes, source: FeedSource) -> list[Dated]:
     items = data.get("items") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise DiscoverError(f"{source.name}: not a feed: JSON without an items list")
-    links: list[Dated] = []
+    links: list[Found] = []
     for item in items:
         if not isinstance(item, dict):
             continue
         link = item.get("url") or item.get("external_url") or _url_id(item.get("id"))
         if isinstance(link, str) and link.strip():
             date = item.get("date_modified") or item.get("date_published")
-            links.append((_join(source.url, link.strip()), parse_date(date)))
+            links.append((_join(source.url, link.strip()), parse_date(date), None))
     return links
 
 

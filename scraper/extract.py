@@ -40,8 +40,8 @@ import webencodings
 from charset_normalizer import from_bytes
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from . import attribution
 from .clean import (
-    SOURCE_TOKENS,
     clean_lines,
     clean_tree,
     node_text,
@@ -49,7 +49,7 @@ from .clean import (
     with_tokens,
 )
 from .errors import ExtractError, NotAnArticle, ScrapeError
-from .models import Article, Fetched, utc_now
+from .models import Article, FeedOrigin, Fetched, utc_now
 from .normalise import canonicalise_url, normalise_date, normalise_space
 
 ARTICLE_TYPES = frozenset(
@@ -74,22 +74,6 @@ LEAD_TOKENS = frozenset({"lead", "lede", "epigraph", "intro"})
 STANDFIRST_MAX_CHARS = 600
 # A block of running text, not a form prompt or a promo.
 MIN_BLOCK_CHARS = 200
-AGENCIES = {
-    "ap": "AP",
-    "associated press": "AP",
-    "the associated press": "AP",
-    "pa": "PA Media",
-    "pa media": "PA Media",
-    "pa news": "PA Media",
-    "pa wire": "PA Media",
-    "press association": "PA Media",
-    "the press association": "PA Media",
-    "reuters": "Reuters",
-    "thomson reuters": "Reuters",
-    "afp": "AFP",
-    "agence france-presse": "AFP",
-    "agence france presse": "AFP",
-}
 DATE_META = (
     "article:published_time",
     "datePublished",
@@ -102,26 +86,6 @@ DATE_META = (
     "dc.date.issued",
     "date",
 )
-SOURCE_PATTERNS = [
-    re.compile(r"\((AP|Reuters|AFP|PA)\)\s*[—–-]"),
-    re.compile(r"(?i)copyright \d{4},? (the associated press|reuters|afp|pa media)"),
-    re.compile(r"(?i)\bprovided by:?\s+([A-Z][\w&'. -]{1,50}?)\s*$"),
-    re.compile(
-        r"(?i)(?:originally (?:published|appeared) (?:on|in|by)|first appeared (?:on|in))"
-        r"\s+(?:the\s+)?([A-Z][\w&'. -]{1,50}?)[.,]?$"
-    ),
-    re.compile(r"(?i)^by .{2,60}?,\s*(associated press|reuters|afp|press association|pa media)$"),
-]
-
-
-def _one_line(pattern: re.Pattern[str]) -> str:
-    """``pattern`` for use on joined lines: never across a line break, flags scoped."""
-    source = pattern.pattern.replace(r"\s", r"[^\S\n]")
-    return f"(?i:{source[4:]})" if source.startswith("(?i)") else f"(?:{source})"
-
-
-# Finds the first line any source pattern matches in one search over joined lines.
-ANY_SOURCE = re.compile("|".join(map(_one_line, SOURCE_PATTERNS)), re.MULTILINE)
 DETECT_BYTES = 64_000
 # trafilatura logs a warning for every page it finds empty; the run report counts those.
 logging.getLogger("trafilatura").setLevel(logging.ERROR)
@@ -232,7 +196,6 @@ class Meta:
     authors: list[str] = field(default_factory=list)
     published: str | None = None
     site: str | None = None
-    source: str | None = None
     language: str | None = None
     canonical: str | None = None
     jsonld: list[dict[str, Any]] = field(default_factory=list)
@@ -282,37 +245,6 @@ def _meta(tree: LexborHTMLParser, *keys: str) -> str | None:
     return None
 
 
-def agency(name: str) -> str:
-    """The usual name of a news agency, or the name itself, tidied."""
-    name = normalise_space(name).strip(" .,:;-–—|")
-    name = re.sub(r"(?i)^(?:provided by|source|via|from|by)\s*:?\s+", "", name)
-    return AGENCIES.get(name.lower(), name)
-
-
-def _source_in_dom(tree: LexborHTMLParser) -> str | None:
-    root = tree.css_first("article") or tree.body
-    if root is None:
-        return None
-    for node in with_tokens(root, SOURCE_TOKENS):
-        text = node_text(node) or _attr(node, "alt") or _attr(node, "aria-label") or ""
-        if 1 < len(text) <= 60:
-            return agency(text)
-    return None
-
-
-def _source_in_text(lines: list[str]) -> str | None:
-    joined = "\n".join(lines)
-    first = ANY_SOURCE.search(joined)
-    if first is None:
-        return None
-    for line in lines[joined.count("\n", 0, first.start()) :]:
-        for pattern in SOURCE_PATTERNS:
-            match = pattern.search(line)
-            if match:
-                return agency(match.group(1))
-    return None
-
-
 def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
     meta = Meta()
     meta.jsonld = _jsonld_objects(tree)
@@ -340,15 +272,6 @@ def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
         or _attr(tree.css_first("[itemprop=datePublished], time[datetime]"), "datetime")
     )
     meta.site = _meta(tree, "og:site_name", "application-name") or _host(url)
-    for key in ("sourceOrganization", "provider", "isBasedOn"):
-        value = article.get(key)
-        names = _names(value) or _names(value.get("publisher")) if isinstance(value, dict) else []
-        if names:
-            meta.source = agency(names[0])
-            break
-    micro = tree.css_first("[itemprop=sourceOrganization] [itemprop=name]")
-    meta.source = meta.source or (agency(node_text(micro)) if micro is not None else None)
-    meta.source = meta.source or _meta(tree, "syndication-source", "original-source")
     lang = _attr(tree.css_first("html"), "lang") or _str(article.get("inLanguage"))
     lang = lang or _meta(tree, "og:locale", "language")
     meta.language = re.split(r"[-_]", lang.strip().lower())[0] if lang else None
@@ -574,8 +497,10 @@ def extract(
     *,
     encoding: str | None = None,
     fetched_at: datetime | None = None,
+    origin: FeedOrigin | None = None,
 ) -> Article:
-    """The article in a page. Raises ``NotAnArticle`` when there is no body text."""
+    """The article in a page (``origin``: the feed item's ``<source>``, if any).
+    Raises ``NotAnArticle`` when there is no body text."""
     text = decode_html(html, encoding)
     if not text.strip():
         raise NotAnArticle("empty page")
@@ -583,11 +508,8 @@ def extract(
         raise NotAnArticle("not HTML (binary or plain text)")
     tree = LexborHTMLParser(text)
     meta = read_meta(tree, url)
-    # Leaf text before cleaning keeps copyright and dateline lines for source detection.
-    raw_lines = (
-        [node_text(n) for n in tree.css("p, div, span, small, footer") if n.child is None]
-        if meta.source is None
-        else []
+    clues = attribution.read_clues(
+        tree, meta.jsonld, meta.authors, url, meta.site, meta.canonical
     )
     if meta.canonical and (not url or url.startswith("file:")):
         url = meta.canonical  # a saved page is known by its canonical URL
@@ -598,9 +520,10 @@ def extract(
     else:
         lines = clean_lines(main_text(tree.html or "", url))
     paragraphs = [p for p in lines.lines if p not in {meta.title, meta.standfirst}]
+    credited = attribution.attribute(clues, paragraphs, origin)
+    paragraphs = credited.body
     if not paragraphs:
         raise NotAnArticle("no body text found")
-    source = meta.source or _source_in_dom(tree) or _source_in_text(paragraphs + raw_lines)
     canonical = meta.canonical or canonicalise_url(url or "")
     return Article(
         url=url or canonical,
@@ -610,7 +533,9 @@ def extract(
         authors=meta.authors,
         published=meta.published,
         site=meta.site,
-        source=source if source != meta.site else None,
+        source=credited.source,
+        source_evidence=credited.evidence,
+        source_url=credited.url,
         language=meta.language,
         paragraphs=paragraphs,
         captions=place_captions(harvest.captions, paragraphs) + lines.captions,
@@ -648,7 +573,13 @@ def extract_page(page: Fetched, timeout: float) -> Article:
     it is in Python code (``ExtractPool`` kills a worker stuck in C code)."""
     with _alarm(timeout):
         try:
-            return extract(page.body, page.url, encoding=page.encoding, fetched_at=page.fetched_at)
+            return extract(
+                page.body,
+                page.url,
+                encoding=page.encoding,
+                fetched_at=page.fetched_at,
+                origin=page.origin,
+            )
         except ExtractError:
             raise
         except RecursionError as exc:

@@ -311,9 +311,11 @@ class Fetcher:
             "If-Modified-Since": candidate.last_modified,
         }
         headers = {k: v for k, v in validators.items() if v}
-        return await self.get(
+        page = await self.get(
             candidate.url, candidate.source, candidate.allow_private, HTML_TYPES, headers
         )
+        page.origin = candidate.origin
+        return page
 
     async def get(
         self,

@@ -26,6 +26,13 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+class FeedOrigin(BaseModel):
+    """A feed item's ``<source>``: the publisher the feed credits for the item."""
+
+    name: str = ""
+    url: str | None = None
+
+
 class Candidate(BaseModel):
     """A URL discovered by a source, not fetched yet."""
 
@@ -37,6 +44,8 @@ class Candidate(BaseModel):
     # Validators of the copy handled by a past run, sent back as a conditional GET.
     etag: str | None = None
     last_modified: str | None = None
+    # The feed item's <source>, when the URL came from a feed that gives one.
+    origin: FeedOrigin | None = None
 
 
 class Fetched(BaseModel):
@@ -51,6 +60,7 @@ class Fetched(BaseModel):
     etag: str | None = None
     last_modified: str | None = None
     fetched_at: datetime = Field(default_factory=utc_now)
+    origin: FeedOrigin | None = None
 
 
 class Caption(BaseModel):
@@ -81,7 +91,12 @@ class Article(BaseModel):
     authors: list[str] = Field(default_factory=list)
     published: str | None = None
     site: str | None = None
+    # Who wrote the text (an agency or partner's canonical name), which kind of
+    # evidence said so (see ``attribution.EVIDENCE_ORDER``, and ``cluster``), and
+    # the original's URL when known.
     source: str | None = None
+    source_evidence: str | None = None
+    source_url: str | None = None
     language: str | None = None
     paragraphs: list[str] = Field(default_factory=list)
     captions: list[Caption] = Field(default_factory=list)
@@ -91,6 +106,10 @@ class Article(BaseModel):
     # carries the content hash of the one before.
     version: int = 1
     previous_hash: str | None = None
+    # Every copy of one story (on any site, in any run) shares ``story_id``, the id
+    # of its first-seen copy; later copies name it in ``duplicate_of``.
+    story_id: str | None = None
+    duplicate_of: str | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -140,6 +159,8 @@ class SourceReport(BaseModel):
     deferred: int = 0
     extracted: int = 0
     emitted: int = 0
+    # Later copies of a story not emitted (``output.duplicates: drop``).
+    duplicates_dropped: int = 0
     failures: Counter[str] = Field(default_factory=Counter)
     not_pages: Counter[str] = Field(default_factory=Counter)
     # Median word count of the articles extracted in this run (the drift alert's input).
@@ -181,6 +202,14 @@ class Drift(BaseModel):
         )
 
 
+class StorySize(BaseModel):
+    """A story cluster and its copies found in one run."""
+
+    story_id: str
+    title: str
+    copies: int
+
+
 class RunReport(BaseModel):
     """What one run did; written as ``report.json``. ``summary()`` is the one line
     printed to stderr. Totals over the sources are derived."""
@@ -195,6 +224,8 @@ class RunReport(BaseModel):
     seconds: float = 0.0
     sources: dict[str, SourceReport] = Field(default_factory=dict)
     warnings: list[Drift] = Field(default_factory=list)
+    # The stories with the most copies in this run (``scrape status`` shows them).
+    stories: list[StorySize] = Field(default_factory=list)
     errors: list[dict[str, str]] = Field(default_factory=list)
 
     def source(self, name: str) -> SourceReport:

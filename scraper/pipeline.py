@@ -14,6 +14,11 @@
                  ``clean`` and ``normalise`` run inside this stage)
 5. dedup         an article already emitted with the same text is not emitted
                  again; changed text is emitted as the next ``version``
+5b. ``dedup``    story clusters: each article to emit joins the story of a
+                 near-duplicate seen in this or a past run (MinHash LSH in the
+                 state) or starts one: ``story_id``, ``duplicate_of``, and the
+                 agency of a story first seen on its own site as ``source``;
+                 ``output.duplicates`` keeps, marks or drops later copies
 6. ``sinks``     append each batch to the run's journal and fsync it, then
                  ``store`` marks it emitted; at the end the journal becomes the
                  run's outputs and ``report.json``, and ``latest`` points there
@@ -41,6 +46,7 @@ import httpx
 from tenacity.wait import wait_base
 
 from .config import FilesSource, Settings
+from .dedup import Clusters, credited
 from .discover import candidates, source_pages
 from .errors import DiscoverError, NotAnArticle, ScrapeError
 from .extract import ExtractPool, Outcome
@@ -108,6 +114,7 @@ class Run:
         self.report = RunReport(run_id=output.folder.name, full=full)
         self.pending: list[tuple[Article, list[str], Validators | None]] = []
         self.emitted_ids: set[str] = set()
+        self.clusters = Clusters(store, self.report.run_id)
         self.on_page: Callable[[RunReport], None] | None = None
 
     def fail(self, source: str, url: str, reason: str, message: str) -> None:
@@ -186,6 +193,12 @@ class Run:
             if past:
                 update = {"version": past.version + 1, "previous_hash": past.content_hash}
                 article = article.model_copy(update=update)
+            clustered = self.cluster(article)
+            if clustered is None:
+                self.report.source(source).duplicates_dropped += 1
+                self.store.mark_urls(urls, article.id, validators)
+                return
+            article = clustered
             self.emitted_ids.add(article.id)
             self.pending.append((article, urls, validators))
             self.report.source(source).emitted += 1
@@ -194,8 +207,22 @@ class Run:
             return
         self.store.mark_urls(urls, article.id, validators)
 
+    def cluster(self, article: Article) -> Article | None:
+        """Stage 5b: ``article`` in its story, or None for a later copy that
+        ``output.duplicates: drop`` leaves out."""
+        assigned = self.clusters.assign(article)
+        mode = self.settings.output.duplicates
+        if assigned.duplicate_of is not None and mode == "drop":
+            return None
+        if mode == "keep":
+            assigned.duplicate_of = None
+        return credited(article, assigned)
+
     def flush(self) -> None:
-        """Stage 6: make the pending batch durable, then remember it."""
+        """Stage 6: make the pending batch durable, then remember it (and the
+        stories its articles joined)."""
+        self.clusters.save()
+        self.report.stories = self.clusters.largest()
         if not self.pending:
             return
         batch, self.pending = self.pending, []

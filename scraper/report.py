@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from statistics import median
 
-from .models import Drift, RunReport, SourceReport
+from .models import Drift, RunReport, SourceReport, StorySize
 
 HISTORY_LIMIT = 20  # past values used per figure, newest first
 MIN_HISTORY = 5  # fewer past values than this and a figure is never flagged
@@ -24,6 +24,7 @@ TOLERANCE = 3.0  # spreads away from the median before a value is flagged
 SPREAD_FLOOR = {"emitted": 3.0, "failed_share": 0.1, "median_words": 50.0}
 
 NO_RUNS = "no runs recorded yet"
+TITLE_CHARS = 70  # a story title in `scrape status`, cut to one terminal line
 
 
 def figure_value(counts: SourceReport, figure: str) -> float | None:
@@ -149,4 +150,13 @@ def status_table(runs: list[RunReport]) -> str:
     if warned is not None:
         lines.append("")
         lines.extend(f"{warned.run_id}: {w.message()}" for w in warned.warnings)
+    if runs[0].stories:
+        lines.append("")
+        lines.append(f"{runs[0].run_id}: largest story clusters (copies, story id, title)")
+        lines.extend(story_line(story) for story in runs[0].stories)
     return "\n".join(lines)
+
+
+def story_line(story: StorySize) -> str:
+    title = story.title if len(story.title) <= TITLE_CHARS else story.title[: TITLE_CHARS - 1] + "…"
+    return f"{story.copies:5d}  {story.story_id}  {title}"

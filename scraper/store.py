@@ -1,7 +1,8 @@
 """The SQLite state file (WAL): the URLs past runs handled, the HTTP validators
 (ETag, Last-Modified, or a digest for local files) of the pages behind them, the
 content hash, version and first/last-seen times of each emitted article, per-host
-back-off times, and the recent run reports.
+back-off times, the recent run reports, and the story clusters (each article's
+MinHash signature and its LSH band keys, see ``dedup``).
 
 The schema has a version (``PRAGMA user_version``) and is migrated in place; the
 file is marked as ours (``PRAGMA application_id``). A file that is corrupt, another
@@ -24,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+from .dedup import NewMember, Signature, Story, StoryMember
 from .errors import LockedError, StateFileError, StoreError
 from .models import Article, RunReport, utc_now
 
@@ -63,6 +65,31 @@ MIGRATIONS = [
     CREATE TABLE hosts (host TEXT PRIMARY KEY, not_before TEXT NOT NULL);
     ALTER TABLE runs ADD COLUMN run_id TEXT;
     ALTER TABLE runs ADD COLUMN exit_code INTEGER;
+    """,
+    # Story clusters (dedup). ``member`` is a small key for the band index, which
+    # holds one row per band of each article's MinHash; without a rowid, a band row
+    # is stored once, in its index.
+    """
+    CREATE TABLE stories (
+        id TEXT PRIMARY KEY,
+        first_article TEXT NOT NULL,
+        title TEXT NOT NULL,
+        agency TEXT,
+        copies INTEGER NOT NULL,
+        first_seen TEXT NOT NULL
+    );
+    CREATE TABLE story_members (
+        member INTEGER PRIMARY KEY,
+        article_id TEXT NOT NULL UNIQUE,
+        story_id TEXT NOT NULL,
+        shingles INTEGER NOT NULL,
+        signature BLOB NOT NULL
+    );
+    CREATE TABLE story_bands (
+        band INTEGER NOT NULL,
+        member INTEGER NOT NULL,
+        PRIMARY KEY (band, member)
+    ) WITHOUT ROWID;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -327,6 +354,80 @@ class Store:
 
     def recent_runs(self, limit: int = 20) -> list[RunReport]:
         return _recent_runs(self._conn(), limit)
+
+    def story_member(self, article_id: str) -> StoryMember | None:
+        """The story an article joined in a past run, if it did."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT article_id, story_id, shingles, signature FROM story_members "
+                "WHERE article_id = ?",
+                (article_id,),
+            )
+            .fetchone()
+        )
+        return _member(row) if row else None
+
+    def story_candidates(self, band_keys: list[int]) -> list[StoryMember]:
+        """Articles sharing at least one band key with a signature."""
+        if not band_keys:
+            return []
+        marks = ", ".join("?" * len(band_keys))
+        rows = self._conn().execute(
+            "SELECT article_id, story_id, shingles, signature FROM story_members WHERE member IN "
+            f"(SELECT DISTINCT member FROM story_bands WHERE band IN ({marks}))",
+            band_keys,
+        )
+        return [_member(row) for row in rows]
+
+    def story(self, story_id: str) -> Story | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT id, first_article, title, agency, copies FROM stories WHERE id = ?",
+                (story_id,),
+            )
+            .fetchone()
+        )
+        return Story(*row) if row else None
+
+    def add_story_members(self, members: list[NewMember]) -> None:
+        """Record copies in their stories (a story starts with its first copy), with
+        their band keys, in one transaction."""
+        now = utc_now().isoformat()
+        with self._transaction() as db:
+            (last,) = db.execute("SELECT coalesce(max(member), 0) FROM story_members").fetchone()
+            for number, new in enumerate(members, start=last + 1):
+                m = new.member
+                inserted = db.execute(
+                    "INSERT INTO story_members (member, article_id, story_id, shingles, signature) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (article_id) DO NOTHING",
+                    (
+                        number,
+                        m.article_id,
+                        m.story_id,
+                        m.signature.shingles,
+                        m.signature.to_bytes(),
+                    ),
+                ).rowcount
+                if not inserted:
+                    continue
+                db.executemany(
+                    "INSERT INTO story_bands (band, member) VALUES (?, ?) "
+                    "ON CONFLICT (band, member) DO NOTHING",
+                    [(key, number) for key in new.band_keys],
+                )
+                db.execute(
+                    "INSERT INTO stories (id, first_article, title, agency, copies, first_seen) "
+                    "VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (id) DO UPDATE SET "
+                    "copies = stories.copies + 1, agency = coalesce(stories.agency, excluded.agency)",
+                    (m.story_id, m.article_id, new.title, new.agency, now),
+                )
+
+
+def _member(row: tuple[str, str, int, bytes]) -> StoryMember:
+    article_id, story_id, shingles, signature = row
+    return StoryMember(article_id, story_id, Signature.from_bytes(signature, shingles))
 
 
 def _recent_runs(db: sqlite3.Connection, limit: int) -> list[RunReport]:

@@ -88,6 +88,20 @@ async def test_rss_links_are_resolved_canonicalised_and_deduplicated():
     assert urls == ["https://news.example/news/one", "https://news.example/news/two"]
 
 
+async def test_a_feed_item_source_element_travels_with_its_candidate():
+    rss = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+    <item><link>https://portal.example/a</link>
+    <source url="https://apnews.com/rss">Associated Press</source></item>
+    <item><link>https://portal.example/b</link></item></channel></rss>"""
+    router = respx.Router()
+    router.get("https://portal.example/feed").mock(return_value=httpx.Response(200, content=rss))
+    source = FeedSource(name="f", type="feed", url="https://portal.example/feed")
+    async with fetcher_for(router) as fetcher:
+        found = [c async for c in candidates(source, fetcher)]
+    origins = [(c.origin.name, c.origin.url) if c.origin else None for c in found]
+    assert origins == [("Associated Press", "https://apnews.com/rss"), None]
+
+
 async def test_atom_feed():
     router = respx.Router()
     router.get("https://news.example/atom").mock(return_value=httpx.Response(200, content=ATOM))

@@ -12,7 +12,7 @@ from tenacity import wait_none
 from scraper.config import FetchConfig
 from scraper.errors import BlockedURL, FetchError
 from scraper.fetch import Fetcher, RetryPolicy, parse_retry_after
-from scraper.models import Candidate
+from scraper.models import Candidate, FeedOrigin
 
 from .conftest import public_resolver
 
@@ -44,6 +44,17 @@ async def test_user_agent_comes_from_the_config():
         fetched = await fetcher.fetch(page("https://news.example/a"))
     assert fetched.body == HTML
     assert route.calls.last.request.headers["user-agent"] == "TestBot/1.0"
+
+
+async def test_the_fetched_page_keeps_its_feed_items_source():
+    router = respx.Router()
+    router.get("https://news.example/a").mock(return_value=html_response())
+    origin = FeedOrigin(name="Reuters", url="https://www.reuters.com/rss")
+    async with make_fetcher(router) as fetcher:
+        fetched = await fetcher.fetch(
+            page("https://news.example/a").model_copy(update={"origin": origin})
+        )
+    assert fetched.origin == origin
 
 
 async def test_503_is_retried_until_it_succeeds():

@@ -4,7 +4,9 @@ import scraper
 def test_public_api_is_exactly_all():
     public = {name for name in dir(scraper) if not name.startswith("_")}
     modules = {
+        "attribution",
         "clean",
+        "dedup",
         "cli",
         "config",
         "discover",
