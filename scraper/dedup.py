@@ -25,10 +25,10 @@ import re
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Protocol
 
 import numpy as np
-from datasketch import MinHash
 
 from .attribution import agencies
 from .models import Article, StorySize
@@ -99,18 +99,26 @@ def _identity(value: int) -> int:
     return value
 
 
-# The permutations are drawn from SEED once; each signature reuses them.
-_PROTOTYPE = MinHash(num_perm=NUM_PERM, seed=SEED, hashfunc=_identity, scheme="affine32")
+@cache
+def _permutations() -> object:
+    """The permutations drawn from SEED, once; each signature reuses them. datasketch
+    is imported here, on first use: it loads SciPy (0.4 s, tens of MB), which
+    ``scrape extract`` and the extraction workers never need."""
+    from datasketch import MinHash
+
+    return MinHash(num_perm=NUM_PERM, seed=SEED, hashfunc=_identity, scheme="affine32").permutations
 
 
 def signature(text: str) -> Signature:
+    from datasketch import MinHash
+
     hashes = shingle_hashes(text)
     minhash = MinHash(
         num_perm=NUM_PERM,
         seed=SEED,
         hashfunc=_identity,
         scheme="affine32",
-        permutations=_PROTOTYPE.permutations,
+        permutations=_permutations(),
     )
     if len(hashes):
         minhash.update_batch(hashes.tolist())
