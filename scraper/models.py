@@ -120,6 +120,7 @@ COUNTS = (
     "skipped_seen",
     "unchanged",
     "deferred",
+    "cancelled",
     "extracted",
     "emitted",
 )
@@ -128,7 +129,8 @@ COUNTS = (
 class SourceReport(BaseModel):
     """What one run did for one source. ``skipped_seen``: handled by a past run and
     not asked again; ``unchanged``: fetched again, same text; ``deferred``: left for
-    a later run because the host asked us to back off."""
+    a later run because the host asked us to back off; ``cancelled``: left for the
+    next run because a signal stopped the run before or while it was fetched."""
 
     discovered: int = 0
     fetched: int = 0
@@ -136,6 +138,7 @@ class SourceReport(BaseModel):
     skipped_seen: int = 0
     unchanged: int = 0
     deferred: int = 0
+    cancelled: int = 0
     extracted: int = 0
     emitted: int = 0
     failures: Counter[str] = Field(default_factory=Counter)
@@ -225,6 +228,10 @@ class RunReport(BaseModel):
         return self._total("deferred")
 
     @property
+    def cancelled(self) -> int:
+        return self._total("cancelled")
+
+    @property
     def extracted(self) -> int:
         return self._total("extracted")
 
@@ -266,6 +273,7 @@ class RunReport(BaseModel):
             f"failed={self.failed}"
             + (f" ({reasons})" if reasons else "")
             + (f" deferred={self.deferred}" if self.deferred else "")
+            + (f" cancelled={self.cancelled}" if self.cancelled else "")
             + f" in {self.seconds:.1f}s"
             + (" (interrupted)" if self.interrupted else "")
             + (f"; {len(self.warnings)} drift warning(s)" if self.warnings else "")

@@ -19,8 +19,9 @@
                  run's outputs and ``report.json``, and ``latest`` points there
 
 A page that fails at any stage is counted in the ``RunReport`` by source and
-reason, and the run goes on. A signal (``Stop``) ends discovery; pages in hand
-are finished and the outputs and report are still written.
+reason, and the run goes on. A signal (``Stop``) cancels discovery and every fetch
+in flight or queued (counted ``cancelled``, left unseen for the next run); pages
+already fetched are extracted, and the outputs and report are still written.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import signal
 import statistics
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from itertools import islice
 from types import FrameType
@@ -60,8 +62,9 @@ OK, SOME_FAILED, ALL_FAILED = 0, 1, 3
 
 
 class Stop:
-    """Signal handler: the first signal ends discovery and lets the pages in hand
-    finish; a second one interrupts at once."""
+    """Signal handler: the first signal cancels every fetch in flight or queued and
+    lets the pages already fetched be extracted and written; a second one
+    interrupts at once."""
 
     def __init__(self) -> None:
         self.signum = 0
@@ -71,15 +74,33 @@ class Stop:
         if self.signum:
             raise KeyboardInterrupt
         self.signum = signum
-        log.warning("%s: finishing the pages in hand", signal.Signals(signum).name)
-        for loop, callback in self._callbacks:
-            loop.call_soon_threadsafe(callback)
+        log.warning("%s: cancelling the fetches, finishing the pages in hand", _name(signum))
+        for loop, callback in list(self._callbacks):
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(callback)
 
     def __bool__(self) -> bool:
         return bool(self.signum)
 
-    def on_stop(self, callback: Callable[[], object]) -> None:
-        self._callbacks.append((asyncio.get_running_loop(), callback))
+    @contextmanager
+    def on_stop(self, callback: Callable[[], object]) -> Iterator[None]:
+        """Run ``callback`` in this event loop on the first signal while inside the
+        block (at once if it came already)."""
+        entry = (asyncio.get_running_loop(), callback)
+        self._callbacks.append(entry)
+        if self.signum:
+            entry[0].call_soon(callback)
+        try:
+            yield
+        finally:
+            self._callbacks.remove(entry)
+
+
+def _name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 def content_digest(body: bytes) -> str:
@@ -265,10 +286,13 @@ def run_files(run: Run, source: FilesSource, pool: ExtractPool, stop: Stop) -> N
 
 
 async def run_web(run: Run, fetcher: Fetcher, pool: ExtractPool, stop: Stop) -> None:
-    """Stages 1-5 for feeds, sitemaps and URL lists, fetching concurrently."""
+    """Stages 1-5 for feeds, sitemaps and URL lists, fetching concurrently. A stop
+    cancels discovery and every fetch in flight or queued: those URLs are counted
+    ``cancelled`` and stay unseen, so the next run fetches them."""
     settings = run.settings
     queue: asyncio.Queue[Candidate | None] = asyncio.Queue(maxsize=settings.fetch.concurrency * 4)
     extracting = asyncio.Semaphore(pool.workers * 2)
+    fetching: set[asyncio.Task[Fetched]] = set()
 
     async def produce() -> None:
         for source in settings.sources:
@@ -279,25 +303,51 @@ async def run_web(run: Run, fetcher: Fetcher, pool: ExtractPool, stop: Stop) -> 
                 async for found in candidates(source, fetcher):
                     counts.discovered += 1
                     if candidate := run.admit(found):
-                        await queue.put(candidate)
+                        await enqueue(candidate)
             except Deferred:
                 counts.deferred += 1
             except DiscoverError as exc:
                 run.fail(source.name, getattr(source, "url", source.name), "discover", str(exc))
 
+    async def enqueue(candidate: Candidate) -> None:
+        try:
+            await queue.put(candidate)
+        except asyncio.CancelledError:
+            run.report.source(candidate.source).cancelled += 1
+            raise
+
+    async def fetch(candidate: Candidate) -> Fetched | None:
+        """The page, or None when a stop cancelled its fetch."""
+        task = asyncio.create_task(fetcher.fetch(candidate))
+        fetching.add(task)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # this consumer itself is cancelled, not just its fetch
+            return None
+        finally:
+            fetching.discard(task)
+
     async def consume() -> None:
         while (candidate := await queue.get()) is not None:
-            if stop:
-                continue  # drain: the candidate stays unseen for the next run
             counts = run.report.source(candidate.source)
+            if stop:
+                counts.cancelled += 1  # stays unseen for the next run
+                continue
             try:
-                page = await fetcher.fetch(candidate)
+                page = await fetch(candidate)
             except Deferred:
                 counts.deferred += 1
                 run.tick()
                 continue
             except ScrapeError as exc:
                 run.fail(candidate.source, candidate.url, getattr(exc, "reason", "fetch"), str(exc))
+                run.tick()
+                continue
+            if page is None:
+                counts.cancelled += 1
                 run.tick()
                 continue
             if page.status == 304:
@@ -313,18 +363,42 @@ async def run_web(run: Run, fetcher: Fetcher, pool: ExtractPool, stop: Stop) -> 
                 validators = Validators(candidate.url, page.etag, page.last_modified)
             run.take(candidate.source, outcome, [candidate.url, page.url], validators)
 
+    def cancel() -> None:
+        producer.cancel()
+        for task in fetching:
+            task.cancel()
+
+    failure: list[BaseException] = []
+
+    def give_up(consumer: asyncio.Task[None]) -> None:
+        """A consumer that raised (the outputs cannot be written, say) ends the stage:
+        the error is raised once every task has stopped, never swallowed."""
+        error = None if consumer.cancelled() else consumer.exception()
+        if error is None or failure:
+            return
+        failure.append(error)
+        cancel()
+        for task in consumers:
+            task.cancel()
+        while not queue.empty():  # room for the end markers
+            queue.get_nowait()
+
     consumers = [asyncio.create_task(consume()) for _ in range(settings.fetch.concurrency)]
+    for consumer in consumers:
+        consumer.add_done_callback(give_up)
     producer = asyncio.create_task(produce())
-    stop.on_stop(producer.cancel)
-    try:
-        await producer
-    except asyncio.CancelledError:
-        if not stop:
-            raise
-    finally:
-        for _ in consumers:
-            await queue.put(None)
-        await asyncio.gather(*consumers, return_exceptions=True)
+    with stop.on_stop(cancel):
+        try:
+            await producer
+        except asyncio.CancelledError:
+            if not (stop or failure):
+                raise
+        finally:
+            for _ in consumers:
+                await queue.put(None)
+            await asyncio.gather(*consumers, return_exceptions=True)
+    if failure:
+        raise failure[0]
 
 
 async def run(

@@ -538,3 +538,33 @@ def test_drift_alert_fires_when_pages_lose_their_body_text(tmp_path, capsys):
     warnings = latest_report(tmp_path / "out")["warnings"]
     assert warnings and {w["source"] for w in warnings} == {"fx"}
     assert "drift: source 'fx'" in capsys.readouterr().err
+
+
+def test_outputs_that_cannot_be_written_fail_the_run_instead_of_being_swallowed(
+    tmp_path, monkeypatch
+):
+    from scraper import pipeline
+    from scraper.errors import SinkError
+    from scraper.sinks import RunOutput
+
+    def disk_full(self, articles):
+        raise SinkError(f"cannot write output in {self.folder}: disk full")
+
+    monkeypatch.setattr(pipeline, "BATCH_SIZE", 1)  # every article is written at once
+    monkeypatch.setattr(RunOutput, "write", disk_full)
+    page = httpx.Response(
+        200, content=fixture_html("daily8_starmer"), headers={"content-type": "text/html"}
+    )
+    router = respx.Router()
+    router.get(url__regex=r"https://portal\.example/\d+").mock(return_value=page)
+    urls = [f"https://portal.example/{i}" for i in range(20)]  # more than the queue holds
+    config = write_config(tmp_path, [{"name": "web", "type": "urls", "urls": urls}])
+    settings = load_settings(config)
+    settings.fetch.concurrency = 1
+
+    async def crawl():
+        transport = httpx.MockTransport(router.handler)
+        return await asyncio.wait_for(run(settings, transport, public_resolver), 30)
+
+    with pytest.raises(SinkError, match="disk full"):
+        asyncio.run(crawl())
