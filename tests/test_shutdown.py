@@ -181,3 +181,26 @@ def test_a_stop_before_the_web_sources_start_fetches_nothing(tmp_path, server):
     report = asyncio.run(run(load_settings(config), stop=stop))
     assert report.exit_code == 143 and report.discovered == 0
     assert server.fetched("/page") == 0
+
+
+def test_a_fetch_waiting_on_a_dead_dns_server_is_cancelled(tmp_path, monkeypatch):
+    import socket
+
+    arrived, release = threading.Event(), threading.Event()
+    real = socket.getaddrinfo
+
+    def dead_dns(host, *args, **kwargs):
+        if host == "dead-dns.example":
+            arrived.set()
+            release.wait(40)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", dead_dns)
+    source = {"name": "web", "type": "urls", "urls": ["http://dead-dns.example/a"]}
+    began = time.monotonic()
+    try:
+        report = stopped_run(tmp_path, [source], arrived)
+    finally:
+        release.set()
+    assert time.monotonic() - began < 10  # the lookup's thread does not hold the exit
+    assert report.cancelled == 1 and report.failed == 0
