@@ -37,6 +37,11 @@ class OutputConfig(_Strict):
     dir: Path = Path("out")
     formats: list[Format] = ["jsonl", "text"]  # pydantic copies mutable defaults
     captions_inline: bool = False
+    # Finished run folders kept: the newest ``keep_runs``, none started more than
+    # ``keep_days`` ago (null: no limit); ``latest`` and unrecovered ones always stay.
+    keep_runs: int | None = Field(200, ge=1)
+    keep_days: float | None = Field(None, gt=0)
+    skip_empty_runs: bool = True  # a run that emitted nothing leaves its report in the state only
 
     @field_validator("formats")
     @classmethod

@@ -17,6 +17,8 @@
 6. ``sinks``     append each batch to the run's journal and fsync it, then
                  ``store`` marks it emitted; at the end the journal becomes the
                  run's outputs and ``report.json``, and ``latest`` points there
+                 (a run that emitted nothing leaves only its report, in the
+                 state); run folders past ``keep_runs``/``keep_days`` are pruned
 
 A page that fails at any stage is counted in the ``RunReport`` by source and
 reason, and the run goes on. A signal (``Stop``) cancels discovery and every fetch
@@ -43,12 +45,12 @@ from tenacity.wait import wait_base
 
 from .config import FilesSource, Settings
 from .discover import candidates, iter_pages
-from .errors import DiscoverError, NotAnArticle, ScrapeError
+from .errors import DiscoverError, NotAnArticle, ScrapeError, SinkError
 from .extract import ExtractPool, Outcome
 from .fetch import Deferred, Fetcher, Resolver, system_resolver
 from .models import Article, Candidate, Fetched, RunReport, utc_now
 from .report import drift
-from .sinks import JOURNAL, REPORT, RunOutput, Sinks, iter_journal, write_report
+from .sinks import JOURNAL, REPORT, RunOutput, Sinks, iter_journal, run_started, write_report
 from .store import Store, Validators
 
 log = logging.getLogger(__name__)
@@ -219,10 +221,14 @@ class Run:
         self.store.mark_emitted(batch)
 
     def finish(self, started: float, signum: int = 0) -> RunReport:
-        """Write the outputs and the report, then record the run in the state."""
+        """Write the outputs and the report, then record the run in the state; a
+        run that emitted nothing keeps no folder (``output.skip_empty_runs``) and
+        leaves ``latest`` where it was. Then old run folders are pruned."""
         report = self.report
         self.flush()
-        self.output.finish()
+        keep = self.output.keeps_folder
+        if keep:
+            self.output.finish()
         for counts in report.sources.values():
             if len(counts.words) >= MIN_ARTICLES_FOR_MEDIAN:
                 counts.median_words = statistics.median(counts.words)
@@ -235,27 +241,55 @@ class Run:
         for warning in report.warnings:
             log.warning("%s", warning.message(), extra={"source": warning.source})
         folder = self.output.folder
-        write_report(folder, report)
-        self.output.sinks.point_latest(folder)
-        self.store.record_run(report)
+        if keep:
+            write_report(folder, report)
+            self.output.sinks.point_latest(folder)
+            self.store.record_run(report)
+        else:
+            self.store.record_run(report)  # first: a crash before the folder goes is recovered
+            self.output.discard()
+        self.prune()
         return report
+
+    def prune(self) -> None:
+        output = self.settings.output
+        try:
+            removed = self.output.sinks.prune(output.keep_runs, output.keep_days, utc_now())
+        except SinkError as exc:
+            log.warning("%s", exc)  # the run's own outputs are complete
+            return
+        if removed:
+            log.info("removed %d old run folder(s) (output.keep_runs/keep_days)", len(removed))
 
 
 def recover(sinks: Sinks, store: Store) -> None:
     """Finish the outputs of runs that were killed: the state first learns every
-    complete record of their journals, so none is emitted twice."""
+    complete record of their journals, so none is emitted twice. A killed run
+    that emitted nothing loses its folder like any empty run (with
+    ``skip_empty_runs``); either way the state gets its report unless it has one."""
     for folder in sinks.unfinished():
         journal = folder / JOURNAL
-        records = iter_journal(journal) if journal.exists() else iter(())
+        journalled = journal.exists()
+        records = iter_journal(journal) if journalled else iter(())
         count = 0
         while batch := [(a, [a.url, a.canonical_url], None) for a, _ in islice(records, 500)]:
             store.mark_emitted(batch)
             count += len(batch)
+        report = RunReport(run_id=folder.name, interrupted=True)
+        if started := run_started(folder.name):
+            report.started = started[0]
+        report.note = f"killed before it finished; {count} records recovered"
+        if journalled and not count and sinks.skip_empty_runs:
+            if not store.has_run(folder.name):
+                store.record_run(report)
+            sinks.remove(folder)
+            log.warning("removed the folder of killed run %s (it emitted nothing)", folder)
+            continue
         sinks.finish(folder)
         if not (folder / REPORT).exists():
-            report = RunReport(run_id=folder.name, interrupted=True)
-            report.note = f"killed before it finished; {count} records recovered"
             write_report(folder, report)
+        if not store.has_run(folder.name):
+            store.record_run(report)
         log.warning("finished the outputs of killed run %s (%d records)", folder, count)
 
 
@@ -417,10 +451,11 @@ async def run(
     stop = stop if stop is not None else Stop()
     clock = time.monotonic()
     started: datetime = utc_now()
-    sinks = Sinks(settings.output.dir, settings.output.formats, settings.output.captions_inline)
+    output = settings.output
+    sinks = Sinks(output.dir, output.formats, output.captions_inline, output.skip_empty_runs)
     with Store(settings.state, wait=wait_lock) as store:
         recover(sinks, store)
-        state = Run(settings, store, sinks.new_run(started), full)
+        state = Run(settings, store, sinks.new_run(started, store.has_run), full)
         state.report.started = started
         state.on_page = on_page
         workers = settings.extract.workers if workers is None else workers

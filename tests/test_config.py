@@ -214,3 +214,14 @@ def test_the_commented_live_examples_in_config_yaml_are_valid():
     settings = parse_settings(yaml.safe_load(uncommented))
     types = {s.type for s in settings.sources}
     assert types == {"files", "feed", "sitemap", "listing", "urls"}
+
+
+def test_run_folder_retention_defaults_and_bounds():
+    files = [{"name": "a", "type": "files", "path": "x"}]
+    output = parse_settings({"sources": files}).output
+    assert (output.keep_runs, output.keep_days, output.skip_empty_runs) == (200, None, True)
+    unlimited = {"keep_runs": None, "keep_days": 7}
+    assert parse_settings({"output": unlimited, "sources": files}).output.keep_runs is None
+    for bad, field in (({"keep_runs": 0}, "keep_runs"), ({"keep_days": 0}, "keep_days")):
+        with pytest.raises(ConfigError, match=f"output.{field}"):
+            parse_settings({"output": bad, "sources": files})
