@@ -35,7 +35,7 @@ import signal
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from itertools import islice
 from types import FrameType
@@ -71,9 +71,11 @@ class Stop:
     def __init__(self) -> None:
         self.signum = 0
         self._callbacks: list[tuple[asyncio.AbstractEventLoop, Callable[[], object]]] = []
+        self._at_once = False
 
     def __call__(self, signum: int, frame: FrameType | None = None) -> None:
-        if self.signum:
+        if self.signum or self._at_once:
+            self.signum = self.signum or signum
             raise KeyboardInterrupt
         self.signum = signum
         log.warning("%s: cancelling the fetches, finishing the pages in hand", _name(signum))
@@ -83,6 +85,16 @@ class Stop:
 
     def __bool__(self) -> bool:
         return bool(self.signum)
+
+    @contextmanager
+    def at_once(self) -> Iterator[None]:
+        """Inside the block the first signal interrupts at once (KeyboardInterrupt):
+        for a wait before anything is done, such as for the run lock."""
+        self._at_once = True
+        try:
+            yield
+        finally:
+            self._at_once = False
 
     @contextmanager
     def on_stop(self, callback: Callable[[], object]) -> Iterator[None]:
@@ -453,7 +465,9 @@ async def run(
     started: datetime = utc_now()
     output = settings.output
     sinks = Sinks(output.dir, output.formats, output.captions_inline, output.skip_empty_runs)
-    with Store(settings.state, wait=wait_lock) as store:
+    with ExitStack() as held:
+        with stop.at_once():  # waiting for a running run's lock (--wait): nothing done yet
+            store = held.enter_context(Store(settings.state, wait=wait_lock))
         recover(sinks, store)
         state = Run(settings, store, sinks.new_run(started, store.has_run), full)
         state.report.started = started

@@ -204,3 +204,36 @@ def test_a_fetch_waiting_on_a_dead_dns_server_is_cancelled(tmp_path, monkeypatch
         release.set()
     assert time.monotonic() - began < 10  # the lookup's thread does not hold the exit
     assert report.cancelled == 1 and report.failed == 0
+
+
+def test_sigterm_while_waiting_for_the_lock_ends_the_run_at_once(tmp_path):
+    import os
+    from pathlib import Path
+
+    from scraper.store import Store
+
+    config = write_config(tmp_path, [{"name": "fx", "type": "files", "path": str(tmp_path)}])
+    lock = tmp_path / "state.sqlite.lock"
+    with Store(tmp_path / "state.sqlite"):  # a run in progress
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "scraper.cli", "--config", str(config), "--wait"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not any(  # the waiting run holds the lock file open: it waits in flock
+                Path(f"/proc/{proc.pid}/fd/{fd}").resolve() == lock
+                for fd in os.listdir(f"/proc/{proc.pid}/fd")
+            ):
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.05)
+            began = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=60)
+            took = time.monotonic() - began
+        finally:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert took < 10
+    assert not (tmp_path / "out" / "runs").exists()  # nothing was started
