@@ -91,8 +91,9 @@ def fsync_path(path: Path) -> None:
 
 def sync_files(paths: Sequence[Path]) -> None:
     """Make the files at ``paths`` durable in one sweep: ask the kernel to start
-    writing them all, then wait for each. An fsync right after each write costs a
-    commit of the file system's journal per file; here most of them share one."""
+    writing them all, then fsync each. An fsync right after each write waits for
+    each file in turn; started together, the writes overlap and the fsyncs find
+    most of the work done (less than half the cost: benchmarks/README.md)."""
     if hasattr(os, "posix_fadvise"):
         for path in paths:
             fd = os.open(path, os.O_RDONLY)
