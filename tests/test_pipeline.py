@@ -513,7 +513,7 @@ def test_runs_killed_at_any_point_then_a_full_run_emit_each_article_exactly_once
         ids = sorted(json.loads(line)["id"] for line in jsonl.read_text().splitlines())
         assert sorted(p.stem for p in folder.glob("text/*")) == ids  # one text per record
         assert json.loads((folder / "report.json").read_text())["run_id"] == folder.name
-    assert latest_report(out)["exit_code"] == 0
+    assert last_report(out)["exit_code"] == 0  # it may have emitted nothing: no folder
 
     with closing(sqlite3.connect(tmp_path / "killed/state.sqlite")) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
