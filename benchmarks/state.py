@@ -3,7 +3,7 @@
 Run from the project root:
 
     python -m benchmarks.state [--articles 10000] [--formats jsonl,text] [--rounds 3] \
-        [--dir TMP]
+        [--dir TMP] [--text-sync sweep|fsync-each|syncfs|none]
 
 `--articles` articles are built in memory first (about 600 words over 12 paragraphs,
 a title, a standfirst, one or two captions, a feed URL and its canonical URL; the same
@@ -26,25 +26,34 @@ outputs would use: fsync is what this measures) and drives `scraper.store.Store`
 Timings are the best of `--rounds` rounds for each pass; sizes come from the first
 round (state file and WAL at the end of the first run and after the reruns, the first
 run's folder).
+
+`--text-sync` swaps how `finish` makes the text files durable before they are renamed
+into place, to compare: `sweep` (what `scraper.sinks.sync_files` does: start the
+writeback of every file, then fsync each), `fsync-each` (an fsync per file, no
+writeback started first), `syncfs` (one `syncfs(2)` of the whole file system, Linux:
+flushes every process's dirty data on it) and `none` (no sync: the floor, not durable).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
+import os
 import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from scraper import sinks as sinks_module
 from scraper.models import Article, Caption, RunReport, utc_now
 from scraper.pipeline import BATCH_SIZE
-from scraper.sinks import Sinks, write_report
+from scraper.sinks import Sinks, fsync_path, write_report
 from scraper.store import Store, Validators
 
 SOURCE = "bench"
@@ -254,6 +263,34 @@ def one_round(
         return passes, Sizes(first[0], first[1], state_bytes(root / STATE), first[2])
 
 
+def fsync_each(paths: Sequence[Path]) -> None:
+    for path in paths:
+        fsync_path(path)
+
+
+def syncfs(paths: Sequence[Path]) -> None:
+    if not paths:
+        return
+    fd = os.open(paths[0].parent, os.O_RDONLY)
+    try:
+        if ctypes.CDLL(None, use_errno=True).syncfs(fd) != 0:
+            raise OSError(ctypes.get_errno(), "syncfs failed")
+    finally:
+        os.close(fd)
+
+
+def no_sync(paths: Sequence[Path]) -> None:
+    pass
+
+
+TEXT_SYNC: dict[str, Callable[[Sequence[Path]], None]] = {
+    "sweep": sinks_module.sync_files,
+    "fsync-each": fsync_each,
+    "syncfs": syncfs,
+    "none": no_sync,
+}
+
+
 def ms(seconds: float, articles: int) -> str:
     return f"{1000 * seconds / articles:.3f}"
 
@@ -274,8 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--formats", default="jsonl,text", help="comma-separated output formats")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--dir", type=Path, help="where the temporary directories go")
+    ap.add_argument("--text-sync", choices=TEXT_SYNC, default="sweep", help="see the docstring")
     args = ap.parse_args(argv)
     formats = args.formats.split(",")
+    sinks_module.sync_files = TEXT_SYNC[args.text_sync]  # type: ignore[assignment]
 
     clock = time.perf_counter()
     articles = make_articles(args.articles)
@@ -283,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{len(articles)} articles ({words:.0f} words each on average) built in "
         f"{time.perf_counter() - clock:.1f} s; formats {','.join(formats)}, "
-        f"batches of {BATCH_SIZE}, {args.rounds} rounds"
+        f"batches of {BATCH_SIZE}, {args.rounds} rounds, text sync {args.text_sync}"
     )
     best: dict[str, Pass] = {}
     sizes: Sizes | None = None

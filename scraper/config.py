@@ -81,6 +81,11 @@ class OutputConfig(_Strict):
     # Later copies of a story: emitted as they are (keep), emitted with
     # ``duplicate_of`` set (mark), or not emitted (drop).
     duplicates: Literal["keep", "mark", "drop"] = "mark"
+    # Finished run folders kept: the newest ``keep_runs``, none started more than
+    # ``keep_days`` ago (null: no limit); ``latest`` and unrecovered ones always stay.
+    keep_runs: int | None = Field(200, ge=1)
+    keep_days: float | None = Field(None, gt=0)
+    skip_empty_runs: bool = True  # a run that emitted nothing leaves its report in the state only
 
     @field_validator("formats")
     @classmethod

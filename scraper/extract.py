@@ -508,9 +508,7 @@ def extract(
         raise NotAnArticle("not HTML (binary or plain text)")
     tree = LexborHTMLParser(text)
     meta = read_meta(tree, url)
-    clues = attribution.read_clues(
-        tree, meta.jsonld, meta.authors, url, meta.site, meta.canonical
-    )
+    clues = attribution.read_clues(tree, meta.jsonld, meta.authors, url, meta.site, meta.canonical)
     if meta.canonical and (not url or url.startswith("file:")):
         url = meta.canonical  # a saved page is known by its canonical URL
     harvest = clean_tree(tree, url)
@@ -548,32 +546,41 @@ class ExtractTimeout(ExtractError):
     reason = "extract_timeout"
 
 
-def _on_alarm(signum: int, frame: object) -> None:
-    raise ExtractTimeout("extraction ran past its time limit")
-
-
-@contextmanager
-def _alarm(seconds: float) -> Iterator[None]:
+class _Alarm:
     """SIGALRM after ``seconds``: stops Python code, not C code, and only in the main
-    thread (elsewhere there is no limit)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    thread (elsewhere there is no limit). ``fired`` says whether it went off: the
+    exception it raises can be swallowed (an alarm that lands in a finalizer run by
+    the garbage collector), so the page is still failed once ``extract`` returns."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.fired = False
+
+    def _on_alarm(self, signum: int, frame: object) -> None:
+        self.fired = True
+        raise ExtractTimeout("extraction ran past its time limit")
+
+    @contextmanager
+    def armed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGALRM, self._on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
 
 
 def extract_page(page: Fetched, timeout: float) -> Article:
     """``extract`` of a fetched page, stopped after ``timeout`` seconds by SIGALRM when
     it is in Python code (``ExtractPool`` kills a worker stuck in C code)."""
-    with _alarm(timeout):
+    alarm = _Alarm(timeout)
+    with alarm.armed():
         try:
-            return extract(
+            article = extract(
                 page.body,
                 page.url,
                 encoding=page.encoding,
@@ -586,6 +593,9 @@ def extract_page(page: Fetched, timeout: float) -> Article:
             raise ExtractError("page nesting too deep") from exc
         except Exception as exc:  # a hostile page must never stop a run
             raise ExtractError(f"{type(exc).__name__}: {exc}") from exc
+    if alarm.fired:
+        raise ExtractTimeout("extraction ran past its time limit")
+    return article
 
 
 Outcome = Article | ScrapeError

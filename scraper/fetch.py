@@ -34,8 +34,10 @@ Every failure is a ``FetchError`` with a short ``reason`` code for the run repor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -143,9 +145,32 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
+    """The addresses of ``host``, looked up in a daemon thread of its own: a lookup
+    stuck on a dead DNS server is abandoned with a cancelled fetch, where
+    ``loop.getaddrinfo`` would hold the run's exit until it returned."""
     loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+    answer: asyncio.Future[list[str]] = loop.create_future()
+
+    def settle(result: list[str] | None, error: BaseException | None) -> None:
+        if answer.done():
+            return  # cancelled meanwhile
+        if error is not None:
+            answer.set_exception(error)
+        else:
+            answer.set_result(result or [])
+
+    def lookup() -> None:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            found = list(dict.fromkeys(str(info[4][0]) for info in infos))
+            outcome: tuple[list[str] | None, BaseException | None] = (found, None)
+        except Exception as exc:
+            outcome = (None, exc)
+        with contextlib.suppress(RuntimeError):  # the loop closed first
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=lookup, name=f"dns {host}", daemon=True).start()
+    return await answer
 
 
 def is_public_address(address: str) -> bool:

@@ -139,6 +139,7 @@ COUNTS = (
     "skipped_seen",
     "unchanged",
     "deferred",
+    "cancelled",
     "extracted",
     "emitted",
 )
@@ -149,7 +150,9 @@ class SourceReport(BaseModel):
     not asked again; ``unchanged``: fetched again, same text; ``deferred``: left for
     a later run because the host asked us to back off; ``not_pages``: WARC records
     read and passed over as no page, by reason (``not_response``, ``not_http``,
-    ``not_200``, ``not_html``): unlike ``failures``, they do not fail the run."""
+    ``not_200``, ``not_html``): unlike ``failures``, they do not fail the run;
+    ``cancelled``: left for the next run because a signal stopped the run before or
+    while it was fetched."""
 
     discovered: int = 0
     fetched: int = 0
@@ -157,6 +160,7 @@ class SourceReport(BaseModel):
     skipped_seen: int = 0
     unchanged: int = 0
     deferred: int = 0
+    cancelled: int = 0
     extracted: int = 0
     emitted: int = 0
     # Later copies of a story not emitted (``output.duplicates: drop``).
@@ -259,6 +263,10 @@ class RunReport(BaseModel):
         return self._total("deferred")
 
     @property
+    def cancelled(self) -> int:
+        return self._total("cancelled")
+
+    @property
     def extracted(self) -> int:
         return self._total("extracted")
 
@@ -309,6 +317,7 @@ class RunReport(BaseModel):
             + (f" ({reasons})" if reasons else "")
             + (f" deferred={self.deferred}" if self.deferred else "")
             + (f" not_pages={total_not_pages} ({passed_over})" if total_not_pages else "")
+            + (f" cancelled={self.cancelled}" if self.cancelled else "")
             + f" in {self.seconds:.1f}s"
             + (" (interrupted)" if self.interrupted else "")
             + (f"; {len(self.warnings)} drift warning(s)" if self.warnings else "")

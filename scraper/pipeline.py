@@ -22,10 +22,13 @@
 6. ``sinks``     append each batch to the run's journal and fsync it, then
                  ``store`` marks it emitted; at the end the journal becomes the
                  run's outputs and ``report.json``, and ``latest`` points there
+                 (a run that emitted nothing leaves only its report, in the
+                 state); run folders past ``keep_runs``/``keep_days`` are pruned
 
 A page that fails at any stage is counted in the ``RunReport`` by source and
-reason, and the run goes on. A signal (``Stop``) ends discovery; pages in hand
-are finished and the outputs and report are still written.
+reason, and the run goes on. A signal (``Stop``) cancels discovery and every fetch
+in flight or queued (counted ``cancelled``, left unseen for the next run); pages
+already fetched are extracted, and the outputs and report are still written.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import signal
 import statistics
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from functools import partial
 from itertools import islice
@@ -48,12 +52,12 @@ from tenacity.wait import wait_base
 from .config import FilesSource, Settings
 from .dedup import Clusters, credited
 from .discover import candidates, source_pages
-from .errors import DiscoverError, NotAnArticle, ScrapeError
+from .errors import DiscoverError, NotAnArticle, ScrapeError, SinkError
 from .extract import ExtractPool, Outcome
 from .fetch import Deferred, Fetcher, Resolver, system_resolver
 from .models import Article, Candidate, Fetched, RunReport, utc_now
 from .report import drift
-from .sinks import JOURNAL, REPORT, RunOutput, Sinks, iter_journal, write_report
+from .sinks import JOURNAL, REPORT, RunOutput, Sinks, iter_journal, run_started, write_report
 from .store import Store, Validators
 
 log = logging.getLogger(__name__)
@@ -67,26 +71,57 @@ OK, SOME_FAILED, ALL_FAILED = 0, 1, 3
 
 
 class Stop:
-    """Signal handler: the first signal ends discovery and lets the pages in hand
-    finish; a second one interrupts at once."""
+    """Signal handler: the first signal cancels every fetch in flight or queued and
+    lets the pages already fetched be extracted and written; a second one
+    interrupts at once."""
 
     def __init__(self) -> None:
         self.signum = 0
         self._callbacks: list[tuple[asyncio.AbstractEventLoop, Callable[[], object]]] = []
+        self._at_once = False
 
     def __call__(self, signum: int, frame: FrameType | None = None) -> None:
-        if self.signum:
+        if self.signum or self._at_once:
+            self.signum = self.signum or signum
             raise KeyboardInterrupt
         self.signum = signum
-        log.warning("%s: finishing the pages in hand", signal.Signals(signum).name)
-        for loop, callback in self._callbacks:
-            loop.call_soon_threadsafe(callback)
+        log.warning("%s: cancelling the fetches, finishing the pages in hand", _name(signum))
+        for loop, callback in list(self._callbacks):
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(callback)
 
     def __bool__(self) -> bool:
         return bool(self.signum)
 
-    def on_stop(self, callback: Callable[[], object]) -> None:
-        self._callbacks.append((asyncio.get_running_loop(), callback))
+    @contextmanager
+    def at_once(self) -> Iterator[None]:
+        """Inside the block the first signal interrupts at once (KeyboardInterrupt):
+        for a wait before anything is done, such as for the run lock."""
+        self._at_once = True
+        try:
+            yield
+        finally:
+            self._at_once = False
+
+    @contextmanager
+    def on_stop(self, callback: Callable[[], object]) -> Iterator[None]:
+        """Run ``callback`` in this event loop on the first signal while inside the
+        block (at once if it came already)."""
+        entry = (asyncio.get_running_loop(), callback)
+        self._callbacks.append(entry)
+        if self.signum:
+            entry[0].call_soon(callback)
+        try:
+            yield
+        finally:
+            self._callbacks.remove(entry)
+
+
+def _name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 def content_digest(body: bytes) -> str:
@@ -230,10 +265,14 @@ class Run:
         self.store.mark_emitted(batch)
 
     def finish(self, started: float, signum: int = 0) -> RunReport:
-        """Write the outputs and the report, then record the run in the state."""
+        """Write the outputs and the report, then record the run in the state; a
+        run that emitted nothing keeps no folder (``output.skip_empty_runs``) and
+        leaves ``latest`` where it was. Then old run folders are pruned."""
         report = self.report
         self.flush()
-        self.output.finish()
+        keep = self.output.keeps_folder
+        if keep:
+            self.output.finish()
         for counts in report.sources.values():
             if len(counts.words) >= MIN_ARTICLES_FOR_MEDIAN:
                 counts.median_words = statistics.median(counts.words)
@@ -246,27 +285,55 @@ class Run:
         for warning in report.warnings:
             log.warning("%s", warning.message(), extra={"source": warning.source})
         folder = self.output.folder
-        write_report(folder, report)
-        self.output.sinks.point_latest(folder)
-        self.store.record_run(report)
+        if keep:
+            write_report(folder, report)
+            self.output.sinks.point_latest(folder)
+            self.store.record_run(report)
+        else:
+            self.store.record_run(report)  # first: a crash before the folder goes is recovered
+            self.output.discard()
+        self.prune()
         return report
+
+    def prune(self) -> None:
+        output = self.settings.output
+        try:
+            removed = self.output.sinks.prune(output.keep_runs, output.keep_days, utc_now())
+        except SinkError as exc:
+            log.warning("%s", exc)  # the run's own outputs are complete
+            return
+        if removed:
+            log.info("removed %d old run folder(s) (output.keep_runs/keep_days)", len(removed))
 
 
 def recover(sinks: Sinks, store: Store) -> None:
     """Finish the outputs of runs that were killed: the state first learns every
-    complete record of their journals, so none is emitted twice."""
+    complete record of their journals, so none is emitted twice. A killed run
+    that emitted nothing loses its folder like any empty run (with
+    ``skip_empty_runs``); either way the state gets its report unless it has one."""
     for folder in sinks.unfinished():
         journal = folder / JOURNAL
-        records = iter_journal(journal) if journal.exists() else iter(())
+        journalled = journal.exists()
+        records = iter_journal(journal) if journalled else iter(())
         count = 0
         while batch := [(a, [a.url, a.canonical_url], None) for a, _ in islice(records, 500)]:
             store.mark_emitted(batch)
             count += len(batch)
+        report = RunReport(run_id=folder.name, interrupted=True)
+        if started := run_started(folder.name):
+            report.started = started[0]
+        report.note = f"killed before it finished; {count} records recovered"
+        if journalled and not count and sinks.skip_empty_runs:
+            if not store.has_run(folder.name):
+                store.record_run(report)
+            sinks.remove(folder)
+            log.warning("removed the folder of killed run %s (it emitted nothing)", folder)
+            continue
         sinks.finish(folder)
         if not (folder / REPORT).exists():
-            report = RunReport(run_id=folder.name, interrupted=True)
-            report.note = f"killed before it finished; {count} records recovered"
             write_report(folder, report)
+        if not store.has_run(folder.name):
+            store.record_run(report)
         log.warning("finished the outputs of killed run %s (%d records)", folder, count)
 
 
@@ -298,10 +365,13 @@ def run_files(run: Run, source: FilesSource, pool: ExtractPool, stop: Stop) -> N
 
 
 async def run_web(run: Run, fetcher: Fetcher, pool: ExtractPool, stop: Stop) -> None:
-    """Stages 1-5 for feeds, sitemaps and URL lists, fetching concurrently."""
+    """Stages 1-5 for feeds, sitemaps and URL lists, fetching concurrently. A stop
+    cancels discovery and every fetch in flight or queued: those URLs are counted
+    ``cancelled`` and stay unseen, so the next run fetches them."""
     settings = run.settings
     queue: asyncio.Queue[Candidate | None] = asyncio.Queue(maxsize=settings.fetch.concurrency * 4)
     extracting = asyncio.Semaphore(pool.workers * 2)
+    fetching: set[asyncio.Task[Fetched]] = set()
 
     async def produce() -> None:
         for source in settings.sources:
@@ -313,25 +383,51 @@ async def run_web(run: Run, fetcher: Fetcher, pool: ExtractPool, stop: Stop) -> 
                 async for found in candidates(source, fetcher, on_error):
                     counts.discovered += 1
                     if candidate := run.admit(found):
-                        await queue.put(candidate)
+                        await enqueue(candidate)
             except Deferred:
                 counts.deferred += 1
             except DiscoverError as exc:
                 run.unreadable(source.name, getattr(source, "url", source.name), exc)
 
+    async def enqueue(candidate: Candidate) -> None:
+        try:
+            await queue.put(candidate)
+        except asyncio.CancelledError:
+            run.report.source(candidate.source).cancelled += 1
+            raise
+
+    async def fetch(candidate: Candidate) -> Fetched | None:
+        """The page, or None when a stop cancelled its fetch."""
+        task = asyncio.create_task(fetcher.fetch(candidate))
+        fetching.add(task)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # this consumer itself is cancelled, not just its fetch
+            return None
+        finally:
+            fetching.discard(task)
+
     async def consume() -> None:
         while (candidate := await queue.get()) is not None:
-            if stop:
-                continue  # drain: the candidate stays unseen for the next run
             counts = run.report.source(candidate.source)
+            if stop:
+                counts.cancelled += 1  # stays unseen for the next run
+                continue
             try:
-                page = await fetcher.fetch(candidate)
+                page = await fetch(candidate)
             except Deferred:
                 counts.deferred += 1
                 run.tick()
                 continue
             except ScrapeError as exc:
                 run.fail(candidate.source, candidate.url, getattr(exc, "reason", "fetch"), str(exc))
+                run.tick()
+                continue
+            if page is None:
+                counts.cancelled += 1
                 run.tick()
                 continue
             if page.status == 304:
@@ -347,18 +443,42 @@ async def run_web(run: Run, fetcher: Fetcher, pool: ExtractPool, stop: Stop) -> 
                 validators = Validators(candidate.url, page.etag, page.last_modified)
             run.take(candidate.source, outcome, [candidate.url, page.url], validators)
 
+    def cancel() -> None:
+        producer.cancel()
+        for task in fetching:
+            task.cancel()
+
+    failure: list[BaseException] = []
+
+    def give_up(consumer: asyncio.Task[None]) -> None:
+        """A consumer that raised (the outputs cannot be written, say) ends the stage:
+        the error is raised once every task has stopped, never swallowed."""
+        error = None if consumer.cancelled() else consumer.exception()
+        if error is None or failure:
+            return
+        failure.append(error)
+        cancel()
+        for task in consumers:
+            task.cancel()
+        while not queue.empty():  # room for the end markers
+            queue.get_nowait()
+
     consumers = [asyncio.create_task(consume()) for _ in range(settings.fetch.concurrency)]
+    for consumer in consumers:
+        consumer.add_done_callback(give_up)
     producer = asyncio.create_task(produce())
-    stop.on_stop(producer.cancel)
-    try:
-        await producer
-    except asyncio.CancelledError:
-        if not stop:
-            raise
-    finally:
-        for _ in consumers:
-            await queue.put(None)
-        await asyncio.gather(*consumers, return_exceptions=True)
+    with stop.on_stop(cancel):
+        try:
+            await producer
+        except asyncio.CancelledError:
+            if not (stop or failure):
+                raise
+        finally:
+            for _ in consumers:
+                await queue.put(None)
+            await asyncio.gather(*consumers, return_exceptions=True)
+    if failure:
+        raise failure[0]
 
 
 async def run(
@@ -378,10 +498,13 @@ async def run(
     stop = stop if stop is not None else Stop()
     clock = time.monotonic()
     started: datetime = utc_now()
-    sinks = Sinks(settings.output.dir, settings.output.formats, settings.output.captions_inline)
-    with Store(settings.state, wait=wait_lock) as store:
+    output = settings.output
+    sinks = Sinks(output.dir, output.formats, output.captions_inline, output.skip_empty_runs)
+    with ExitStack() as held:
+        with stop.at_once():  # waiting for a running run's lock (--wait): nothing done yet
+            store = held.enter_context(Store(settings.state, wait=wait_lock))
         recover(sinks, store)
-        state = Run(settings, store, sinks.new_run(started), full)
+        state = Run(settings, store, sinks.new_run(started, store.has_run), full)
         state.report.started = started
         state.on_page = on_page
         workers = settings.extract.workers if workers is None else workers

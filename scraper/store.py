@@ -352,6 +352,10 @@ class Store:
                 f"(SELECT rowid FROM runs ORDER BY rowid DESC LIMIT {KEEP_RUNS})"
             )
 
+    def has_run(self, run_id: str) -> bool:
+        row = self._conn().execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return row is not None
+
     def recent_runs(self, limit: int = 20) -> list[RunReport]:
         return _recent_runs(self._conn(), limit)
 

@@ -66,3 +66,11 @@ def latest_report(out: Path) -> dict:
     import json
 
     return json.loads((out / "latest" / "report.json").read_text())
+
+
+def last_report(out: Path) -> dict:
+    """The report of the newest run, from the state next to ``out`` (as
+    ``write_config`` lays them out): a run that emitted nothing has no folder."""
+    from scraper.store import read_runs
+
+    return read_runs(out.parent / "state.sqlite", 1)[0].model_dump(mode="json")

@@ -6,6 +6,7 @@ Every request is counted by path (``server.hits``) and its headers kept
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import threading
 import time
@@ -150,3 +151,27 @@ def text(body: str, ctype: str = "text/plain") -> Route:
 
 def iso(days_ago: float) -> str:
     return (datetime.now(UTC) - timedelta(days=days_ago)).isoformat(timespec="seconds")
+
+
+def stalled(arrived: threading.Event, release: threading.Event, name: str = PAGES[0]) -> Route:
+    """Flags ``arrived``, then answers with a fixture page only once ``release`` is
+    set (or after 40 s): a fetch that stays in flight for as long as a test needs."""
+    page = page_route(name)
+
+    def route(h: Handler) -> None:
+        arrived.set()
+        release.wait(40)
+        with contextlib.suppress(OSError):  # the client gave up long ago
+            page(h)
+
+    return route
+
+
+def announced(arrived: threading.Event, route: Route) -> Route:
+    """``route``, flagging ``arrived`` as each request comes in."""
+
+    def wrapped(h: Handler) -> None:
+        arrived.set()
+        route(h)
+
+    return wrapped

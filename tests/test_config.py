@@ -328,3 +328,14 @@ def test_sitemap_max_files_defaults_to_1000_and_must_be_positive():
     assert parse_settings({"sources": [source]}).sources[0].max_files == 1000
     with pytest.raises(ConfigError, match=r"sources\[0\]\.max_files: "):
         parse_settings({"sources": [{**source, "max_files": 0}]})
+
+
+def test_run_folder_retention_defaults_and_bounds():
+    files = [{"name": "a", "type": "files", "path": "x"}]
+    output = parse_settings({"sources": files}).output
+    assert (output.keep_runs, output.keep_days, output.skip_empty_runs) == (200, None, True)
+    unlimited = {"keep_runs": None, "keep_days": 7}
+    assert parse_settings({"output": unlimited, "sources": files}).output.keep_runs is None
+    for bad, field in (({"keep_runs": 0}, "keep_runs"), ({"keep_days": 0}, "keep_days")):
+        with pytest.raises(ConfigError, match=f"output.{field}"):
+            parse_settings({"output": bad, "sources": files})

@@ -13,7 +13,7 @@ from scraper.config import load_settings
 from scraper.models import RunReport
 from scraper.pipeline import run
 
-from .conftest import all_records, latest_report, write_config
+from .conftest import all_records, last_report, write_config
 from .server import (
     PAGES,
     LoopbackServer,
@@ -257,7 +257,7 @@ def test_a_page_on_a_private_address_is_refused_as_such_with_no_request_made(
     url = f"{server.base}/a"
     config = write_config(tmp_path, [{"name": "local", "type": "urls", "urls": [url]}], fetch=FETCH)
     assert main(["--config", str(config)]) == 3
-    report = latest_report(tmp_path / "out")
+    report = last_report(tmp_path / "out")
     assert report["failures"] == {"private_address": 1}
     assert report["errors"][0]["message"] == (
         "127.0.0.1 is a non-public address; set allow_private: true on source 'local' to fetch it"

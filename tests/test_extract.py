@@ -1,7 +1,9 @@
 """Extraction against the hand-written aggregator fixtures and hostile input."""
 
 import codecs
+import signal
 import sys
+import time
 from datetime import datetime
 
 import pytest
@@ -192,6 +194,25 @@ def big_page(paragraphs: int = 4000) -> Fetched:
 def test_extraction_past_the_time_limit_is_abandoned():
     with pytest.raises(ExtractTimeout):
         extract_page(big_page(), timeout=0.01)
+
+
+def test_a_time_limit_whose_alarm_was_swallowed_still_fails_the_page(monkeypatch):
+    """An alarm that lands in a finalizer run by the garbage collector raises there,
+    where the exception is swallowed: the page still fails once extract returns."""
+    module = sys.modules["scraper.extract"]  # the package exports the function too
+    real = module.extract
+
+    def swallowing(*args, **kwargs):
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0.001)
+            time.sleep(0.05)
+        except ExtractTimeout:
+            pass  # as a finalizer would
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "extract", swallowing)
+    with pytest.raises(ExtractTimeout):
+        extract_page(big_page(20), timeout=5)
 
 
 def _story(paragraphs: int, extra: str = "") -> str:

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import threading
+from datetime import UTC, datetime
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
@@ -19,6 +20,7 @@ from .conftest import (
     FIXTURES,
     all_records,
     fixture_html,
+    last_report,
     latest_report,
     public_resolver,
     write_config,
@@ -179,9 +181,10 @@ def test_loopback_is_refused_without_allow_private(tmp_path, fixture_server):
         tmp_path, [{"name": "local", "type": "urls", "urls": [f"{base}/pages/x.html"]}]
     )
     assert main(["--config", str(config)]) == 3  # nothing could be fetched
-    report = latest_report(tmp_path / "out")
+    report = last_report(tmp_path / "out")
     assert report["failures"] == {"private_address": 1}
     assert records(tmp_path) == []
+    assert not (tmp_path / "out" / "latest").exists()  # an empty run keeps no folder
 
 
 def test_a_second_run_waits_for_the_lock(tmp_path):
@@ -255,7 +258,7 @@ def test_a_second_run_emits_nothing_and_a_changed_page_emits_version_2(tmp_path)
 
     assert main(["--config", str(config)]) == 0
     assert records(tmp_path) == first
-    report = latest_report(tmp_path / "out")
+    report = last_report(tmp_path / "out")
     assert report["sources"]["fx"]["not_modified"] == 3 and report["totals"]["emitted"] == 0
 
     page = pages / "p1.html"
@@ -273,7 +276,7 @@ def test_a_second_run_emits_nothing_and_a_changed_page_emits_version_2(tmp_path)
 
     assert main(["--config", str(config), "--full"]) == 0  # read again, nothing new
     assert len(records(tmp_path)) == 4
-    assert latest_report(tmp_path / "out")["sources"]["fx"]["unchanged"] == 3
+    assert last_report(tmp_path / "out")["sources"]["fx"]["unchanged"] == 3
 
 
 def test_a_page_refetched_with_new_text_is_version_2_and_same_text_is_not_emitted(tmp_path):
@@ -318,7 +321,7 @@ def test_every_target_refused_exits_3_and_some_failed_exits_1(tmp_path, fixture_
         tmp_path, [{"name": "local", "type": "urls", "urls": [f"{base}/pages/x.html"]}]
     )
     assert main(["--config", str(refused)]) == 3
-    assert latest_report(tmp_path / "out")["exit_code"] == 3
+    assert last_report(tmp_path / "out")["exit_code"] == 3
 
 
 def test_since_skips_older_files(tmp_path):
@@ -355,8 +358,9 @@ def test_status_lists_runs_and_schema_describes_a_record(tmp_path, capsys):
     capsys.readouterr()
     assert main(["status", "--config", str(config)]) == 0
     rows = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]]
-    run_ids = sorted((p.name for p in (tmp_path / "out" / "runs").iterdir()), key=len)
-    assert rows == run_ids[::-1]  # newest first
+    folders = [p.name for p in (tmp_path / "out" / "runs").iterdir()]
+    # Newest first; the second run emitted nothing, so it is listed but has no folder.
+    assert len(rows) == 2 and rows[1:] == folders and rows[0] != rows[1]
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert {"id", "version", "previous_hash", "content_hash", "paragraphs"} <= set(
@@ -509,7 +513,7 @@ def test_runs_killed_at_any_point_then_a_full_run_emit_each_article_exactly_once
         ids = sorted(json.loads(line)["id"] for line in jsonl.read_text().splitlines())
         assert sorted(p.stem for p in folder.glob("text/*")) == ids  # one text per record
         assert json.loads((folder / "report.json").read_text())["run_id"] == folder.name
-    assert latest_report(out)["exit_code"] == 0
+    assert last_report(out)["exit_code"] == 0  # it may have emitted nothing: no folder
 
     with closing(sqlite3.connect(tmp_path / "killed/state.sqlite")) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
@@ -525,7 +529,7 @@ def test_drift_alert_fires_when_pages_lose_their_body_text(tmp_path, capsys):
     config = write_config(tmp_path, [{"name": "fx", "type": "files", "path": str(pages)}])
     for _ in range(6):
         assert main(["--config", str(config), "--full"]) == 0
-        assert latest_report(tmp_path / "out")["warnings"] == []
+        assert last_report(tmp_path / "out")["warnings"] == []
     assert "drift" not in capsys.readouterr().err
     for i, page in enumerate(sorted(pages.iterdir())):  # a new template hides the body
         page.write_text(
@@ -535,7 +539,7 @@ def test_drift_alert_fires_when_pages_lose_their_body_text(tmp_path, capsys):
             "this story is for members only.</p></article></body></html>"
         )
     main(["--config", str(config), "--full"])
-    warnings = latest_report(tmp_path / "out")["warnings"]
+    warnings = last_report(tmp_path / "out")["warnings"]
     assert warnings and {w["source"] for w in warnings} == {"fx"}
     assert "drift: source 'fx'" in capsys.readouterr().err
 
@@ -610,3 +614,88 @@ def test_a_sitemap_whose_child_is_missing_still_emits_the_other_childrens_pages(
     assert report["failures"] == {"sitemap": 1}
     assert report["errors"][0]["url"] == f"{base}/gone.xml"
     assert report["totals"]["emitted"] == 2
+
+
+def test_outputs_that_cannot_be_written_fail_the_run_instead_of_being_swallowed(
+    tmp_path, monkeypatch
+):
+    from scraper import pipeline
+    from scraper.errors import SinkError
+    from scraper.sinks import RunOutput
+
+    def disk_full(self, articles):
+        raise SinkError(f"cannot write output in {self.folder}: disk full")
+
+    monkeypatch.setattr(pipeline, "BATCH_SIZE", 1)  # every article is written at once
+    monkeypatch.setattr(RunOutput, "write", disk_full)
+    page = httpx.Response(
+        200, content=fixture_html("daily8_starmer"), headers={"content-type": "text/html"}
+    )
+    router = respx.Router()
+    router.get(url__regex=r"https://portal\.example/\d+").mock(return_value=page)
+    urls = [f"https://portal.example/{i}" for i in range(20)]  # more than the queue holds
+    config = write_config(tmp_path, [{"name": "web", "type": "urls", "urls": urls}])
+    settings = load_settings(config)
+    settings.fetch.concurrency = 1
+
+    async def crawl():
+        transport = httpx.MockTransport(router.handler)
+        return await asyncio.wait_for(run(settings, transport, public_resolver), 30)
+
+    with pytest.raises(SinkError, match="disk full"):
+        asyncio.run(crawl())
+
+
+def test_a_run_that_emits_nothing_keeps_no_folder_and_latest_stays_on_a_complete_one(tmp_path):
+    pages = copy_pages(tmp_path, 2)
+    source = {"name": "fx", "type": "files", "path": str(pages)}
+    config = write_config(tmp_path, [source])
+    out = tmp_path / "out"
+    assert main(["--config", str(config)]) == 0
+    first = (out / "latest").resolve()
+    assert main(["--config", str(config)]) == 0  # nothing new
+    assert [p.name for p in (out / "runs").iterdir()] == [first.name]
+    assert (out / "latest").resolve() == first
+    report = last_report(out)
+    assert report["run_id"] != first.name and report["sources"]["fx"]["not_modified"] == 2
+
+    keep_empty = {"dir": str(out), "skip_empty_runs": False}
+    config = write_config(tmp_path, [source], output=keep_empty)
+    assert main(["--config", str(config)]) == 0
+    assert (out / "latest").resolve() != first
+    assert latest_report(out)["totals"]["emitted"] == 0 and records(tmp_path) != []
+
+
+def test_a_killed_run_that_emitted_nothing_is_recorded_once_and_its_folder_removed(tmp_path):
+    from scraper.models import RunReport
+    from scraper.sinks import Sinks
+    from scraper.store import Store, read_runs
+
+    pages = copy_pages(tmp_path, 1)
+    config = write_config(tmp_path, [{"name": "fx", "type": "files", "path": str(pages)}])
+    sinks = Sinks(tmp_path / "out", ["jsonl"])
+    killed = sinks.new_run(datetime(2026, 11, 24, 5, 0, tzinfo=UTC)).folder
+    # killed after the state got its report, before the folder went
+    recorded = sinks.new_run(datetime(2026, 11, 24, 5, 30, tzinfo=UTC)).folder
+    with Store(tmp_path / "state.sqlite") as store:
+        store.record_run(RunReport(run_id=recorded.name, note="the run's own report"))
+    assert main(["--config", str(config)]) == 0
+    assert [p.name for p in (tmp_path / "out" / "runs").iterdir()] == [
+        (tmp_path / "out" / "latest").resolve().name
+    ]
+    runs = {r.run_id: r for r in read_runs(tmp_path / "state.sqlite")}
+    assert len(runs) == 3 and runs[recorded.name].note == "the run's own report"
+    assert runs[killed.name].interrupted and runs[killed.name].started.hour == 5
+
+
+def test_old_run_folders_are_pruned_to_output_keep_runs(tmp_path):
+    pages = copy_pages(tmp_path, 1)
+    source = {"name": "fx", "type": "files", "path": str(pages)}
+    config = write_config(tmp_path, [source], output={"dir": str(tmp_path / "out"), "keep_runs": 2})
+    page = pages / "p0.html"
+    for n in range(4):  # each run changes the page, so each emits a new version
+        page.write_text(page.read_text().replace("<p>", f"<p>Update {n}. ", 1))
+        assert main(["--config", str(config)]) == 0
+    folders = sorted((tmp_path / "out" / "runs").iterdir())
+    assert len(folders) == 2 and (tmp_path / "out" / "latest").resolve() == folders[-1]
+    assert [r["version"] for r in records(tmp_path)] == [3, 4]

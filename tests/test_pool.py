@@ -198,8 +198,14 @@ def test_in_process_is_a_flag_of_extract_and_of_the_run_command(tmp_path, capsys
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["extract", "x.html", "--workers", "-1"], "must be a whole number from 0 to 256, not '-1'"),
-        (["--config", "c.yaml", "--workers", "two"], "must be a whole number from 0 to 256, not 'two'"),
+        (
+            ["extract", "x.html", "--workers", "-1"],
+            "must be a whole number from 0 to 256, not '-1'",
+        ),
+        (
+            ["--config", "c.yaml", "--workers", "two"],
+            "must be a whole number from 0 to 256, not 'two'",
+        ),
         (["extract", "x.html", "--timeout", "0"], "at most 3600 seconds, not '0'"),
         (["extract", "x.html", "--timeout", "nan"], "at most 3600 seconds, not 'nan'"),
     ],

@@ -1,12 +1,21 @@
 import json
 import os
-from datetime import UTC, datetime
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from scraper.errors import SinkError
-from scraper.models import Article
-from scraper.sinks import JOURNAL, Sinks, atomic_write, iter_journal
+from scraper.models import Article, RunReport
+from scraper.sinks import (
+    JOURNAL,
+    Sinks,
+    atomic_write,
+    iter_journal,
+    run_started,
+    write_report,
+)
 
 STARTED = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 
@@ -126,3 +135,123 @@ def test_a_run_killed_after_its_outputs_but_before_its_report_is_still_unfinishe
     assert (out.folder / "records.jsonl").read_text().count("\n") == 1
     (out.folder / "report.json").write_text("{}")
     assert list(sinks.unfinished()) == []
+
+
+def finished_run(sinks: Sinks, started: datetime, *articles: Article) -> Path:
+    out = sinks.new_run(started)
+    out.write(list(articles))
+    out.finish()
+    write_report(out.folder, RunReport(run_id=out.folder.name))
+    sinks.point_latest(out.folder)
+    return out.folder
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_every_output_file_gets_the_mode_of_a_plain_file_less_the_umask(tmp_path, umask):
+    pytest.importorskip("pyarrow")
+    previous = os.umask(umask)
+    try:
+        folder = finished_run(Sinks(tmp_path, ["jsonl", "text", "parquet"]), STARTED, article(1))
+    finally:
+        os.umask(previous)
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert {p.name for p in files} == {"records.jsonl", "records.parquet", "report.json"} | {
+        f"{article(1).id}.txt"
+    }
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in files} == {
+        p.name: 0o666 & ~umask for p in files
+    }
+
+
+def test_every_file_is_on_disk_before_latest_points_at_its_folder(tmp_path, monkeypatch):
+    pytest.importorskip("pyarrow")
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("rename", f"{src} -> {dst}"))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    sinks = Sinks(tmp_path, ["jsonl", "text", "parquet"])
+    folder = finished_run(sinks, STARTED, article(1), article(2))
+
+    def last(kind: str, where: str) -> int:
+        return max(i for i, (k, what) in enumerate(events) if k == kind and what.endswith(where))
+
+    def synced(path: Path, before: int) -> bool:
+        return ("fsync", str(path)) in events[:before]
+
+    link = last("rename", f"-> {tmp_path / 'latest'}")
+    text_in_place = last("rename", f"-> {folder / 'text'}")
+    for a in (article(1), article(2)):  # the data, under its name before the folder's rename
+        assert synced(folder / ".text.partial" / f"{a.id}.txt", text_in_place)
+    assert synced(folder / ".text.partial", text_in_place)
+    for name in ("records.jsonl", "records.parquet", "report.json"):
+        renamed = last("rename", f"-> {folder / name}")
+        source = events[renamed][1].split(" -> ")[0]
+        assert synced(Path(source), renamed), name
+    # The folder's own entries (text, records, report) after its last rename, before the link.
+    last_rename_in = max(last("rename", f"-> {folder / n}") for n in ("report.json", "text"))
+    assert ("fsync", str(folder)) in events[last_rename_in:link]
+
+
+def test_a_finish_killed_after_its_text_folder_is_done_again_from_the_journal(tmp_path):
+    sinks = Sinks(tmp_path, ["jsonl", "text"])
+    out = sinks.new_run(STARTED)
+    out.write([article(1), article(2)])
+    out.journal.close()
+    (out.folder / "text").mkdir()  # renamed into place, journal not renamed yet
+    (out.folder / "text" / "stale.txt").write_text("from an older journal")
+    (out.folder / ".text.partial").mkdir()
+    sinks.finish(out.folder)
+    assert sorted(p.stem for p in (out.folder / "text").iterdir()) == sorted(
+        [article(1).id, article(2).id]
+    )
+    assert not list(out.folder.glob(".*"))
+
+
+def test_a_run_folder_is_removed_through_a_hidden_name_and_a_killed_removal_is_cleaned(
+    tmp_path,
+):
+    sinks = Sinks(tmp_path, ["jsonl"])
+    folder = finished_run(sinks, STARTED, article(1))
+    half = tmp_path / "runs" / ".2026-11-24T05-00-00Z.removed"  # killed while deleting
+    (half / "text").mkdir(parents=True)
+    assert list(sinks.unfinished()) == []  # no report in it, yet not a run to recover
+    assert not half.exists()
+    sinks.remove(folder)
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_prune_keeps_the_newest_runs_and_never_latest_an_unfinished_run_or_a_stranger(
+    tmp_path,
+):
+    sinks = Sinks(tmp_path, ["jsonl"])
+    day = timedelta(days=1)
+    folders = [finished_run(sinks, STARTED - i * day, article(i)) for i in (5, 4, 3, 2, 1)]
+    sinks.point_latest(folders[1])  # latest is not always the newest folder
+    unfinished = sinks.new_run(STARTED - 10 * day).folder  # killed: still to recover
+    stranger = tmp_path / "runs" / "my-notes"
+    stranger.mkdir()
+    (stranger / "report.json").write_text("{}")
+    removed = sinks.prune(keep_runs=2, keep_days=None, now=STARTED)
+    assert sorted(removed) == [folders[0], folders[2]]
+    left = {p.name for p in (tmp_path / "runs").iterdir()}
+    assert left == {folders[1].name, folders[3].name, folders[4].name, unfinished.name, "my-notes"}
+
+    assert sinks.prune(keep_runs=None, keep_days=1.5, now=STARTED) == [folders[3]]
+    assert sinks.prune(keep_runs=None, keep_days=None, now=STARTED) == []
+    assert (tmp_path / "latest" / "records.jsonl").exists()
+
+
+def test_run_folder_names_read_back_as_start_times():
+    assert run_started("2026-11-24T06-00-00Z") == (STARTED, 1)
+    assert run_started("2026-11-24T06-00-00Z-12") == (STARTED, 12)
+    assert run_started("2026-11-24T06-00-00Z.bak") is None
+    assert run_started("2026-13-24T06-00-00Z") is None
