@@ -340,7 +340,6 @@ def recover(sinks: Sinks, store: Store) -> None:
 def run_files(run: Run, source: FilesSource, pool: ExtractPool, stop: Stop) -> None:
     """Stages 1, 2, 4 and 5 for pages stored on disk (no fetching)."""
     counts = run.report.source(source.name)
-    digests: dict[str, Validators] = {}
 
     def on_skip(reason: str) -> None:
         counts.not_pages[reason] += 1
@@ -354,12 +353,13 @@ def run_files(run: Run, source: FilesSource, pool: ExtractPool, stop: Stop) -> N
             counts.discovered += 1
             if digest := run.admit_page(page):
                 counts.fetched += 1
-                digests[page.url] = digest
-                yield page
+                # the digest travels with its page: two records of one archive may
+                # share a URL
+                yield page.model_copy(update={"etag": digest.etag})
 
     try:
         for page, outcome in pool.map(new_pages()):
-            run.take(source.name, outcome, [page.url], digests.pop(page.url, None))
+            run.take(source.name, outcome, [page.url], Validators(page.url, page.etag, None))
     except DiscoverError as exc:
         run.unreadable(source.name, str(source.path), exc)
 

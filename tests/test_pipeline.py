@@ -699,3 +699,27 @@ def test_old_run_folders_are_pruned_to_output_keep_runs(tmp_path):
     folders = sorted((tmp_path / "out" / "runs").iterdir())
     assert len(folders) == 2 and (tmp_path / "out" / "latest").resolve() == folders[-1]
     assert [r["version"] for r in records(tmp_path)] == [3, 4]
+
+
+def test_each_record_of_an_archive_is_taken_with_its_own_digest(tmp_path, monkeypatch):
+    """Two records of one WARC may share a URL (a page captured twice): each keeps
+    the digest of its own bytes, however the extraction of the two overlaps."""
+    from scraper.pipeline import Run, content_digest
+
+    from .test_discover import gzip_members, warc_record
+
+    page = fixture_html("daily8_starmer")
+    bodies = [page, page.replace(b"</body>", b"<p>A later capture.</p></body>")]
+    archive = tmp_path / "twice.warc.gz"
+    archive.write_bytes(gzip_members(*(warc_record("https://x.example/a", b) for b in bodies)))
+    taken = []
+    real_take = Run.take
+
+    def take(self, source, outcome, urls, validators=None):
+        taken.append(validators.etag)
+        real_take(self, source, outcome, urls, validators)
+
+    monkeypatch.setattr(Run, "take", take)
+    config = write_config(tmp_path, [{"name": "w", "type": "files", "path": str(archive)}])
+    asyncio.run(run(load_settings(config), workers=2))
+    assert taken == [content_digest(b) for b in bodies]
