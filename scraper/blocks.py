@@ -835,7 +835,8 @@ def decode(p: np.ndarray, sizes: Sequence[int], switch_cost: float = SWITCH_COST
 
 @dataclass
 class Body:
-    """The chosen body: its lines and, when the guard changed it, why."""
+    """The chosen body: its lines, which blocks they are, why the guard changed it
+    (if it did), and whether the model was unsure of the page (trafilatura asked)."""
 
     lines: list[str]
     chosen: list[bool]

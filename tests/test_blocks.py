@@ -197,7 +197,7 @@ def test_a_body_that_is_a_sliver_of_the_longest_paragraph_run_takes_the_run():
     assert reading == [False] + [True] * 12
 
 
-def test_a_body_much_shorter_than_trafilatuas_reading_takes_it():
+def test_a_body_much_shorter_than_trafilaturas_reading_takes_it():
     page = page_of("<p>Short</p><div>Another short block</div>")
     reading, reason, lines = guard(
         page, [True, False], np.array([0.5, 0.45]), lambda: [SENTENCE] * 6
