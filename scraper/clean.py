@@ -268,9 +268,14 @@ def mark_main_text(body: LexborNode) -> LexborNode | None:
     chrome rule can remove them (class names like "entry-content-read-more" or
     "page-with-sidebar" are common on article wrappers)."""
     totals: dict[int, tuple[float, LexborNode]] = {}
+    in_comments: dict[int, bool] = {}
     for paragraph in body.css("p"):
         parent = paragraph.parent
         if parent is None:
+            continue
+        if parent.mem_id not in in_comments:
+            in_comments[parent.mem_id] = _in_comment_thread(parent)
+        if in_comments[parent.mem_id]:
             continue
         score, _ = totals.get(parent.mem_id, (0.0, parent))
         # many paragraphs beat one long teaser summary
@@ -280,6 +285,20 @@ def mark_main_text(body: LexborNode) -> LexborNode | None:
     _, node = max(totals.values(), key=lambda item: item[0])
     _mark_up(node)
     return node
+
+
+COMMENT_THREAD_TOKENS = frozenset("comment comments commentlist reply replies disqus".split())
+
+
+def _in_comment_thread(node: LexborNode) -> bool:
+    """Whether ``node`` lies in a readers' comment thread (a long reply under a
+    short post holds more paragraphs than the post, but is not the article)."""
+    current: LexborNode | None = node
+    while current is not None and current.tag not in {"body", "html", "article", "main"}:
+        if not COMMENT_THREAD_TOKENS.isdisjoint(tokens(current)):
+            return True
+        current = current.parent
+    return False
 
 
 def _is_prose(node: LexborNode) -> bool:

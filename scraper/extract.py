@@ -4,9 +4,11 @@ Order of work on one page (one selectolax parse, one trafilatura pass):
 1. decode the bytes as browsers do (WHATWG: byte-order mark, declared charset,
    ``<meta charset>``), then UTF-8, windows-1252 or detection (``decode_html``);
 2. read metadata from JSON-LD, OpenGraph/meta tags and the DOM;
-3. ``clean.clean_tree`` harvests captions and related cards, then removes chrome;
-4. trafilatura extracts the main text from the cleaned HTML;
-5. ``clean.clean_lines`` cuts portal templates and stray chrome lines;
+3. ``blocks.read_blocks`` cuts the page into text blocks with their features, and
+   ``clean.clean_tree`` harvests captions and related cards and removes chrome;
+4. the block classifier chooses the body (trafilatura reads the cleaned page only
+   when the model is unsure of it; a guard keeps a body from being cut short);
+5. ``clean.clean_lines`` drops stray chrome lines and moves caption lines out;
 6. the record is assembled and normalised to the seed format.
 """
 
@@ -22,6 +24,7 @@ import queue
 import re
 import select
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -41,9 +44,9 @@ from charset_normalizer import from_bytes
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from . import attribution
+from .blocks import BlockModel, PageBlocks, read_blocks, shipped_model
 from .clean import (
     clean_lines,
-    clean_tree,
     node_text,
     place_captions,
     with_tokens,
@@ -87,6 +90,7 @@ DATE_META = (
     "date",
 )
 DETECT_BYTES = 64_000
+NEVER_CUT = sys.maxsize
 # trafilatura logs a warning for every page it finds empty; the run report counts those.
 logging.getLogger("trafilatura").setLevel(logging.ERROR)
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{2,40})""", re.I)
@@ -324,12 +328,6 @@ def _unique(items: Any) -> list[str]:
     return list(dict.fromkeys(i for i in items if i))
 
 
-BLOCK_TAGS = frozenset(
-    {"p", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "dd", "dt", "td", "th"}
-)
-BLOCK_SELECTOR = ", ".join(sorted(BLOCK_TAGS))
-
-
 def _confident(containers: list[LexborNode], p_total: int, text_total: int) -> bool:
     """Whether ``containers`` hold the article: at least four paragraphs, 80% of the
     page's paragraph text (``p_total``) and a quarter of all its text (else they are a
@@ -346,8 +344,7 @@ def text_containers(tree: LexborHTMLParser, main: LexborNode | None) -> list[Lex
     """The containers of the article text on a cleaned page, in document order, or
     none when it is not clear: the paragraph container ``main``, or else every block
     of its tag and class (rich-text editors and page builders split an article into
-    several). Pages with containers are read by ``block_lines`` directly;
-    trafilatura gets the others."""
+    several). The blocks inside them are a feature of the block classifier."""
     if main is None or main.parent is None or tree.body is None:
         return []
     p_total = sum(len(p.text()) for p in tree.css("p"))
@@ -387,93 +384,6 @@ def _has_ancestor_in(node: LexborNode, ids: set[int]) -> bool:
     return False
 
 
-def _block_text(node: LexborNode) -> str | None:
-    """A text block's line, unless it is mostly a short run of links."""
-    text = normalise_space(node.text(separator=""))
-    links = sum(len(a.text()) for a in node.css("a"))
-    return text if text and not (links > 0.8 * len(text) and len(text) < 200) else None
-
-
-def _lead_lines(main: LexborNode) -> list[str]:
-    """Lead paragraphs in short blocks just before the container (an intro or
-    standfirst set apart from the body)."""
-    lines: list[str] = []
-    sibling = main.prev
-    while sibling is not None:
-        if sibling.tag != "-text":
-            paragraphs = [sibling] if sibling.tag == "p" else sibling.css("p")
-            texts = [normalise_space(p.text(separator=" ")) for p in paragraphs]
-            links = sum(len(a.text()) for p in paragraphs for a in p.css("a"))
-            size = sum(map(len, texts))
-            if 0 < len(paragraphs) <= 2 and size >= 40 and links < 0.3 * size:
-                lines = texts + lines
-        sibling = sibling.prev
-    return lines
-
-
-def block_lines(containers: list[LexborNode]) -> list[str]:
-    """The text blocks of cleaned containers, without trafilatura: lead lines just
-    before the first, then every block from the first container to the end of the
-    last (headings set between them included)."""
-    first, last = containers[0], containers[-1]
-    root = first if len(containers) == 1 else _common_ancestor(containers)
-    for br in (root.parent or root).css("br"):  # lexbor's text() ignores <br>
-        br.replace_with(" ")
-    lines = _lead_lines(first)
-    if len(containers) == 1:
-        return lines + [text for block in _leaf_blocks(first) if (text := _block_text(block))]
-    leaves = {block.mem_id: block for block in _leaf_blocks(root)}
-    in_last = {node.mem_id for node in last.traverse()}
-    started = reached_last = False
-    for node in root.traverse():
-        started = started or node.mem_id == first.mem_id
-        if node.mem_id in in_last:
-            reached_last = True
-        elif reached_last:
-            break
-        block = leaves.get(node.mem_id) if started else None
-        if block is not None and (text := _block_text(block)):
-            lines.append(text)
-    return lines
-
-
-def _leaf_blocks(root: LexborNode) -> list[LexborNode]:
-    """Text blocks under ``root`` holding no other block, in document order."""
-    blocks = root.css(BLOCK_SELECTOR)
-    # in document order a block's first descendant block comes right after it
-    return [
-        block
-        for block, following in zip(blocks, [*blocks[1:], None], strict=False)
-        if following is None or not _is_within(following, block, root)
-    ]
-
-
-def _is_within(node: LexborNode, ancestor: LexborNode, root: LexborNode) -> bool:
-    current = node.parent
-    while current is not None and current.mem_id != root.mem_id:
-        if current.mem_id == ancestor.mem_id:
-            return True
-        current = current.parent
-    return current is not None and ancestor.mem_id == root.mem_id
-
-
-def _common_ancestor(nodes: list[LexborNode]) -> LexborNode:
-    chains = []
-    for node in nodes:
-        chain: list[LexborNode] = []
-        current: LexborNode | None = node
-        while current is not None:
-            chain.append(current)
-            current = current.parent
-        chains.append(chain[::-1])
-    ancestor = chains[0][0]
-    for level in zip(*chains, strict=False):
-        if len({n.mem_id for n in level}) > 1:
-            break
-        ancestor = level[0]
-    return ancestor
-
-
 def main_text(html: str, url: str | None) -> list[str]:
     """Main-text lines of already-cleaned HTML, by trafilatura."""
     try:
@@ -491,6 +401,32 @@ def main_text(html: str, url: str | None) -> list[str]:
     return text.split("\n") if text else []
 
 
+@dataclass
+class Parsed:
+    """A page read up to the choice of its body: the tree (cleaned), its metadata,
+    its URL (the canonical one for a saved file), the evidence of who wrote it, and
+    its text blocks with their features."""
+
+    tree: LexborHTMLParser
+    meta: Meta
+    url: str | None
+    clues: attribution.Clues
+    page: PageBlocks
+
+
+def parse_page(text: str, url: str | None) -> Parsed:
+    """``text`` (decoded HTML) parsed, its metadata read, cut into blocks and cleaned;
+    the same steps for extraction and for training the block model."""
+    tree = LexborHTMLParser(text)
+    meta = read_meta(tree, url)
+    # read before cleaning: credit and dateline lines are chrome to the cleaner
+    clues = attribution.read_clues(tree, meta.jsonld, meta.authors, url, meta.site, meta.canonical)
+    if meta.canonical and (not url or url.startswith("file:")):
+        url = meta.canonical  # a saved page is known by its canonical URL
+    page = read_blocks(tree, url, meta.jsonld, text_containers)
+    return Parsed(tree, meta, url, clues, page)
+
+
 def extract(
     html: bytes | str,
     url: str | None = None,
@@ -498,27 +434,27 @@ def extract(
     encoding: str | None = None,
     fetched_at: datetime | None = None,
     origin: FeedOrigin | None = None,
+    model: BlockModel | None = None,
 ) -> Article:
     """The article in a page (``origin``: the feed item's ``<source>``, if any).
-    Raises ``NotAnArticle`` when there is no body text."""
+    Raises ``NotAnArticle`` when there is no body text. ``model`` is the block
+    classifier (default: the one shipped with the package)."""
     text = decode_html(html, encoding)
     if not text.strip():
         raise NotAnArticle("empty page")
     if not looks_like_html(text):
         raise NotAnArticle("not HTML (binary or plain text)")
-    tree = LexborHTMLParser(text)
-    meta = read_meta(tree, url)
-    clues = attribution.read_clues(tree, meta.jsonld, meta.authors, url, meta.site, meta.canonical)
-    if meta.canonical and (not url or url.startswith("file:")):
-        url = meta.canonical  # a saved page is known by its canonical URL
-    harvest = clean_tree(tree, url)
-    containers = text_containers(tree, harvest.main)
-    if containers:
-        lines = clean_lines(block_lines(containers))
-    else:
-        lines = clean_lines(main_text(tree.html or "", url))
+    parsed = parse_page(text, url)
+    tree, meta, url = parsed.tree, parsed.meta, parsed.url
+    harvest = parsed.page.harvest
+    model = model or shipped_model()
+    # trafilatura reads the cleaned page (chrome and related cards gone)
+    body = model.body(parsed.page, lambda: main_text(tree.html or "", url))
+    # The model has decided where the body ends (end markers are among its features),
+    # so an end-marker line is only dropped here, never a cut.
+    lines = clean_lines(body.lines, min_body_lines=NEVER_CUT)
     paragraphs = [p for p in lines.lines if p not in {meta.title, meta.standfirst}]
-    credited = attribution.attribute(clues, paragraphs, origin)
+    credited = attribution.attribute(parsed.clues, paragraphs, origin)
     paragraphs = credited.body
     if not paragraphs:
         raise NotAnArticle("no body text found")

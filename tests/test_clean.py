@@ -610,6 +610,18 @@ def test_main_text_container_is_kept_even_with_chrome_tokens(wrapper):
     assert "LEAK" not in text_of(tree)
 
 
+def test_a_long_reply_in_the_comment_thread_is_not_the_main_text():
+    reply = "".join(f"<p>{p}</p>" for p in (P1, P2, P3, P1, P2))
+    body = (
+        f"<div class='post'><h1>{HEADLINE}</h1><p>{P3}</p><p>{P2}</p></div>"
+        f"<ol class='comment-list'><li class='comment'><div class='reply-body'>{reply}</div>"
+        "</li></ol>"
+    )
+    _, harvest = cleaned(body)
+    assert harvest.main is not None
+    assert "post" in (harvest.main.attributes.get("class") or "")
+
+
 # --- clean_lines: portal-template end markers ---------------------------------------
 
 BODY = [

@@ -330,10 +330,12 @@ def test_an_article_split_into_same_class_blocks_is_read_whole_without_trafilatu
         f"{''.join(sections)}</main><div class='side'>{promo}</div></body></html>"
     )
     article = extract(html, url="https://news.example/plan")
-    assert article.paragraphs[0].startswith("Section 0 paragraph 0")
+    # the heading of the first part opens the article, as the others open theirs
+    assert article.paragraphs[0] == "Part 0 of the plan"
+    assert article.paragraphs[1].startswith("Section 0 paragraph 0")
     assert "Part 1 of the plan" in article.paragraphs
     assert article.paragraphs[-1].startswith("Section 2 paragraph 3")
-    assert len(article.paragraphs) == 2 + 3 + 4 + 2  # paragraphs and the headings between
+    assert len(article.paragraphs) == 2 + 3 + 4 + 3  # paragraphs and their headings
     assert "Get our free guide" not in article.paragraphs
 
 

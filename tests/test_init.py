@@ -5,6 +5,7 @@ def test_public_api_is_exactly_all():
     public = {name for name in dir(scraper) if not name.startswith("_")}
     modules = {
         "attribution",
+        "blocks",
         "clean",
         "dedup",
         "cli",

@@ -1,0 +1,1042 @@
+"""Page -> text blocks -> features -> the trained classifier's body.
+
+One pass over the lexbor tree cuts the page into its text blocks in document order
+(the text of paragraphs, headings, list items, cells, quotes and of any ``div`` that
+holds its own text). Each block gets a feature vector that does not depend on the
+page's language: its text and link figures, its place in the DOM, the figures of its
+neighbours and container, its position, and the evidence the rules of ``clean.py``
+and ``extract.py`` give (a chrome verdict, an end marker, the paragraph container,
+the JSON-LD ``articleBody``). ``clean.clean_tree`` then runs on the same tree as
+before (it harvests captions and related cards); which blocks it would keep is one
+more feature, not a cut.
+
+A gradient-boosted model (LightGBM, shipped in ``data/``) gives each block a
+probability of being article text: the first stage reads the features, the second
+also reads the first stage's probabilities in context, and on the pages the model is
+unsure of (and only there) a third also reads trafilatura's decision for each
+block. A small Viterbi pass
+over "in body / out of body" turns the probabilities into runs of blocks, so a lone
+ad inside the article goes and a short paragraph between two long ones stays. The
+guard then compares the body's length with independent estimates (the JSON-LD
+``articleBody``, the longest run of paragraphs, and trafilatura's reading when the
+model is unsure) and takes the better-supported reading of a page that came out
+much too short.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from .clean import (
+    CARD_LABEL,
+    CHROME,
+    CHROME_ROLES,
+    DROP_LINES,
+    END_MARKERS,
+    RELATED,
+    TOKEN_ATTRS,
+    Harvest,
+    _value_verdict,
+    _words,
+    clean_tree,
+)
+from .errors import ExtractError
+from .normalise import normalise_space
+
+if TYPE_CHECKING:
+    import lightgbm
+
+FEATURE_VERSION = 1
+MODEL_FILE = "blocks-model.txt"
+CARD_FILE = "blocks-model.json"
+# The stages share one text file, one LightGBM model after the other.
+STAGE_SEPARATOR = "\n=== next stage ===\n"
+
+# --- segmentation ------------------------------------------------------------------
+
+# Elements whose text is never page text.
+SKIP_TAGS = frozenset(
+    """script style noscript template svg canvas iframe object embed head select
+    textarea option button input math video audio map _comment -comment""".split()
+)
+# Elements that stay inside the text block around them.
+INLINE_TAGS = frozenset(
+    """a abbr acronym b bdi bdo big cite code data del dfn em font i img ins kbd label
+    mark nobr q rp rt ruby s samp small span strike strong sub sup time tt u var wbr br""".split()
+)
+TAG_CODES = {
+    tag: code
+    for code, tag in enumerate(
+        """p div h1 h2 h3 h4 h5 h6 li td th dd dt blockquote pre section article main
+        header footer nav aside figcaption figure form ul ol table tr caption address
+        details summary center body span""".split(),
+        start=1,
+    )
+}
+OTHER_TAG = len(TAG_CODES) + 1
+
+# Context flags: the block lies inside an element of this kind.
+IN_ARTICLE, IN_MAIN, IN_HEADER, IN_FOOTER, IN_NAV, IN_ASIDE = 1, 2, 4, 8, 16, 32
+IN_FORM, IN_FIGURE, IN_LIST, IN_TABLE, IN_QUOTE, IN_HEADING = 64, 128, 256, 512, 1024, 2048
+IN_PRE, IN_HIDDEN, IN_LINK, IN_DIALOG = 4096, 8192, 16384, 32768
+FLAG_OF_TAG = {
+    "article": IN_ARTICLE,
+    "main": IN_MAIN,
+    "header": IN_HEADER,
+    "footer": IN_FOOTER,
+    "nav": IN_NAV,
+    "aside": IN_ASIDE,
+    "form": IN_FORM,
+    "figure": IN_FIGURE,
+    "figcaption": IN_FIGURE,
+    "ul": IN_LIST,
+    "ol": IN_LIST,
+    "dl": IN_LIST,
+    "table": IN_TABLE,
+    "blockquote": IN_QUOTE,
+    "h1": IN_HEADING,
+    "h2": IN_HEADING,
+    "h3": IN_HEADING,
+    "h4": IN_HEADING,
+    "h5": IN_HEADING,
+    "h6": IN_HEADING,
+    "pre": IN_PRE,
+    "code": IN_PRE,
+    "dialog": IN_DIALOG,
+    "menu": IN_NAV,
+}
+FLAG_BITS = (
+    IN_ARTICLE,
+    IN_MAIN,
+    IN_HEADER,
+    IN_FOOTER,
+    IN_NAV,
+    IN_ASIDE,
+    IN_FORM,
+    IN_FIGURE,
+    IN_LIST,
+    IN_TABLE,
+    IN_QUOTE,
+    IN_HEADING,
+    IN_PRE,
+    IN_HIDDEN,
+    IN_DIALOG,
+)
+
+# Class/id words, by what they usually name; the chrome words are those of clean.py.
+CONTENT_WORDS = frozenset(
+    """article content body text story entry post main prose richtext rte copy
+    articlebody blog single page detail news""".split()
+)
+COMMENT_WORDS = frozenset("comment comments reply replies respond disqus discussion".split())
+CAPTION_WORDS = frozenset("caption figcaption credit credits photo image gallery media".split())
+META_WORDS = frozenset(
+    """author byline meta date time dateline published updated info tags tag category
+    categories label breadcrumb""".split()
+)
+TITLE_WORDS = frozenset("title headline heading h1".split())
+HIDDEN_WORDS = frozenset("hidden hide sr only visually invisible offscreen".split())
+KIND_CONTENT, KIND_COMMENT, KIND_CAPTION, KIND_META, KIND_TITLE, KIND_HIDDEN = (
+    1,
+    2,
+    4,
+    8,
+    16,
+    32,
+)
+KIND_BITS = (KIND_CONTENT, KIND_COMMENT, KIND_CAPTION, KIND_META, KIND_TITLE, KIND_HIDDEN)
+_DISPLAY_NONE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+
+# Marks the element of each block, so the blocks clean_tree keeps can be found.
+BLOCK_MARK = "data-scraper-block"
+
+
+@lru_cache(maxsize=16384)
+def _kinds(value: str) -> int:
+    words = set(_words(value))
+    kinds = 0
+    for bit, vocabulary in (
+        (KIND_CONTENT, CONTENT_WORDS),
+        (KIND_COMMENT, COMMENT_WORDS),
+        (KIND_CAPTION, CAPTION_WORDS),
+        (KIND_META, META_WORDS),
+        (KIND_TITLE, TITLE_WORDS),
+        (KIND_HIDDEN, HIDDEN_WORDS),
+    ):
+        if not vocabulary.isdisjoint(words):
+            kinds |= bit
+    return kinds
+
+
+@dataclass(slots=True)
+class Context:
+    """What an element inherits from its ancestors."""
+
+    depth: int = 0
+    flags: int = 0
+    verdict: int = 0  # the strongest chrome verdict of clean.py on the way down
+    chrome_depth: int = 0  # ancestors with a verdict
+    kinds: int = 0  # KIND_* words on the way down
+    path: int = 0  # hash of the last three tags
+    parent: int = 0  # mem_id of the block element's parent and grandparent
+    grandparent: int = 0
+    index: int = 0  # the parent's number in ``Elements``
+
+
+@dataclass(slots=True)
+class Block:
+    """One text block: the text an element holds outside its child blocks (the text
+    before a child block and the text after it are two blocks)."""
+
+    node: LexborNode
+    tag: str
+    context: Context
+    own_verdict: int
+    own_kinds: int
+    class_name: str
+    element: int = 0  # number of the block's element in ``Elements``
+    parts: list[str] = field(default_factory=list)
+    link_chars: int = 0
+    links: int = 0
+    text: str = ""
+
+    def continued(self) -> Block:
+        """A new block of the same element (its text after a child block or a
+        paragraph break)."""
+        return Block(
+            self.node,
+            self.tag,
+            self.context,
+            self.own_verdict,
+            self.own_kinds,
+            self.class_name,
+            self.element,
+        )
+
+
+@dataclass
+class Elements:
+    """The block-level elements of a page in document order (the root is 0): each
+    one's parent, depth, and the number after its last descendant."""
+
+    parent: list[int] = field(default_factory=lambda: [-1])
+    depth: list[int] = field(default_factory=lambda: [0])
+    end: list[int] = field(default_factory=lambda: [1])
+
+
+def _attributes(node: LexborNode) -> tuple[int, int, str, bool]:
+    """clean.py's verdict, KIND_* words, class string and hidden-ness of an element."""
+    attrs = node.attributes
+    if not attrs:
+        return 0, 0, "", False
+    verdict = CHROME if attrs.get("role") in CHROME_ROLES else 0
+    kinds = 0
+    for key in TOKEN_ATTRS:
+        value = attrs.get(key)
+        if value:
+            verdict = max(verdict, _value_verdict(value))
+            kinds |= _kinds(value)
+    style = attrs.get("style")
+    hidden = "hidden" in attrs or attrs.get("aria-hidden") == "true"
+    hidden = hidden or bool(style and _DISPLAY_NONE.search(style))
+    return verdict, kinds, attrs.get("class") or "", hidden
+
+
+def segment(root: LexborNode) -> tuple[list[Block], Elements]:
+    """The text blocks under ``root`` in document order, in one pass over the tree,
+    and the tree of block-level elements that hold them."""
+    blocks: list[Block] = []
+    elements = Elements()
+    top = Block(root, root.tag or "body", Context(), 0, 0, "")
+    current = top
+    # Stack items: (node, context of its parent, block it writes into, inline link,
+    # element number). ``None`` as node closes the element numbered and reopens the
+    # block of its parent.
+    stack: list[tuple[LexborNode | None, Context, Block, bool, int]] = [
+        (child, top.context, top, False, 0)
+        for child in reversed(list(root.iter(include_text=True)))
+    ]
+    while stack:
+        node, context, owner, in_link, number = stack.pop()
+        if node is None:
+            elements.end[number] = len(elements.parent)
+            _close(current, blocks)
+            current = owner
+            continue
+        tag = node.tag
+        if tag == "-text":
+            text = node.text_content
+            if text and not text.isspace():
+                if current.text:  # closed: its element's text goes on in a new block
+                    current = current.continued()
+                current.parts.append(text)
+                if in_link:
+                    current.link_chars += len(text.strip())
+            continue
+        if tag in SKIP_TAGS or tag is None:
+            continue
+        if tag == "br":
+            if current.parts and current.parts[-1] == "\n" and not current.text:
+                _close(current, blocks)  # two line breaks end a paragraph
+            elif not current.text:
+                current.parts.append("\n")
+            continue
+        if tag in INLINE_TAGS:
+            if tag == "a":
+                current.links += 1
+                in_link = True
+            stack.extend(
+                [(c, context, owner, in_link, 0) for c in node.iter(include_text=True)][::-1]
+            )
+            continue
+        verdict, kinds, class_name, hidden = _attributes(node)
+        number = len(elements.parent)
+        elements.parent.append(context.index)
+        elements.depth.append(context.depth + 1)
+        elements.end.append(number + 1)
+        child_context = Context(
+            depth=context.depth + 1,
+            flags=context.flags | FLAG_OF_TAG.get(tag, 0) | (IN_HIDDEN if hidden else 0),
+            verdict=max(context.verdict, verdict),
+            chrome_depth=context.chrome_depth + (verdict > 0),
+            kinds=context.kinds | kinds,
+            path=(context.path * 31 + TAG_CODES.get(tag, OTHER_TAG)) % 29791,
+            parent=node.mem_id,
+            grandparent=context.parent,
+            index=number,
+        )
+        _close(current, blocks)
+        block = Block(node, tag, context, verdict, kinds, class_name, number)
+        current = block
+        stack.append((None, context, owner, in_link, number))
+        stack.extend(
+            [(c, child_context, block, False, 0) for c in node.iter(include_text=True)][::-1]
+        )
+    _close(current, blocks)
+    elements.end[0] = len(elements.parent)
+    return blocks, elements
+
+
+def _close(block: Block, blocks: list[Block]) -> None:
+    if block.parts and not block.text:
+        text = normalise_space("".join(block.parts))
+        if text:
+            block.text = text
+            blocks.append(block)
+
+
+# --- features ------------------------------------------------------------------------
+
+_WORD = re.compile(r"\w+")
+_PUNCT = re.compile(r"[^\w\s]")
+_DIGIT = re.compile(r"\d")
+SENTENCE_ENDS = (".", "!", "?", "…", '"', "”", "»", "。", ":", ")", "'", "’")
+SAMPLE_CHARS = 400
+H1_REACH = 50  # distances to the headline are clipped here, in blocks
+NEIGHBOURS = (-2, -1, 1, 2)
+SHINGLE = 3
+
+BLOCK_FEATURES = [
+    "log_chars",
+    "words",
+    "mean_word_len",
+    "punct_share",
+    "digit_share",
+    "ends_sentence",
+    "starts_upper",
+    "commas",
+    "link_density",
+    "links",
+    "all_link",
+    "tag",
+    "depth",
+    "path",
+    *[
+        f"in_{name}"
+        for name in "article main header footer nav aside form figure list table quote heading pre hidden dialog".split()
+    ],
+    "verdict_chain",
+    "verdict_own",
+    "chrome_depth",
+    *[f"kind_{name}" for name in "content comment caption meta title hidden".split()],
+    *[f"own_kind_{name}" for name in "content comment caption meta title hidden".split()],
+    "container_share",
+    "container_blocks",
+    "container_p",
+    "container_link_density",
+    "grand_share",
+    "same_class_siblings",
+    "same_class_share",
+    *[
+        f"n{d}_{name}"
+        for d in NEIGHBOURS
+        for name in ("log_chars", "link_density", "tag", "same_parent")
+    ],
+    "window_log_chars",
+    "rel_index",
+    "rel_chars_before",
+    "h1_distance",
+    "after_h1",
+    "jsonld_overlap",
+    "page_has_jsonld",
+    "drop_line",
+    "end_marker",
+    "card_label",
+    "end_markers_before",
+    "kept_by_rules",
+    "in_fast_path",
+    "in_main_container",
+    "repeats",
+    "page_fast_path_share",
+    "page_log_chars",
+    "page_log_blocks",
+    "page_kept_share",
+]
+CATEGORICAL = ["tag", "path", *[f"n{d}_tag" for d in NEIGHBOURS]]
+
+
+@dataclass
+class Layout:
+    """What the second stage needs of a page's blocks besides their probabilities."""
+
+    sizes: list[int]
+    parents: list[int]  # mem_id of the element around each block's element
+    grandparents: list[int]
+    classes: list[int]  # hash of each block's tag and class (its own index if none)
+    element: list[int]  # each block's element in ``elements``
+    elements: Elements
+
+    @classmethod
+    def of(cls, blocks: list[Block], elements: Elements) -> Layout:
+        return cls(
+            [len(b.text) for b in blocks],
+            [b.context.parent for b in blocks],
+            [b.context.grandparent for b in blocks],
+            [
+                _hash(f"{b.tag}.{b.class_name}", 1 << 30) if b.class_name else -1 - i
+                for i, b in enumerate(blocks)
+            ],
+            [b.element for b in blocks],
+            elements,
+        )
+
+
+@dataclass
+class PageBlocks:
+    """A page's blocks, their features and what ``clean_tree`` harvested."""
+
+    blocks: list[Block]
+    features: np.ndarray
+    harvest: Harvest
+    jsonld_body: str = ""
+    layout: Layout = field(default_factory=lambda: Layout([], [], [], [], [], Elements()))
+
+    @property
+    def texts(self) -> list[str]:
+        return [b.text for b in self.blocks]
+
+    @property
+    def tags(self) -> list[str]:
+        return [b.tag for b in self.blocks]
+
+    @property
+    def flags(self) -> list[int]:
+        return [b.context.flags for b in self.blocks]
+
+
+def read_blocks(
+    tree: LexborHTMLParser,
+    url: str | None,
+    jsonld: Sequence[dict[str, Any]] = (),
+    containers: Callable[[LexborHTMLParser, LexborNode | None], list[LexborNode]] | None = None,
+) -> PageBlocks:
+    """Cut ``tree`` into blocks and compute their features; ``clean.clean_tree`` runs
+    on the tree on the way (its harvest is returned, the blocks it would keep are a
+    feature). ``containers`` is the fast path's choice of paragraph containers on the
+    cleaned tree (``extract.text_containers``)."""
+    body = tree.body
+    if body is None:
+        return PageBlocks([], np.zeros((0, len(BLOCK_FEATURES)), np.float32), Harvest())
+    blocks, elements = segment(body)
+    marked: dict[int, int] = {}
+    for index, block in enumerate(blocks):
+        key = block.node.mem_id
+        if key not in marked and block.node.tag not in {"body", "html"}:
+            marked[key] = index
+            block.node.attrs[BLOCK_MARK] = str(index)
+    harvest = clean_tree(tree, url)
+    kept_nodes = {_mark(node) for node in body.css(f"[{BLOCK_MARK}]")}
+    fast: set[int] = set()
+    if containers is not None:
+        for container in containers(tree, harvest.main):
+            fast |= _marks_under(container)
+    main = _marks_under(harvest.main) if harvest.main is not None else set()
+    numbers = [marked.get(b.node.mem_id, -1) for b in blocks]
+    evidence = Evidence(
+        kept=[
+            n in kept_nodes or b.tag in {"body", "html"}
+            for n, b in zip(numbers, blocks, strict=True)
+        ],
+        in_fast=[n in fast for n in numbers],
+        in_main=[n in main for n in numbers],
+        jsonld_body=_article_body(jsonld),
+    )
+    jsonld_body = evidence.jsonld_body
+    features = block_features(blocks, evidence)
+    return PageBlocks(blocks, features, harvest, jsonld_body, Layout.of(blocks, elements))
+
+
+def _marks_under(node: LexborNode) -> set[int]:
+    """Numbers of the blocks marked at or under ``node``."""
+    found = {_mark(n) for n in node.css(f"[{BLOCK_MARK}]")}
+    if BLOCK_MARK in node.attributes:
+        found.add(_mark(node))
+    return found
+
+
+@dataclass
+class Evidence:
+    """What the rules say of each block: kept by ``clean_tree``, inside the fast
+    path's containers, inside the element holding most paragraphs; and the page's
+    JSON-LD ``articleBody``."""
+
+    kept: list[bool]
+    in_fast: list[bool]
+    in_main: list[bool]
+    jsonld_body: str
+
+
+def _mark(node: LexborNode) -> int:
+    value = node.attributes.get(BLOCK_MARK)
+    return int(value) if value and value.isdigit() else -1
+
+
+def _article_body(jsonld: Sequence[dict[str, Any]]) -> str:
+    bodies = [o.get("articleBody") for o in jsonld]
+    return max((b for b in bodies if isinstance(b, str)), key=len, default="")
+
+
+def shingles(text: str, size: int = SHINGLE) -> list[str]:
+    """Lower-case word shingles of ``text`` (the words themselves when shorter)."""
+    words = _WORD.findall(text.lower())
+    if len(words) < size:
+        return words
+    return [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]
+
+
+def _overlap(text: str, reference: set[str]) -> float:
+    grams = shingles(text)
+    return sum(g in reference for g in grams) / len(grams) if grams else 0.0
+
+
+def trafilatura_overlap(texts: Sequence[str], lines: Sequence[str]) -> np.ndarray:
+    """How much of each block trafilatura's reading of the page holds (its decision
+    per block, for the pages the model is unsure of)."""
+    reference = set(shingles("\n".join(lines)))
+    return np.array([_overlap(t, reference) for t in texts], np.float32)
+
+
+def _hash(value: str, buckets: int) -> int:
+    return zlib.crc32(value.encode("utf-8", "replace")) % buckets
+
+
+def block_features(blocks: list[Block], evidence: Evidence) -> np.ndarray:
+    """The feature matrix of a page's blocks (columns: ``BLOCK_FEATURES``), built
+    column by column (a list comprehension per feature is the cheap way in Python)."""
+    n = len(blocks)
+    if n == 0:
+        return np.zeros((0, len(BLOCK_FEATURES)), np.float32)
+    texts = [b.text for b in blocks]
+    contexts = [b.context for b in blocks]
+    sizes = [len(t) for t in texts]
+    total = float(sum(sizes)) or 1.0
+    tags = [TAG_CODES.get(b.tag, OTHER_TAG) for b in blocks]
+    densities = [min(1.0, b.link_chars / s) for b, s in zip(blocks, sizes, strict=True)]
+    log_sizes = [math.log1p(s) for s in sizes]
+    parents = [c.parent for c in contexts]
+    # containers: the element around the block's element, and the one around that
+    by_parent: dict[int, list[int]] = {}
+    by_grand: dict[int, int] = {}
+    by_class: Counter[tuple[int, str, str]] = Counter()
+    by_class_chars: dict[tuple[str, str], int] = {}
+    for i, b in enumerate(blocks):
+        by_parent.setdefault(parents[i], []).append(i)
+        grand = contexts[i].grandparent
+        by_grand[grand] = by_grand.get(grand, 0) + sizes[i]
+        by_class[(parents[i], b.tag, b.class_name)] += 1
+        if b.class_name:
+            key = (b.tag, b.class_name)
+            by_class_chars[key] = by_class_chars.get(key, 0) + sizes[i]
+    parent_stats: dict[int, tuple[float, int, int, float]] = {}
+    for parent, members in by_parent.items():
+        chars = sum(sizes[i] for i in members)
+        links = sum(blocks[i].link_chars for i in members)
+        paragraphs = sum(blocks[i].tag == "p" for i in members)
+        parent_stats[parent] = (chars / total, len(members), paragraphs, links / (chars or 1))
+    stats = [parent_stats[p] for p in parents]
+    h1 = next((i for i, b in enumerate(blocks) if b.tag == "h1"), None)
+    reference = set(shingles(evidence.jsonld_body)) if evidence.jsonld_body else set()
+    repeats = Counter(texts)
+    samples = [t[:SAMPLE_CHARS] for t in texts]
+    words = [t.count(" ") + 1 for t in texts]
+    short = [s <= 200 for s in sizes]
+    end_markers = [sh and bool(END_MARKERS.match(t)) for t, sh in zip(texts, short, strict=True)]
+    flags = [c.flags for c in contexts]
+    kinds = [c.kinds for c in contexts]
+    own_kinds = [b.own_kinds for b in blocks]
+    fast_chars = sum(s for s, f in zip(sizes, evidence.in_fast, strict=True) if f)
+    kept_chars = sum(s for s, k in zip(sizes, evidence.kept, strict=True) if k)
+    cumulative = [0, *np.cumsum(sizes[:-1]).tolist()]
+    ends_before = [0, *np.cumsum(end_markers[:-1]).tolist()]
+    padded_logs = [0.0] * 3 + log_sizes + [0.0] * 3
+    columns: list[Sequence[float] | np.ndarray] = [
+        log_sizes,
+        words,
+        [(s - w + 1) / w for s, w in zip(sizes, words, strict=True)],
+        [len(_PUNCT.findall(t)) / len(t) for t in samples],
+        [len(_DIGIT.findall(t)) / len(t) for t in samples],
+        [t.endswith(SENTENCE_ENDS) for t in texts],
+        [t[0].isupper() for t in texts],
+        [t.count(",") for t in texts],
+        densities,
+        [b.links for b in blocks],
+        [d > 0.95 for d in densities],
+        tags,
+        [c.depth for c in contexts],
+        [_hash(f"{c.path}", 64) for c in contexts],
+        *[[bool(f & bit) for f in flags] for bit in FLAG_BITS],
+        [c.verdict for c in contexts],
+        [b.own_verdict for b in blocks],
+        [c.chrome_depth for c in contexts],
+        *[[bool(k & bit) for k in kinds] for bit in KIND_BITS],
+        *[[bool(k & bit) for k in own_kinds] for bit in KIND_BITS],
+        *[[st[k] for st in stats] for k in range(4)],
+        [by_grand[c.grandparent] / total for c in contexts],
+        [by_class[(p, b.tag, b.class_name)] for p, b in zip(parents, blocks, strict=True)],
+        [
+            by_class_chars.get((b.tag, b.class_name), 0) / total if b.class_name else 0.0
+            for b in blocks
+        ],
+    ]
+    for d in NEIGHBOURS:
+        inside = [0 <= i + d < n for i in range(n)]
+        columns += [
+            [log_sizes[i + d] if ok else -1.0 for i, ok in enumerate(inside)],
+            [densities[i + d] if ok else -1.0 for i, ok in enumerate(inside)],
+            [tags[i + d] if ok else 0 for i, ok in enumerate(inside)],
+            [ok and parents[i + d] == parents[i] for i, ok in enumerate(inside)],
+        ]
+    columns += [
+        [sum(padded_logs[i : i + 7]) for i in range(n)],
+        [i / n for i in range(n)],
+        [c / total for c in cumulative],
+        [
+            max(-H1_REACH, min(H1_REACH, i - h1)) if h1 is not None else H1_REACH * 2
+            for i in range(n)
+        ],
+        [h1 is not None and i > h1 for i in range(n)],
+        [_overlap(t, reference) for t in texts] if reference else [-1.0] * n,
+        [bool(reference)] * n,
+        [sh and bool(DROP_LINES.match(t)) for t, sh in zip(texts, short, strict=True)],
+        end_markers,
+        [sh and bool(CARD_LABEL.match(t)) for t, sh in zip(texts, short, strict=True)],
+        ends_before,
+        evidence.kept,
+        evidence.in_fast,
+        evidence.in_main,
+        [repeats[t] for t in texts],
+        [fast_chars / total] * n,
+        [math.log1p(total)] * n,
+        [math.log1p(n)] * n,
+        [kept_chars / total] * n,
+    ]
+    return np.array(columns, np.float32).T.copy()
+
+
+# --- stage 2 -------------------------------------------------------------------------
+
+CONFIDENT = 0.8
+FAR = 200  # distances to a confident block are clipped here, in blocks
+CONTEXT_FEATURES = [
+    "p",
+    "p_rel_max",
+    "p_container",
+    "p_grand",
+    "p_window1",
+    "p_window2",
+    "p_window5",
+    "p_prev",
+    "p_next",
+    "confident_before",
+    "confident_after",
+    "page_p_max",
+    "page_body_share",
+    "p_same_class",
+    "in_body_element",
+    "below_body_element",
+    "body_element_share",
+    "parent_body_share",
+    "grand_body_share",
+    "great_body_share",
+    "parent_purity",
+    "grand_purity",
+    "great_purity",
+]
+BODY_MASS = 0.7  # the body element is the deepest holding this share of p x chars
+
+
+def context_features(p: np.ndarray, layout: Layout) -> np.ndarray:
+    """The first stage's probabilities in context (columns: ``CONTEXT_FEATURES``)."""
+    n = len(p)
+    if n == 0:
+        return np.zeros((0, len(CONTEXT_FEATURES)), np.float32)
+    sizes = np.asarray(layout.sizes, np.float64)
+    weights = np.log1p(sizes)
+    top = float(p.max()) or 1.0
+    container = _group_mean(layout.parents, p, weights)
+    grand = _group_mean(layout.grandparents, p, weights)
+    same_class = _group_mean(layout.classes, p, weights)
+    cumulative = np.concatenate([[0.0], np.cumsum(p * weights)])
+    cum_weights = np.concatenate([[0.0], np.cumsum(weights)])
+    index = np.arange(n)
+
+    def window(k: int) -> np.ndarray:
+        lo = np.clip(index - k, 0, n)
+        hi = np.clip(index + k + 1, 0, n)
+        spread = np.maximum(cum_weights[hi] - cum_weights[lo], 1e-9)
+        return (cumulative[hi] - cumulative[lo]) / spread
+
+    confident = np.flatnonzero(p >= CONFIDENT)
+    if len(confident):
+        pos = np.searchsorted(confident, index)
+        last = len(confident) - 1
+        before = np.where(pos > 0, index - confident[np.maximum(pos - 1, 0)], n)
+        after = np.where(pos <= last, confident[np.minimum(pos, last)] - index, n)
+        before, after = np.minimum(before, FAR), np.minimum(after, FAR)
+    else:
+        before = after = np.full(n, FAR)
+    body_share = float((sizes * (p >= 0.5)).sum() / max(sizes.sum(), 1.0))
+    columns = [
+        p,
+        p / top,
+        container,
+        grand,
+        window(1),
+        window(2),
+        window(5),
+        np.concatenate([[-1.0], p[:-1]]),
+        np.concatenate([p[1:], [-1.0]]),
+        before,
+        after,
+        np.full(n, top),
+        np.full(n, body_share),
+        same_class,
+        *_element_columns(p, sizes, layout),
+    ]
+    return np.column_stack(columns).astype(np.float32)
+
+
+def _element_columns(p: np.ndarray, sizes: np.ndarray, layout: Layout) -> list[np.ndarray]:
+    """Where each block lies relative to the body element (the deepest element that
+    holds ``BODY_MASS`` of the probable text), and how much probable text its parent,
+    grandparent and great-grandparent elements hold."""
+    tree = layout.elements
+    count = len(tree.parent)
+    element = np.asarray(layout.element, np.int64)
+    mass = np.zeros(count)
+    chars = np.zeros(count)
+    np.add.at(mass, element, p * sizes)
+    np.add.at(chars, element, sizes)
+    # elements are numbered in document order, so a subtree is a range of numbers
+    end = np.asarray(tree.end, np.int64)
+    cum_mass = np.concatenate([[0.0], np.cumsum(mass)])
+    cum_chars = np.concatenate([[0.0], np.cumsum(chars)])
+    starts = np.arange(count)
+    sub_mass = cum_mass[end] - cum_mass[starts]
+    sub_chars = cum_chars[end] - cum_chars[starts]
+    total = float(sub_mass[0]) or 1.0
+    depth = np.asarray(tree.depth, np.int64)
+    holders = np.flatnonzero(sub_mass >= BODY_MASS * total)
+    body = int(holders[np.argmax(depth[holders])]) if len(holders) else 0
+    inside = (element >= body) & (element < end[body])
+    parent = np.asarray(tree.parent, np.int64)
+    up1 = np.maximum(parent[element], 0)
+    up2 = np.maximum(parent[up1], 0)
+    up3 = np.maximum(parent[up2], 0)
+
+    def purity(nodes: np.ndarray) -> np.ndarray:
+        return sub_mass[nodes] / np.maximum(sub_chars[nodes], 1.0)
+
+    return [
+        inside,
+        np.where(inside, depth[element] - depth[body], -1),
+        np.full(len(p), sub_chars[body] / max(float(sub_chars[0]), 1.0)),
+        sub_mass[up1] / total,
+        sub_mass[up2] / total,
+        sub_mass[up3] / total,
+        purity(up1),
+        purity(up2),
+        purity(up3),
+    ]
+
+
+def _group_mean(keys: Sequence[int], p: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    sums: dict[int, float] = {}
+    totals: dict[int, float] = {}
+    for key, value, weight in zip(keys, p.tolist(), weights.tolist(), strict=True):
+        sums[key] = sums.get(key, 0.0) + value * weight
+        totals[key] = totals.get(key, 0.0) + weight
+    return np.array([sums[k] / (totals[k] or 1.0) for k in keys])
+
+
+# --- decoding and the guard ------------------------------------------------------------
+
+SWITCH_COST = 0.3  # log-odds it costs to enter or leave the body between two blocks
+FLOOR = 1e-4
+
+
+def decode(p: np.ndarray, sizes: Sequence[int], switch_cost: float = SWITCH_COST) -> list[bool]:
+    """Which blocks are body: the most likely in/out sequence (Viterbi), where each
+    block's evidence is its log-odds weighted by its length and each change of state
+    costs ``switch_cost``."""
+    n = len(p)
+    if n == 0:
+        return []
+    clipped = np.clip(p, FLOOR, 1 - FLOOR)
+    weight = np.minimum(1.0, 0.25 + np.log1p(np.asarray(sizes, np.float64)) / 6)
+    gain = (np.log(clipped) - np.log1p(-clipped)) * weight  # score of "in" over "out"
+    score_in, score_out = float(gain[0]), 0.0
+    # the state before block i+1 on the best path into "in" / "out" at i+1
+    came_in: list[bool] = []
+    came_out: list[bool] = []
+    for g in gain[1:].tolist():
+        enter, leave = score_out - switch_cost, score_in - switch_cost
+        came_in.append(score_in >= enter)
+        came_out.append(leave > score_out)
+        score_in, score_out = max(score_in, enter) + g, max(score_out, leave)
+    state = score_in > score_out
+    path = [state]
+    for i in range(n - 2, -1, -1):
+        state = came_in[i] if state else came_out[i]
+        path.append(state)
+    return path[::-1]
+
+
+@dataclass
+class Body:
+    """The chosen body: its lines, which blocks they are, why the guard changed it
+    (if it did), and whether the model was unsure of the page (trafilatura asked)."""
+
+    lines: list[str]
+    chosen: list[bool]
+    guard: str | None = None
+    unsure: bool = False
+
+
+# A body under this share of an independent estimate of its length is re-examined.
+# The longest run of paragraphs is the weakest estimate (comments and teasers are
+# paragraphs too), so it takes the strongest truncation.
+JSONLD_SHARE, RUN_SHARE, TRAFILATURA_SHARE = 0.5, 0.1, 0.2
+GUARD_MIN_CHARS = 500  # estimates shorter than this are not evidence of truncation
+MIN_PARAGRAPH = 40  # characters
+UNSURE_LOW, UNSURE_HIGH = 0.25, 0.75
+UNSURE_SHARE = 0.3  # a page is unsure when this share of its text is in between
+RUN_BRIDGES = frozenset({"h2", "h3", "h4", "h5", "h6", "li", "blockquote"})
+
+
+def paragraph_run(texts: Sequence[str], tags: Sequence[str], flags: Sequence[int]) -> slice:
+    """The longest run (by characters of paragraphs) of paragraph blocks outside
+    navigation and footers; headings, quotes and short blocks inside it do not end
+    it."""
+    best, best_chars = slice(0, 0), 0
+    start, chars = -1, 0
+    for i in range(len(texts) + 1):
+        size = len(texts[i]) if i < len(texts) else 0
+        if i < len(texts) and _is_paragraph(tags[i], size, flags[i]):
+            if start < 0:
+                start, chars = i, 0
+            chars += size
+        elif i == len(texts) or not (tags[i] in RUN_BRIDGES or size < MIN_PARAGRAPH):
+            if start >= 0 and chars > best_chars:
+                best, best_chars = slice(start, i), chars
+            start = -1
+    return best
+
+
+def _is_paragraph(tag: str, size: int, flags: int) -> bool:
+    return tag == "p" and size >= MIN_PARAGRAPH and not flags & (IN_NAV | IN_FOOTER | IN_ASIDE)
+
+
+def guard(
+    page: PageBlocks,
+    chosen: list[bool],
+    p: np.ndarray,
+    fallback: Callable[[], list[str]] | None,
+) -> tuple[list[bool], str | None, list[str] | None]:
+    """``chosen``, or a better-supported reading when the body is much shorter than
+    an independent estimate of its length; returns the choice, the guard's reason,
+    and trafilatura's lines when they were taken."""
+    texts, tags, flags = page.texts, page.tags, page.flags
+    sizes = page.layout.sizes
+    body_chars = sum(s for s, c in zip(sizes, chosen, strict=True) if c)
+    article_body = page.jsonld_body
+    if len(article_body) >= GUARD_MIN_CHARS and body_chars < JSONLD_SHARE * len(article_body):
+        reference = set(shingles(article_body))
+        reading = [c or _overlap(t, reference) >= 0.5 for t, c in zip(texts, chosen, strict=True)]
+        if sum(s for s, c in zip(sizes, reading, strict=True) if c) > body_chars:
+            return reading, "jsonld", None
+    run = paragraph_run(texts, tags, flags)
+    run_chars = sum(
+        sizes[i] for i in range(run.start, run.stop) if _is_paragraph(tags[i], sizes[i], flags[i])
+    )
+    if run_chars >= GUARD_MIN_CHARS and body_chars < RUN_SHARE * run_chars:
+        reading = [c or run.start <= i < run.stop for i, c in enumerate(chosen)]
+        return reading, "paragraphs", None
+    if fallback is not None:
+        lines = fallback()
+        theirs = sum(len(line) for line in lines)
+        if theirs >= GUARD_MIN_CHARS and body_chars < TRAFILATURA_SHARE * theirs:
+            return chosen, "trafilatura", lines
+    return chosen, None, None
+
+
+def needs_trafilatura(page: PageBlocks, p: np.ndarray) -> bool:
+    """Whether the model is unsure of a page: the rules found no paragraph container
+    on it, or much of its text has a probability far from 0 and 1."""
+    if not len(p):
+        return False
+    on_fast_path = page.features[0, BLOCK_FEATURES.index("page_fast_path_share")] > 0
+    return not on_fast_path or unsure(p, page.layout.sizes)
+
+
+def unsure(p: np.ndarray, sizes: Sequence[int]) -> bool:
+    """Whether much of the page's text has a probability far from 0 and 1."""
+    s = np.asarray(sizes, np.float64)
+    total = s.sum()
+    if total == 0:
+        return True
+    middle = ((p > UNSURE_LOW) & (p < UNSURE_HIGH)) * s
+    return bool(middle.sum() / total >= UNSURE_SHARE or (p >= 0.5).sum() == 0)
+
+
+# --- the model ---------------------------------------------------------------------------
+
+
+LINK_DENSITY = BLOCK_FEATURES.index("link_density")
+KEPT, VERDICT = BLOCK_FEATURES.index("kept_by_rules"), BLOCK_FEATURES.index("verdict_chain")
+LINK_RUN_CHARS, LINK_RUN_DENSITY = 200, 0.8
+
+
+def is_related_card(row: Sequence[float]) -> bool:
+    """A block of a related-content box that ``clean_tree`` took out of the page: its
+    cards are the record's ``related`` links, so their text is not also body (the model
+    alone can take a card's long summary for a paragraph; out-of-fold, leaving them
+    out changed nothing on the corpora)."""
+    return not row[KEPT] and row[VERDICT] == RELATED
+
+
+def is_link_run(size: int, density: float) -> bool:
+    """A short block that is mostly links (a promo, a "read more" or tag link): such a
+    block is left out even inside the body (out-of-fold, dropping them gained on all
+    three corpora: the model alone leaves some in)."""
+    return size < LINK_RUN_CHARS and density > LINK_RUN_DENSITY
+
+
+class BlockModel:
+    """The LightGBM stages; ``body`` turns a page's blocks into its body.
+
+    Stage 1 reads the block features; stage 2 also reads stage 1's probabilities in
+    context; stage 3, run only on pages the model is unsure of, also reads how much
+    of each block trafilatura's reading of the page holds."""
+
+    def __init__(
+        self,
+        stage1: lightgbm.Booster,
+        stage2: lightgbm.Booster,
+        stage3: lightgbm.Booster | None = None,
+    ) -> None:
+        self.stage1 = stage1
+        self.stage2 = stage2
+        self.stage3 = stage3
+        self.guarded: dict[str, int] = {}  # pages the guard changed, by reason
+        self.asked_trafilatura = 0  # pages stage 3 read
+
+    @classmethod
+    def from_string(cls, text: str) -> BlockModel:
+        import lightgbm
+
+        parts = [part for part in text.split(STAGE_SEPARATOR) if part.strip()]
+        try:
+            stages = [lightgbm.Booster(model_str=part) for part in parts]
+        except lightgbm.basic.LightGBMError as exc:
+            raise ExtractError(f"block model unreadable: {exc}") from exc
+        if len(stages) not in (2, 3):
+            raise ExtractError(f"block model unreadable: {len(stages)} stages, not 2 or 3")
+        return cls(*stages)
+
+    def to_string(self) -> str:
+        stages = [self.stage1, self.stage2] + ([self.stage3] if self.stage3 else [])
+        return STAGE_SEPARATOR.join(stage.model_to_string() for stage in stages)
+
+    def second_stage(self, page: PageBlocks) -> tuple[np.ndarray, np.ndarray]:
+        """Stage 2's features (stage 1's probabilities in context) and probabilities."""
+        p = np.asarray(self.stage1.predict(page.features, num_threads=1))
+        second = np.hstack([page.features, context_features(p, page.layout)])
+        return second, np.asarray(self.stage2.predict(second, num_threads=1))
+
+    def probabilities(self, page: PageBlocks) -> np.ndarray:
+        return self.second_stage(page)[1] if page.texts else np.zeros(0)
+
+    def body(self, page: PageBlocks, fallback: Callable[[], list[str]] | None = None) -> Body:
+        """The body lines of ``page``. ``fallback`` (trafilatura's reading of the
+        page) is asked only on pages the model is unsure of."""
+        if not page.texts:
+            return Body([], [])
+        second, p = self.second_stage(page)
+        reading: list[str] | None = None
+
+        def trafilatura() -> list[str]:
+            nonlocal reading
+            if reading is None:
+                reading = fallback() if fallback is not None else []
+                self.asked_trafilatura += 1
+            return reading
+
+        sizes = page.layout.sizes
+        doubt = needs_trafilatura(page, p)
+        if doubt and self.stage3 is not None and fallback is not None:
+            overlap = trafilatura_overlap(page.texts, trafilatura())
+            third = np.hstack([second, overlap[:, None]])
+            p = np.asarray(self.stage3.predict(third, num_threads=1))
+        chosen = [
+            c and not is_link_run(size, row[LINK_DENSITY]) and not is_related_card(row)
+            for c, size, row in zip(decode(p, sizes), sizes, page.features.tolist(), strict=True)
+        ]
+        chosen, reason, other = guard(page, chosen, p, trafilatura if doubt and fallback else None)
+        if reason:
+            self.guarded[reason] = self.guarded.get(reason, 0) + 1
+        if other is not None:
+            return Body(other, chosen, reason, True)
+        lines = [t for t, c in zip(page.texts, chosen, strict=True) if c]
+        return Body(lines, chosen, reason, doubt)
+
+
+@cache
+def shipped_model() -> BlockModel:
+    """The model shipped in ``scraper/data`` (loaded once per process)."""
+    try:
+        text = resources.files("scraper").joinpath("data", MODEL_FILE).read_text("utf-8")
+    except OSError as exc:
+        raise ExtractError(f"block model missing: {exc}") from exc
+    return BlockModel.from_string(text)

@@ -1,0 +1,311 @@
+"""The block classifier: segmentation, features, decoding, the guard and the shipped
+model, each on small hand-written pages."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import numpy as np
+import pytest
+from selectolax.lexbor import LexborHTMLParser
+
+from scraper.blocks import (
+    BLOCK_FEATURES,
+    CARD_FILE,
+    CONTEXT_FEATURES,
+    FEATURE_VERSION,
+    MODEL_FILE,
+    BlockModel,
+    PageBlocks,
+    context_features,
+    decode,
+    guard,
+    read_blocks,
+    segment,
+    shipped_model,
+)
+from scraper.errors import ExtractError, NotAnArticle
+from scraper.extract import extract, parse_page, text_containers
+
+SENTENCE = (
+    "The council agreed on Monday to rebuild the old bridge over the river, ending a "
+    "decade of argument about the cost of the work and who should pay for it."
+)
+
+
+def blocks_of(html: str) -> list[tuple[str, str]]:
+    tree = LexborHTMLParser(html)
+    assert tree.body is not None
+    blocks, _ = segment(tree.body)
+    return [(b.tag, b.text) for b in blocks]
+
+
+def page_of(body: str, head: str = "") -> PageBlocks:
+    html = f"<html><head>{head}</head><body>{body}</body></html>"
+    return parse_page(html, "https://news.example/story").page
+
+
+def column(page: PageBlocks, name: str) -> list[float]:
+    return page.features[:, BLOCK_FEATURES.index(name)].tolist()
+
+
+# --- segmentation ----------------------------------------------------------------------
+
+
+def test_blocks_come_in_document_order_with_inline_text_kept_together():
+    html = (
+        "<body><h1>Bridge</h1><p>First <b>bold</b> and <a href='/x'>linked</a> words.</p>"
+        "<ul><li>One item</li><li>Two items</li></ul><script>var x = 1;</script>"
+        "<blockquote>A quote</blockquote></body>"
+    )
+    assert blocks_of(html) == [
+        ("h1", "Bridge"),
+        ("p", "First bold and linked words."),
+        ("li", "One item"),
+        ("li", "Two items"),
+        ("blockquote", "A quote"),
+    ]
+
+
+def test_a_div_holding_its_own_text_is_a_block_split_around_its_child_blocks():
+    html = "<body><div>Before the list<p>Inside</p>after the list</div></body>"
+    assert blocks_of(html) == [
+        ("div", "Before the list"),
+        ("p", "Inside"),
+        ("div", "after the list"),
+    ]
+
+
+def test_two_line_breaks_end_a_paragraph_and_one_is_a_space():
+    html = "<body><div>Posted by Ann<br><br>The first paragraph<br>goes on here.</div></body>"
+    assert blocks_of(html) == [
+        ("div", "Posted by Ann"),
+        ("div", "The first paragraph goes on here."),
+    ]
+
+
+def test_very_deep_nesting_is_walked_without_recursion():
+    html = "<div>" * 5000 + "<p>Deep text</p>"
+    assert blocks_of(html) == [("p", "Deep text")]
+
+
+# --- features --------------------------------------------------------------------------
+
+
+def test_every_block_gets_one_value_per_feature():
+    page = page_of(f"<article><h1>Bridge</h1><p>{SENTENCE}</p><p>{SENTENCE}</p></article>")
+    assert page.features.shape == (3, len(BLOCK_FEATURES))
+    assert np.isfinite(page.features).all()
+
+
+def test_text_and_link_features():
+    page = page_of(
+        f"<article><p>{SENTENCE}</p><p><a href='/a'>A link that fills the whole block</a></p></article>"
+    )
+    assert column(page, "link_density") == [0.0, 1.0]
+    assert column(page, "all_link") == [0.0, 1.0]
+    assert column(page, "ends_sentence") == [1.0, 0.0]
+    assert column(page, "words")[0] == len(SENTENCE.split())
+
+
+def test_dom_features_say_which_landmark_holds_the_block():
+    page = page_of(
+        f"<nav><ul><li>Home</li></ul></nav><article><p>{SENTENCE}</p></article>"
+        "<footer><p>About us</p></footer>"
+    )
+    assert column(page, "in_nav") == [1.0, 0.0, 0.0]
+    assert column(page, "in_article") == [0.0, 1.0, 0.0]
+    assert column(page, "in_footer") == [0.0, 0.0, 1.0]
+
+
+def test_rule_evidence_is_a_feature_not_a_cut():
+    body = "".join(f"<p>{SENTENCE} Part {i}.</p>" for i in range(5))
+    page = page_of(
+        f"<div class='share-bar'><p>Share this story with your friends</p></div>"
+        f"<article><div class='story'>{body}</div></article><h2>Related Articles</h2>"
+    )
+    assert page.texts[0] == "Share this story with your friends"  # the block is still there
+    assert column(page, "kept_by_rules")[0] == 0.0  # but clean.py removes it
+    assert column(page, "verdict_chain")[0] > 0
+    assert column(page, "kept_by_rules")[1:6] == [1.0] * 5
+    assert column(page, "in_fast_path")[1:6] == [1.0] * 5
+    assert column(page, "end_marker")[-1] == 1.0
+
+
+def test_jsonld_article_body_overlap_is_a_feature():
+    article_body = f"{SENTENCE} Part 0."
+    head = (
+        "<script type='application/ld+json'>"
+        + json.dumps({"@type": "NewsArticle", "articleBody": article_body})
+        + "</script>"
+    )
+    page = page_of(f"<p>{SENTENCE} Part 0.</p><p>Something else entirely here</p>", head)
+    assert column(page, "jsonld_overlap") == [1.0, 0.0]
+    assert column(page, "page_has_jsonld") == [1.0, 1.0]
+
+
+def test_context_features_read_the_first_stage_in_context():
+    page = page_of("".join(f"<p>{SENTENCE} Part {i}.</p>" for i in range(4)) + "<p>Ad</p>")
+    p = np.array([0.9, 0.95, 0.1, 0.9, 0.05])
+    extra = context_features(p, page.layout)
+    assert extra.shape == (5, len(CONTEXT_FEATURES))
+    rel_max = extra[:, CONTEXT_FEATURES.index("p_rel_max")]
+    assert rel_max[1] == pytest.approx(1.0)
+    assert extra[2, CONTEXT_FEATURES.index("confident_before")] == 1
+
+
+# --- decoding ----------------------------------------------------------------------------
+
+
+def test_a_lone_ad_inside_the_article_is_dropped():
+    p = np.array([0.99, 0.98, 0.02, 0.99, 0.97])
+    assert decode(p, [400, 400, 15, 400, 400]) == [True, True, False, True, True]
+
+
+def test_a_short_doubtful_paragraph_between_two_long_ones_is_kept():
+    p = np.array([0.02, 0.99, 0.4, 0.99, 0.02])
+    assert decode(p, [30, 400, 60, 400, 30]) == [False, True, True, True, False]
+
+
+def test_decoding_an_empty_page_gives_nothing():
+    assert decode(np.zeros(0), []) == []
+
+
+# --- the guard ---------------------------------------------------------------------------
+
+
+def test_a_body_much_shorter_than_the_jsonld_article_body_takes_its_blocks():
+    paragraphs = [f"{SENTENCE} Part {i}." for i in range(6)]
+    head = (
+        "<script type='application/ld+json'>"
+        + json.dumps({"@type": "NewsArticle", "articleBody": "\n".join(paragraphs)})
+        + "</script>"
+    )
+    page = page_of("".join(f"<p>{p}</p>" for p in paragraphs), head)
+    chosen = [True] + [False] * 5
+    reading, reason, lines = guard(page, chosen, np.full(6, 0.1), None)
+    assert reason == "jsonld" and lines is None
+    assert reading == [True] * 6
+
+
+def test_a_body_that_is_a_sliver_of_the_longest_paragraph_run_takes_the_run():
+    page = page_of("<h1>Title</h1>" + "".join(f"<p>{SENTENCE} Part {i}.</p>" for i in range(12)))
+    chosen = [False, True] + [False] * 11
+    reading, reason, _ = guard(page, chosen, np.full(13, 0.1), None)
+    assert reason == "paragraphs"
+    assert reading == [False] + [True] * 12
+
+
+def test_a_body_much_shorter_than_trafilaturas_reading_takes_it():
+    page = page_of("<p>Short</p><div>Another short block</div>")
+    reading, reason, lines = guard(
+        page, [True, False], np.array([0.5, 0.45]), lambda: [SENTENCE] * 6
+    )
+    assert reason == "trafilatura" and lines == [SENTENCE] * 6
+
+
+def test_trafilatura_is_asked_only_on_pages_the_model_is_unsure_of():
+    asked: list[str] = []
+
+    def fallback() -> list[str]:
+        asked.append("asked")
+        return []
+
+    story = "".join(f"<p>{SENTENCE} Part {i}.</p>" for i in range(8))
+    confident = page_of(f"<article><h1>Bridge</h1><div class='story'>{story}</div></article>")
+    shipped_model().body(confident, fallback)
+    assert asked == []
+    in_divs = "".join(f"<div>{SENTENCE} Part {i}.</div>" for i in range(3))
+    no_container = page_of(f"<h1>Bridge</h1>{in_divs}<div><a href='/'>Home</a></div>")
+    shipped_model().body(no_container, fallback)
+    assert asked == ["asked"]
+
+
+def test_a_body_of_normal_length_is_left_alone():
+    page = page_of("".join(f"<p>{SENTENCE} Part {i}.</p>" for i in range(4)))
+    reading, reason, _ = guard(page, [True] * 4, np.full(4, 0.9), None)
+    assert reason is None and reading == [True] * 4
+
+
+# --- the shipped model -------------------------------------------------------------------
+
+
+def test_the_model_ships_as_package_data_with_its_card():
+    data = resources.files("scraper").joinpath("data")
+    card = json.loads(data.joinpath(CARD_FILE).read_text("utf-8"))
+    assert card["feature_version"] == FEATURE_VERSION
+    assert card["features"]["stage1"] == BLOCK_FEATURES
+    assert card["features"]["stage2_extra"] == CONTEXT_FEATURES
+    assert card["training_command"].startswith("python -m benchmarks.train")
+    assert set(card["corpora"]) == {"aeb", "trafeval", "wcxb"}
+    assert data.joinpath(MODEL_FILE).is_file()
+    assert shipped_model() is shipped_model()  # loaded once per process
+
+
+def test_an_unreadable_model_is_a_clean_error():
+    with pytest.raises(ExtractError):
+        BlockModel.from_string("not a model")
+
+
+def chunked_article(chunks: int = 5, per_chunk: int = 3) -> tuple[str, list[str]]:
+    """An article split by its editor into sibling chunks of the same class, with an
+    ad slot and a promo between each two chunks."""
+    paragraphs: list[str] = []
+    parts = []
+    for c in range(chunks):
+        texts = [
+            f"Chunk {c} paragraph {i}: {SENTENCE} The engineers said the new design "
+            "would carry twice the traffic of the old crossing."
+            for i in range(per_chunk)
+        ]
+        paragraphs += texts
+        parts.append(
+            "<div class='article-chunk'>" + "".join(f"<p>{t}</p>" for t in texts) + "</div>"
+        )
+        if c < chunks - 1:
+            parts.append(
+                "<div class='ad-slot'><span>Advertisement</span></div>"
+                "<div class='promo-box'><a href='/offer'>Subscribe now for 1 dollar a week</a></div>"
+            )
+    html = (
+        "<html><head><title>Bridge</title></head><body><header><nav><ul><li><a href='/'>Home</a>"
+        "</li><li><a href='/news'>News</a></li></ul></nav></header><main><h1>Council votes to "
+        "rebuild the bridge</h1>" + "".join(parts) + "</main><footer><p>Copyright 2026 The "
+        "Example Times. All rights reserved.</p></footer></body></html>"
+    )
+    return html, paragraphs
+
+
+def test_an_article_split_into_chunks_with_ads_between_them_comes_out_whole():
+    html, paragraphs = chunked_article()
+    article = extract(html, "https://news.example/bridge")
+    assert article.paragraphs == paragraphs
+    assert not any("Subscribe" in p or "Advertisement" in p for p in article.paragraphs)
+
+
+def test_the_guard_restores_a_body_the_model_threw_away():
+    html, paragraphs = chunked_article()
+    parsed = parse_page(html, "https://news.example/bridge")
+    model = shipped_model()
+    n = len(parsed.page.blocks)
+    doubtful = BlockModel(model.stage1, model.stage2, model.stage3)
+    second, _ = model.second_stage(parsed.page)
+    doubtful.second_stage = lambda page: (second, np.full(n, 0.01))  # type: ignore[method-assign]
+    body = doubtful.body(parsed.page)
+    assert body.guard == "paragraphs"
+    assert [line for line in body.lines if line in paragraphs] == paragraphs
+    assert doubtful.guarded == {"paragraphs": 1}
+
+
+def test_a_page_without_body_text_is_not_an_article():
+    with pytest.raises(NotAnArticle):
+        extract("<html><body><nav><a href='/'>Home</a></nav></body></html>", "https://x.example/")
+
+
+def test_text_containers_still_find_the_paragraph_container():
+    body = "".join(f"<p>{SENTENCE} Part {i}.</p>" for i in range(5))
+    tree = LexborHTMLParser(f"<html><body><div class='story'>{body}</div></body></html>")
+    read_blocks(tree, None, (), text_containers)
+    main = tree.css_first("div.story")
+    assert [c.mem_id for c in text_containers(tree, main)] == [main.mem_id]
