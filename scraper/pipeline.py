@@ -19,9 +19,16 @@
                  state) or starts one: ``story_id``, ``duplicate_of``, and the
                  agency of a story first seen on its own site as ``source``;
                  ``output.duplicates`` keeps, marks or drops later copies
-6. ``sinks``     append each batch to the run's journal and fsync it, then
-                 ``store`` marks it emitted; at the end the journal becomes the
-                 run's outputs and ``report.json``, and ``latest`` points there
+6. ``sinks``     append each batch to the run's journal and fsync it, in the
+                 ``store`` transaction that claims its articles (one another run
+                 emitted meanwhile is left out) and marks them emitted; at the end
+                 the journal becomes the run's outputs and ``report.json``, and
+                 ``latest`` points there
+
+Before stage 1 the run takes the lock of each source in the ``store`` (a source
+another host is running is skipped and named in the report). Stage 4 runs on a Dask
+cluster instead of local processes when the config names an ``engine``
+(``cluster``).
 
 A page that fails at any stage is counted in the ``RunReport`` by source and
 reason, and the run goes on. A signal (``Stop``) ends discovery; pages in hand
@@ -37,6 +44,7 @@ import signal
 import statistics
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime
 from functools import partial
 from itertools import islice
@@ -54,7 +62,7 @@ from .fetch import Deferred, Fetcher, Resolver, system_resolver
 from .models import Article, Candidate, Fetched, RunReport, utc_now
 from .report import drift
 from .sinks import JOURNAL, REPORT, RunOutput, Sinks, iter_journal, write_report
-from .store import Store, Validators
+from .store import Store, Validators, open_store
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +121,7 @@ class Run:
         self.full = full
         self.report = RunReport(run_id=output.folder.name, full=full)
         self.pending: list[tuple[Article, list[str], Validators | None]] = []
+        self.pending_sources: dict[str, str] = {}
         self.emitted_ids: set[str] = set()
         self.clusters = Clusters(store, self.report.run_id)
         self.on_page: Callable[[RunReport], None] | None = None
@@ -201,6 +210,7 @@ class Run:
             article = clustered
             self.emitted_ids.add(article.id)
             self.pending.append((article, urls, validators))
+            self.pending_sources[article.id] = source
             self.report.source(source).emitted += 1
             if len(self.pending) >= BATCH_SIZE:
                 self.flush()
@@ -226,8 +236,11 @@ class Run:
         if not self.pending:
             return
         batch, self.pending = self.pending, []
-        self.output.write([article for article, _, _ in batch])
-        self.store.mark_emitted(batch)
+        sources, self.pending_sources = self.pending_sources, {}
+        for article in self.store.emit(batch, self.output.write):
+            counts = self.report.source(sources[article.id])  # another run emitted it
+            counts.emitted -= 1
+            counts.skipped_seen += 1
 
     def finish(self, started: float, signum: int = 0) -> RunReport:
         """Write the outputs and the report, then record the run in the state."""
@@ -361,6 +374,17 @@ async def run_web(run: Run, fetcher: Fetcher, pool: ExtractPool, stop: Stop) -> 
         await asyncio.gather(*consumers, return_exceptions=True)
 
 
+def _extraction(
+    settings: Settings, workers: int, in_process: bool
+) -> AbstractContextManager[ExtractPool]:
+    """Stage 4's pool: worker processes here, or the config's engine."""
+    if settings.engine:
+        from .cluster import engine_pool
+
+        return engine_pool(settings.engine, settings.extract.timeout)
+    return ExtractPool(workers, settings.extract.timeout, in_process=in_process)
+
+
 async def run(
     settings: Settings,
     transport: httpx.AsyncBaseTransport | None = None,
@@ -379,14 +403,20 @@ async def run(
     clock = time.monotonic()
     started: datetime = utc_now()
     sinks = Sinks(settings.output.dir, settings.output.formats, settings.output.captions_inline)
-    with Store(settings.state, wait=wait_lock) as store:
+    with open_store(settings.state, wait=wait_lock) as store:
         recover(sinks, store)
+        held = store.lock_sources(source.name for source in settings.sources)
+        for name in held:
+            log.warning("source %r is being run by another host: skipped", name)
+        mine = [source for source in settings.sources if source.name not in held]
+        settings = settings.model_copy(update={"sources": mine})
         state = Run(settings, store, sinks.new_run(started), full)
         state.report.started = started
+        state.report.held_elsewhere = held
         state.on_page = on_page
         workers = settings.extract.workers if workers is None else workers
         fetcher_backoff = store.backoff()
-        with ExtractPool(workers, settings.extract.timeout, in_process=in_process) as pool:
+        with _extraction(settings, workers, in_process) as pool:
             for source in settings.sources:
                 if isinstance(source, FilesSource) and not stop:
                     run_files(state, source, pool, stop)

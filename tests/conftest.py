@@ -66,3 +66,53 @@ def latest_report(out: Path) -> dict:
     import json
 
     return json.loads((out / "latest" / "report.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One throwaway PostgreSQL server for the session (see tests/pgserver.py)."""
+    from .pgserver import INSTALL_HINT, TempPostgres, binaries
+
+    folder = binaries()
+    if folder is None:
+        pytest.fail(INSTALL_HINT, pytrace=False)
+    server = TempPostgres(folder)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+_databases = iter(range(1, 10_000))
+
+
+@pytest.fixture
+def pg_url(postgres) -> str:
+    """The URL of a new, empty database on the session's server."""
+    import psycopg
+
+    name = f"state_{next(_databases)}"
+    with psycopg.connect(postgres.url(), autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    return postgres.url(name)
+
+
+@pytest.fixture(scope="session")
+def dask_scheduler():
+    """The address of one local Dask cluster for the session: 2 worker processes of 1
+    thread, allowed to start extraction processes."""
+    import logging
+
+    import dask
+    from distributed import LocalCluster
+
+    dask.config.set({"distributed.worker.daemon": False})
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as cluster:
+        yield cluster.scheduler_address
