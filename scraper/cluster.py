@@ -94,7 +94,7 @@ def connect(address: str) -> Iterator[Any]:
                 n_workers=int(address.removeprefix("local:")),
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",  # any free port: none is taken from another cluster
                 silence_logs=logging.ERROR,
             )
             client = Client(cluster)
@@ -559,6 +559,8 @@ def extract_archives(
                 write(with_story(article, assigned[i]) if assigned else article)
     if stories is not None and out_dir is not None:
         _annotate(client, out_dir, partitions, results, options, stories, summary, on_error)
+    if out_dir is not None:
+        _clear_temps(out_dir, partitions)  # of attempts killed with their worker
     return summary
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,7 @@ def dask_scheduler():
     from distributed import LocalCluster
 
     dask.config.set({"distributed.worker.daemon": False})
+    environ = dict(os.environ)
     with LocalCluster(
         n_workers=2,
         threads_per_worker=1,
@@ -115,4 +117,20 @@ def dask_scheduler():
         dashboard_address=None,
         silence_logs=logging.ERROR,
     ) as cluster:
+        _restore(environ)
         yield cluster.scheduler_address
+
+
+def _restore(environ: dict[str, str]) -> None:
+    os.environ.clear()
+    os.environ.update(environ)
+
+
+@pytest.fixture(autouse=True)
+def _environment():
+    """The environment as it was before each test: a Dask nanny starting a worker
+    sets variables in its own process (MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS...),
+    which would reach the subprocesses of later tests."""
+    environ = dict(os.environ)
+    yield
+    _restore(environ)

@@ -6,6 +6,7 @@ def test_public_api_is_exactly_all():
     modules = {
         "attribution",
         "clean",
+        "cluster",
         "dedup",
         "cli",
         "config",
@@ -19,6 +20,7 @@ def test_public_api_is_exactly_all():
         "report",
         "sinks",
         "store",
+        "store_pg",
     }
     assert set(scraper.__all__) <= public
     assert public - set(scraper.__all__) <= modules
