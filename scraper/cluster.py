@@ -100,11 +100,16 @@ def connect(address: str) -> Iterator[Any]:
             client = Client(cluster)
         else:
             client = Client(address, timeout=CONNECT_TIMEOUT)
-    except (OSError, TimeoutError) as exc:
+    except Exception as exc:  # OSError, TimeoutError; RuntimeError when workers fail to start
         if cluster is not None:
             cluster.close()
         why = " ".join(str(exc).split()) or type(exc).__name__
-        raise EngineError(f"cannot reach the Dask scheduler at {address}: {why}") from exc
+        doing = (
+            "start a local cluster"
+            if address.startswith("local:")
+            else "reach the Dask scheduler at"
+        )
+        raise EngineError(f"cannot {doing} {address}: {why}") from exc
     try:
         yield client
     finally:
