@@ -8,6 +8,7 @@
     scrape extract INPUT... --cluster local:N|tcp://HOST:PORT [-o DIR] [--parquet]
                    [--stories] [--timeout S] [--max-bytes N] [--format jsonl|text]
     scrape clean-text FILE... [-o OUT] [--captions-inline]
+    scrape copy-state STATE_FILE POSTGRESQL_URL  move an SQLite state into PostgreSQL
 
 Exit codes: 0 success; 1 some pages failed (the run still completed); 2 bad usage,
 bad config, a state file that is corrupt or not a state file, a state database that
@@ -45,6 +46,7 @@ from .config import (
     CONTROL_CHARS,
     MAX_TIMEOUT,
     MAX_WORKERS,
+    POSTGRES_SCHEMES,
     Settings,
     StateUrl,
     load_settings,
@@ -126,6 +128,16 @@ def _engine(value: str) -> str:
     """An argparse type: an engine address (``config.parse_engine``)."""
     try:
         return parse_engine(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _state_url(value: str) -> StateUrl:
+    """An argparse type: a PostgreSQL URL."""
+    if not value.lower().startswith(POSTGRES_SCHEMES):
+        raise argparse.ArgumentTypeError(f"not a postgresql:// URL: {value!r}")
+    try:
+        return StateUrl.checked(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -213,6 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="story clusters over all the inputs: story_id and duplicate_of",
     )
+
+    cp = sub.add_parser("copy-state", help="copy an SQLite state file into a new PostgreSQL state")
+    cp.add_argument("state_file", type=Path, metavar="STATE_FILE")
+    cp.add_argument("url", type=_state_url, metavar="POSTGRESQL_URL")
 
     ct = sub.add_parser("clean-text", help="re-clean seed-format text dumps")
     ct.add_argument("files", nargs="+", type=Path, metavar="FILE")
@@ -527,6 +543,28 @@ def cmd_status(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_copy_state(args: argparse.Namespace) -> int:
+    from .store_pg import copy_from_sqlite
+
+    if not args.state_file.is_file():
+        _error(f"no state file at {args.state_file}")
+        return USAGE
+    try:
+        copied = copy_from_sqlite(args.state_file, args.url)
+    except LockedError as exc:
+        _error(str(exc))
+        return LOCKED
+    except StateUnreachable as exc:
+        _error(str(exc))
+        return UNREACHABLE
+    except StoreError as exc:
+        _error(str(exc))
+        return USAGE
+    counts = ", ".join(f"{table}={n}" for table, n in copied.items())
+    _error(f"copied {args.state_file} into {args.url.redacted()}: {counts}")
+    return OK
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     schema = Article.model_json_schema(mode="serialization")
     print(json.dumps(schema, indent=2))
@@ -608,9 +646,13 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_status(args)
         if args.command == "schema":
             return cmd_schema(args)
+        if args.command == "copy-state":
+            return cmd_copy_state(args)
         if args.config is None:
             build_parser().print_usage(sys.stderr)
-            _error("give --config FILE, or a command (status, schema, extract, clean-text)")
+            _error(
+                "give --config FILE, or a command (status, schema, extract, clean-text, copy-state)"
+            )
             return USAGE
         return cmd_run(args)
     except SinkError as exc:  # -o cannot be written

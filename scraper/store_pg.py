@@ -20,7 +20,8 @@ the connection (psycopg 3), the transactions and the locks.
 
 A URL that libpq cannot use, a refused login or a missing database raise
 ``StoreError``; a server that cannot be reached (refused, timed out, unknown host)
-raises ``StateUnreachable``.
+raises ``StateUnreachable``. ``copy_from_sqlite`` moves a state file's content
+into a new PostgreSQL state (``scrape copy-state``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -291,3 +293,44 @@ def read_pg_runs(url: StateUrl, limit: int = 20) -> list[RunReport]:
         return _recent_runs(db, limit, PgStore.RUN_ORDER)
     finally:
         db.close()
+
+
+# Each table's columns, copied as they are (runs in the order they were recorded).
+_COPIED = {
+    "seen_urls": "url, article_id, first_seen",
+    "articles": "id, canonical_url, content_hash, title, first_seen, version, last_seen",
+    "validators": "url, etag, last_modified, checked",
+    "hosts": "host, not_before",
+    "runs": "started, finished, report, run_id, exit_code",
+    "stories": "id, first_article, title, agency, copies, first_seen",
+    "story_members": "member, article_id, story_id, shingles, signature",
+    "story_bands": "band, member",
+}
+COPY_ROWS = 5000
+
+
+def copy_from_sqlite(path: Path, url: StateUrl) -> dict[str, int]:
+    """Copy the SQLite state file at ``path`` (migrated first, under its run lock)
+    into the PostgreSQL state at ``url``, which must hold no state yet, in one
+    transaction; the rows copied per table."""
+    copied: dict[str, int] = {}
+    with Store(path) as source, PgStore(url) as target:
+        db = target._conn()
+        if any(db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() for table in _COPIED):
+            raise StoreError(
+                f"the state database {url.redacted()} is not empty: copy into a new one"
+            )
+        with target._transaction() as out:
+            for table, columns in _COPIED.items():
+                order = " ORDER BY rowid" if table == "runs" else ""
+                rows = source._conn().execute(f"SELECT {columns} FROM {table}{order}")
+                marks = ", ".join("?" * len(columns.split(",")))
+                copied[table] = 0
+                while batch := rows.fetchmany(COPY_ROWS):
+                    out.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", batch)
+                    copied[table] += len(batch)
+            out.execute(
+                "SELECT setval(pg_get_serial_sequence('story_members', 'member'), "
+                "coalesce(max(member), 0) + 1, false) FROM story_members"
+            )
+    return copied

@@ -302,3 +302,34 @@ def test_a_bad_postgresql_url_is_a_config_error_naming_the_field():
 def test_sqlite_state_takes_no_source_lock(tmp_path):
     with Store(tmp_path / "s.sqlite") as store:
         assert store.lock_sources(["a", "b"]) == []
+
+
+def test_copy_state_moves_an_sqlite_state_so_a_run_on_postgresql_finds_nothing_new(
+    tmp_path, pg_url, capsys
+):
+    local = fixture_config(tmp_path, "local", str(tmp_path / "local" / "state.sqlite"), "archive")
+    assert main(["--config", str(local)]) == 0
+    first_run = latest_report(local.parent / "out")["run_id"]
+    capsys.readouterr()
+
+    assert main(["copy-state", str(tmp_path / "local" / "state.sqlite"), pg_url]) == 0
+    err = capsys.readouterr().err
+    assert "articles=7" in err and "runs=1" in err and err.count("\n") == 1
+
+    shared = fixture_config(tmp_path, "shared", pg_url, "archive")
+    assert main(["--config", str(shared), "--full"]) == 0
+    report = latest_report(shared.parent / "out")
+    assert report["totals"]["emitted"] == 0 and report["totals"]["unchanged"] == 7
+    assert main(["status", "--config", str(shared)]) == 0
+    assert first_run in capsys.readouterr().out
+
+    from scraper.dedup import Clusters
+
+    with open_store(StateUrl.checked(pg_url)) as store:  # new members follow the copied ones
+        clusters = Clusters(store, "r3")
+        clusters.assign(article("https://x.example/new", " ".join(STORY["paragraphs"])))
+        clusters.save()
+        assert store.story_member(article("https://x.example/new").id) is not None
+
+    assert main(["copy-state", str(tmp_path / "local" / "state.sqlite"), pg_url]) == 2
+    assert "is not empty: copy into a new one" in capsys.readouterr().err
