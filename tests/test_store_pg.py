@@ -333,3 +333,16 @@ def test_copy_state_moves_an_sqlite_state_so_a_run_on_postgresql_finds_nothing_n
 
     assert main(["copy-state", str(tmp_path / "local" / "state.sqlite"), pg_url]) == 2
     assert "is not empty: copy into a new one" in capsys.readouterr().err
+
+
+def test_with_wait_a_run_waits_for_a_source_held_elsewhere(tmp_path, pg_url):
+    config = fixture_config(tmp_path, "host", pg_url, "archive")
+    command = [sys.executable, "-m", "scraper.cli", "--workers", "1", "--wait", "--config"]
+    with psycopg.connect(pg_url, autocommit=True) as other_host:
+        other_host.execute("SELECT pg_advisory_lock(%s)", (lock_key("source", "archive"),))
+        waiting = subprocess.Popen([*command, str(config)], cwd=ROOT, stderr=subprocess.PIPE)
+        time.sleep(2.0)
+        assert waiting.poll() is None  # still waiting for the lock
+    _, err = waiting.communicate(timeout=120)  # the other session ended, its lock with it
+    assert waiting.returncode == 0, err.decode()
+    assert latest_report(config.parent / "out")["totals"]["emitted"] == 7
