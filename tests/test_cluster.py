@@ -251,3 +251,37 @@ def test_a_run_with_an_engine_extracts_on_the_cluster(tmp_path, dask_scheduler):
     records = all_records(tmp_path / "out")
     assert len(records) == len(FIXTURE_PAGES)
     assert latest_report(tmp_path / "out")["totals"]["emitted"] == len(FIXTURE_PAGES)
+
+
+def test_failures_are_counted_by_reason_per_partition_and_summed(tmp_path, capsys, dask_scheduler):
+    good = FIXTURE_PAGES[0].read_bytes()
+    first, second = tmp_path / "a.warc.gz", tmp_path / "b.warc.gz"
+    write_warc(first, {"https://x.example/good": good, "https://x.example/empty": b" "})
+    write_warc(second, {"https://x.example/big": b"<p>" + b"x" * 300_000 + b"</p>"})
+    inputs = [str(first), str(second), "--max-bytes", "200000"]
+    code, local, local_err = extract_lines(capsys, *inputs, "--workers", "1")
+    assert code == 1 and len(local) == 1
+
+    out = tmp_path / "parts"
+    code, _, err = extract_lines(capsys, *inputs, "--cluster", dask_scheduler, "-o", str(out))
+    assert code == 1
+    markers = {
+        name: json.loads((out / f"{name}.done").read_text())
+        for name in (p.name for p in plan([first, second], lambda r, m: None))
+    }
+    assert [m["failures"] for m in markers.values()] == [{"no_article": 1}, {"too_large": 1}]
+    assert [m["records"] for m in markers.values()] == [1, 0]
+    assert "2 pages failed (no_article=1, too_large=1)" in err
+    for line in local_err.splitlines():  # each failure named as without a cluster
+        if "passed over" not in line:
+            assert line in err
+
+
+def test_a_bad_engine_in_the_config_is_a_config_error_naming_the_field():
+    from scraper.config import parse_settings
+    from scraper.errors import ConfigError
+
+    sources = [{"name": "a", "type": "files", "path": "x"}]
+    with pytest.raises(ConfigError, match=r"^config: engine: .*neither local:N nor tcp://"):
+        parse_settings({"sources": sources, "engine": "localhost:8786"})
+    assert parse_settings({"sources": sources, "engine": "tcp://h:8786"}).engine == "tcp://h:8786"
