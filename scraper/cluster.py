@@ -50,7 +50,7 @@ import os
 import re
 import threading
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -504,69 +504,105 @@ def extract_archives(
     """Extract ``inputs`` on the cluster of ``client``. With ``out_dir``, each
     partition lands there with its marker (finished ones are skipped); without it,
     each record goes to ``write``, in input order. Failures go to ``on_error``, one
-    line each."""
-    from distributed import as_completed
-
+    line each, in input order."""
     summary = Summary()
     partitions = plan(
         inputs, lambda reason, message: _input_failed(summary, on_error, reason, message)
     )
     summary.partitions = len(partitions)
-    folder = str(out_dir) if out_dir is not None else None
-    results: dict[str, PartitionResult] = {}
-    todo = []
-    if out_dir is not None:
-        _clear_temps(out_dir, partitions)
-        for partition in partitions:
-            if (done := finished(out_dir, partition, options)) is not None:
-                results[partition.name] = PartitionResult(partition, done, skipped=True)
-                summary.skipped += 1
-            else:
-                todo.append(partition)
+    if out_dir is None:
+        _stream(client, partitions, options, summary, write, on_error)
     else:
-        todo = list(partitions)
-    futures = {
-        client.submit(extract_partition, p, options, folder, pure=False, key=_key("extract", p)): p
-        for p in todo
-    }
+        _write_partitions(client, partitions, options, out_dir, summary, on_error)
+    return summary
+
+
+def _submit(client: Any, partition: Partition, options: Options, out_dir: Path | None) -> Any:
+    folder = str(out_dir) if out_dir is not None else None
+    key = _key("extract", partition)
+    return client.submit(extract_partition, partition, options, folder, pure=False, key=key)
+
+
+def _outcome(
+    future: Any, partition: Partition, summary: Summary, on_error: Callable[[str], None]
+) -> PartitionResult | None:
+    """A task's result, or None (counted and reported) when it failed for good."""
+    try:
+        result: PartitionResult = future.result()
+        return result
+    except Exception as exc:
+        summary.failed_partitions += 1
+        on_error(_task_failure(partition, exc))
+        return None
+    finally:
+        future.release()
+
+
+def _tally(result: PartitionResult, summary: Summary, on_error: Callable[[str], None]) -> None:
+    summary.add(result.counts)
+    for message in result.counts.errors:
+        on_error(message)
+
+
+def _stream(
+    client: Any,
+    partitions: Sequence[Partition],
+    options: Options,
+    summary: Summary,
+    write: Callable[[Article], None],
+    on_error: Callable[[str], None],
+) -> None:
+    """Records to ``write`` in input order; a few partitions are submitted ahead of
+    the one written, so results wait on the workers for a short while only."""
     stories = Stories() if options.stories else None
-    ready = as_completed(futures) if out_dir is not None else None
-    if ready is not None:
-        for future in ready:
-            partition = futures[future]
-            try:
-                results[partition.name] = future.result()
-            except Exception as exc:
-                summary.failed_partitions += 1
-                on_error(_task_failure(partition, exc))
-            future.release()
-    by_partition = {p.name: f for f, p in futures.items()}
-    for partition in partitions:
-        result = results.get(partition.name)
-        if result is None and out_dir is None:
-            future = by_partition[partition.name]
-            try:
-                result = future.result()
-            except Exception as exc:
-                summary.failed_partitions += 1
-                on_error(_task_failure(partition, exc))
-            future.release()
+    ahead = 2 * max(1, sum(client.nthreads().values()))
+    todo = iter(partitions)
+    window: deque[tuple[Partition, Any]] = deque()
+    while True:
+        while len(window) < ahead and (partition := next(todo, None)) is not None:
+            window.append((partition, _submit(client, partition, options, None)))
+        if not window:
+            return
+        partition, future = window.popleft()
+        result = _outcome(future, partition, summary, on_error)
         if result is None:
             continue
-        summary.add(result.counts)
-        for message in result.counts.errors:
-            on_error(message)
-        if out_dir is None:
-            assert result.lines is not None
-            assigned = stories.assign(result.copies or []) if stories else None
-            for i, line in enumerate(result.lines):
-                article = Article.model_validate_json(line)
-                write(with_story(article, assigned[i]) if assigned else article)
-    if stories is not None and out_dir is not None:
-        _annotate(client, out_dir, partitions, results, options, stories, summary, on_error)
-    if out_dir is not None:
-        _clear_temps(out_dir, partitions)  # of attempts killed with their worker
-    return summary
+        _tally(result, summary, on_error)
+        assigned = stories.assign(result.copies or []) if stories is not None else None
+        for i, line in enumerate(result.lines or []):
+            article = Article.model_validate_json(line)
+            write(with_story(article, assigned[i]) if assigned is not None else article)
+
+
+def _write_partitions(
+    client: Any,
+    partitions: Sequence[Partition],
+    options: Options,
+    out_dir: Path,
+    summary: Summary,
+    on_error: Callable[[str], None],
+) -> None:
+    """Each partition not finished before, written to ``out_dir`` by its task."""
+    from distributed import as_completed
+
+    _clear_temps(out_dir, partitions)
+    results: dict[str, PartitionResult] = {}
+    futures = {}
+    for partition in partitions:
+        if (done := finished(out_dir, partition, options)) is not None:
+            results[partition.name] = PartitionResult(partition, done, skipped=True)
+            summary.skipped += 1
+        else:
+            futures[_submit(client, partition, options, out_dir)] = partition
+    for future in as_completed(futures):
+        if (result := _outcome(future, futures[future], summary, on_error)) is not None:
+            results[result.partition.name] = result
+    for partition in partitions:
+        if partition.name in results:
+            _tally(results[partition.name], summary, on_error)
+    if options.stories:
+        _annotate(client, out_dir, partitions, results, options, Stories(), summary, on_error)
+    _clear_temps(out_dir, partitions)  # of attempts killed with their worker
 
 
 def _input_failed(
@@ -581,14 +617,21 @@ def _key(kind: str, partition: Partition) -> str:
 
 
 class Stories:
-    """The second pass: stories assigned in input order, as one run would."""
+    """The second pass: stories assigned in input order, as one run would (saved to
+    the index every ``SAVE_EVERY`` copies, as a run saves every batch: the copies not
+    yet saved are searched one by one)."""
+
+    SAVE_EVERY = 50
 
     def __init__(self) -> None:
         self.clusters = Clusters(MemoryIndex())
 
     def assign(self, copies: Sequence[Copy]) -> list[Assigned]:
-        assigned = [self.clusters.place(copy) for copy in copies]
-        self.clusters.save()
+        assigned = []
+        for copy in copies:
+            assigned.append(self.clusters.place(copy))
+            if len(self.clusters.pending) >= self.SAVE_EVERY:
+                self.clusters.save()
         return assigned
 
 

@@ -285,3 +285,23 @@ def test_a_bad_engine_in_the_config_is_a_config_error_naming_the_field():
     with pytest.raises(ConfigError, match=r"^config: engine: .*neither local:N nor tcp://"):
         parse_settings({"sources": sources, "engine": "localhost:8786"})
     assert parse_settings({"sources": sources, "engine": "tcp://h:8786"}).engine == "tcp://h:8786"
+
+
+def test_a_partition_whose_task_fails_is_reported_and_done_by_the_next_run(
+    tmp_path, capsys, dask_scheduler
+):
+    warcs = fixture_warcs(tmp_path)
+    out = tmp_path / "parts"
+    blocked = plan([warcs[0]], lambda reason, message: None)[0].name
+    (out / f".{blocked}.lock").mkdir(parents=True)  # its task cannot take the lock
+    args = [*map(str, warcs), "--cluster", dask_scheduler, "-o", str(out)]
+    code, _, err = extract_lines(capsys, *args)
+    assert code == 1
+    assert f"scrape: partition {blocked} failed on the cluster (SinkError: cannot write" in err
+    assert "(0 finished by an earlier run, 1 failed)" in err
+    assert not (out / f"{blocked}.jsonl").exists() and not (out / f"{blocked}.done").exists()
+    assert not list(out.glob(".*.tmp"))
+
+    (out / f".{blocked}.lock").rmdir()
+    code, _, err = extract_lines(capsys, *args)
+    assert code == 0 and "(2 finished by an earlier run, 0 failed)" in err
