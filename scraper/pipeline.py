@@ -61,7 +61,15 @@ from .extract import ExtractPool, Outcome
 from .fetch import Deferred, Fetcher, Resolver, system_resolver
 from .models import Article, Candidate, Fetched, RunReport, utc_now
 from .report import drift
-from .sinks import JOURNAL, REPORT, RunOutput, Sinks, iter_journal, write_report
+from .sinks import (
+    JOURNAL,
+    REPORT,
+    RunOutput,
+    Sinks,
+    drop_from_journal,
+    iter_journal,
+    write_report,
+)
 from .store import Store, Validators, open_store
 
 log = logging.getLogger(__name__)
@@ -237,7 +245,7 @@ class Run:
             return
         batch, self.pending = self.pending, []
         sources, self.pending_sources = self.pending_sources, {}
-        for article in self.store.emit(batch, self.output.write):
+        for article in self.store.emit(batch, self.output.write, self.report.run_id):
             counts = self.report.source(sources[article.id])  # another run emitted it
             counts.emitted -= 1
             counts.skipped_seen += 1
@@ -267,14 +275,19 @@ class Run:
 
 def recover(sinks: Sinks, store: Store) -> None:
     """Finish the outputs of runs that were killed: the state first learns every
-    complete record of their journals, so none is emitted twice."""
+    complete record of their journals, so none is emitted twice. A record another
+    run emitted since (a host killed before its claim was committed) is left out."""
     for folder in sinks.unfinished():
         journal = folder / JOURNAL
         records = iter_journal(journal) if journal.exists() else iter(())
         count = 0
+        taken: set[str] = set()
         while batch := [(a, [a.url, a.canonical_url], None) for a, _ in islice(records, 500)]:
-            store.mark_emitted(batch)
+            taken.update(a.id for a in store.recover_emitted(batch, folder.name))
             count += len(batch)
+        if taken:
+            drop_from_journal(journal, taken)
+            count -= len(taken)
         sinks.finish(folder)
         if not (folder / REPORT).exists():
             report = RunReport(run_id=folder.name, interrupted=True)

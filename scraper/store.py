@@ -100,6 +100,9 @@ MIGRATIONS = [
         PRIMARY KEY (band, member)
     ) WITHOUT ROWID;
     """,
+    # The run that emitted an article's version: a killed run's journal keeps only
+    # what no other run emitted meanwhile (several hosts on one PostgreSQL state).
+    "ALTER TABLE articles ADD COLUMN emitted_by TEXT",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 _V0_TABLES = {"seen_urls", "articles", "validators", "runs"}
@@ -131,17 +134,29 @@ INSERT INTO validators VALUES (?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET
 """
 _SAVE_URL = "INSERT INTO seen_urls VALUES (?, ?, ?) ON CONFLICT (url) DO NOTHING"
 _SAVE_ARTICLE = """
-INSERT INTO articles (id, canonical_url, content_hash, title, first_seen, version, last_seen)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO articles
+    (id, canonical_url, content_hash, title, first_seen, version, last_seen, emitted_by)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
     content_hash = excluded.content_hash, title = excluded.title,
-    version = excluded.version, last_seen = excluded.last_seen
+    version = excluded.version, last_seen = excluded.last_seen,
+    emitted_by = excluded.emitted_by
 WHERE excluded.version >= articles.version
 """
 # An article is claimed when it is new or this is a newer version: of two runs that
 # emit one version at once, the second finds it claimed (PostgreSQL makes it wait for
 # the first's transaction to end) and leaves it out.
 _CLAIM_ARTICLE = _SAVE_ARTICLE.replace(">=", ">") + "RETURNING id"
+# A killed run's record is its own when no other run emitted that version since (a
+# row written before runs were named counts as its own).
+_RECLAIM_ARTICLE = (
+    _SAVE_ARTICLE.replace(
+        "WHERE excluded.version >= articles.version",
+        "WHERE excluded.version > articles.version OR (excluded.version = articles.version "
+        "AND (articles.emitted_by IS NULL OR articles.emitted_by = excluded.emitted_by))",
+    )
+    + "RETURNING id"
+)
 Batch = Sequence[tuple[Article, list[str], "Validators | None"]]
 
 
@@ -350,22 +365,38 @@ class Store:
             for a, _, _ in sorted(batch, key=lambda item: item[0].id):
                 db.execute(
                     _SAVE_ARTICLE,
-                    (a.id, a.canonical_url, a.content_hash, a.title, now, a.version, now),
+                    (a.id, a.canonical_url, a.content_hash, a.title, now, a.version, now, None),
                 )
             self._remember(db, batch, now)
 
-    def emit(self, batch: Batch, write: Callable[[list[Article]], None]) -> list[Article]:
+    def recover_emitted(self, batch: Batch, run_id: str) -> list[Article]:
+        """Record the articles a killed run ``run_id`` had written to its journal as
+        its own, unless another run has emitted them (that version or a newer one)
+        since: those are returned, to be left out of its outputs."""
+        now = utc_now().isoformat()
+        with self._transaction() as db:
+            kept: set[str] = set()
+            for a, _, _ in sorted(batch, key=lambda item: item[0].id):
+                values = (a.id, a.canonical_url, a.content_hash, a.title, now, a.version, now)
+                if db.execute(_RECLAIM_ARTICLE, (*values, run_id)).fetchone() is not None:
+                    kept.add(a.id)
+            self._remember(db, [item for item in batch if item[0].id in kept], now)
+        return [a for a, _, _ in batch if a.id not in kept]
+
+    def emit(
+        self, batch: Batch, write: Callable[[list[Article]], None], run_id: str = ""
+    ) -> list[Article]:
         """Claim the articles of ``batch`` that no other run emitted (new, or a newer
         version), ``write`` those (it returns once they are durable), and record them
         with every URL they were found under, in one transaction; returns the
         articles left out because another run had emitted them. A failure in
-        ``write`` claims nothing."""
+        ``write`` claims nothing. ``run_id`` names the run in the state."""
         now = utc_now().isoformat()
         with self._transaction() as db:
             claimed: set[str] = set()
             for a, _, _ in sorted(batch, key=lambda item: item[0].id):
                 values = (a.id, a.canonical_url, a.content_hash, a.title, now, a.version, now)
-                if db.execute(_CLAIM_ARTICLE, values).fetchone() is not None:
+                if db.execute(_CLAIM_ARTICLE, (*values, run_id or None)).fetchone() is not None:
                     claimed.add(a.id)
             write([a for a, _, _ in batch if a.id in claimed])
             self._remember(db, batch, now)

@@ -12,7 +12,9 @@ the connection (psycopg 3), the transactions and the locks.
   transaction that writes its record to the journal and marks it emitted: a second
   host claiming the same article waits for that transaction, then finds it taken.
   Every transaction locks rows in one order (articles, then URLs, each sorted), so
-  two hosts never deadlock.
+  two hosts never deadlock. The row names the run that emitted it, so a host killed
+  before its claim committed recovers its journal without what another host emitted
+  since (``Store.recover_emitted``).
 * **Schema.** ``scraper_schema`` holds the schema version; a run migrates it under an
   advisory lock, so two hosts starting at once migrate it once. A database whose
   schema is newer than this code, or that holds tables named like ours without
@@ -95,6 +97,7 @@ PG_MIGRATIONS = [
         PRIMARY KEY (band, member)
     );
     """,
+    "ALTER TABLE articles ADD COLUMN emitted_by TEXT",  # as the SQLite schema's version 4
 ]
 PG_SCHEMA_VERSION = len(PG_MIGRATIONS)
 TABLES = (
@@ -298,7 +301,9 @@ def read_pg_runs(url: StateUrl, limit: int = 20) -> list[RunReport]:
 # Each table's columns, copied as they are (runs in the order they were recorded).
 _COPIED = {
     "seen_urls": "url, article_id, first_seen",
-    "articles": "id, canonical_url, content_hash, title, first_seen, version, last_seen",
+    "articles": (
+        "id, canonical_url, content_hash, title, first_seen, version, last_seen, emitted_by"
+    ),
     "validators": "url, etag, last_modified, checked",
     "hosts": "host, not_before",
     "runs": "started, finished, report, run_id, exit_code",

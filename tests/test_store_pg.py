@@ -5,6 +5,7 @@ own schema versions."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -346,3 +347,32 @@ def test_with_wait_a_run_waits_for_a_source_held_elsewhere(tmp_path, pg_url):
     _, err = waiting.communicate(timeout=120)  # the other session ended, its lock with it
     assert waiting.returncode == 0, err.decode()
     assert latest_report(config.parent / "out")["totals"]["emitted"] == 7
+
+
+def test_a_killed_hosts_journal_keeps_only_what_no_other_host_emitted_since(tmp_path, pg_url):
+    """Host A is killed after its journal's fsync, before its claim commits; host B
+    then emits one of A's articles. A's next run finishes A's outputs without it."""
+    from scraper.models import utc_now
+    from scraper.pipeline import recover
+    from scraper.sinks import Sinks
+
+    url = StateUrl.checked(pg_url)
+    sinks = Sinks(tmp_path / "out", ["jsonl"])
+    output = sinks.new_run(utc_now())
+    mine, shared = article("https://x.example/mine"), article("https://x.example/shared")
+
+    def journal_then_die(articles: list[Article]) -> None:
+        output.write(articles)
+        raise KeyboardInterrupt  # as a kill: the transaction is rolled back
+
+    with open_store(url) as host_a, pytest.raises(KeyboardInterrupt):
+        batch = [(mine, [mine.url], None), (shared, [shared.url], None)]
+        host_a.emit(batch, journal_then_die, output.folder.name)
+    output.journal.close()
+    with open_store(url) as host_b:
+        assert host_b.emit([(shared, [shared.url], None)], list, "host-b-run") == []
+    with open_store(url) as host_a:
+        recover(sinks, host_a)
+        assert host_a.emitted(mine.id) is not None and host_a.seen_url(mine.url)
+    kept = (output.folder / "records.jsonl").read_text().splitlines()
+    assert [json.loads(line)["id"] for line in kept] == [mine.id]
