@@ -147,16 +147,6 @@ WHERE excluded.version >= articles.version
 # emit one version at once, the second finds it claimed (PostgreSQL makes it wait for
 # the first's transaction to end) and leaves it out.
 _CLAIM_ARTICLE = _SAVE_ARTICLE.replace(">=", ">") + "RETURNING id"
-# A killed run's record is its own when no other run emitted that version since (a
-# row written before runs were named counts as its own).
-_RECLAIM_ARTICLE = (
-    _SAVE_ARTICLE.replace(
-        "WHERE excluded.version >= articles.version",
-        "WHERE excluded.version > articles.version OR (excluded.version = articles.version "
-        "AND (articles.emitted_by IS NULL OR articles.emitted_by = excluded.emitted_by))",
-    )
-    + "RETURNING id"
-)
 Batch = Sequence[tuple[Article, list[str], "Validators | None"]]
 
 
@@ -370,18 +360,24 @@ class Store:
             self._remember(db, batch, now)
 
     def recover_emitted(self, batch: Batch, run_id: str) -> list[Article]:
-        """Record the articles a killed run ``run_id`` had written to its journal as
-        its own, unless another run has emitted them (that version or a newer one)
-        since: those are returned, to be left out of its outputs."""
+        """Record the articles a killed run ``run_id`` had written to its journal,
+        except those another run has emitted at the same version since (its claim
+        was never committed): those are returned, to be left out of its outputs."""
         now = utc_now().isoformat()
         with self._transaction() as db:
-            kept: set[str] = set()
+            taken: set[str] = set()
             for a, _, _ in sorted(batch, key=lambda item: item[0].id):
                 values = (a.id, a.canonical_url, a.content_hash, a.title, now, a.version, now)
-                if db.execute(_RECLAIM_ARTICLE, (*values, run_id)).fetchone() is not None:
-                    kept.add(a.id)
-            self._remember(db, [item for item in batch if item[0].id in kept], now)
-        return [a for a, _, _ in batch if a.id not in kept]
+                if db.execute(_CLAIM_ARTICLE, (*values, run_id)).fetchone() is not None:
+                    continue  # new, or newer than what the state had: now ours
+                # The claim locked the row (PostgreSQL), so this reads it as it stays.
+                row = db.execute(
+                    "SELECT version, emitted_by FROM articles WHERE id = ?", (a.id,)
+                ).fetchone()
+                if row[0] == a.version and row[1] not in (None, run_id):
+                    taken.add(a.id)
+            self._remember(db, [item for item in batch if item[0].id not in taken], now)
+        return [a for a, _, _ in batch if a.id in taken]
 
     def emit(
         self, batch: Batch, write: Callable[[list[Article]], None], run_id: str = ""

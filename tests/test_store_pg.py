@@ -360,19 +360,25 @@ def test_a_killed_hosts_journal_keeps_only_what_no_other_host_emitted_since(tmp_
     sinks = Sinks(tmp_path / "out", ["jsonl"])
     output = sinks.new_run(utc_now())
     mine, shared = article("https://x.example/mine"), article("https://x.example/shared")
+    older = article("https://x.example/older")
 
     def journal_then_die(articles: list[Article]) -> None:
         output.write(articles)
         raise KeyboardInterrupt  # as a kill: the transaction is rolled back
 
-    with open_store(url) as host_a, pytest.raises(KeyboardInterrupt):
-        batch = [(mine, [mine.url], None), (shared, [shared.url], None)]
-        host_a.emit(batch, journal_then_die, output.folder.name)
+    with open_store(url) as host_a:
+        assert host_a.emit([(older, [older.url], None)], output.write, output.folder.name) == []
+        with pytest.raises(KeyboardInterrupt):
+            batch = [(mine, [mine.url], None), (shared, [shared.url], None)]
+            host_a.emit(batch, journal_then_die, output.folder.name)
     output.journal.close()
     with open_store(url) as host_b:
         assert host_b.emit([(shared, [shared.url], None)], list, "host-b-run") == []
+        newer = article("https://x.example/older", "changed", version=2)
+        assert host_b.emit([(newer, [newer.url], None)], list, "host-b-run") == []
     with open_store(url) as host_a:
         recover(sinks, host_a)
         assert host_a.emitted(mine.id) is not None and host_a.seen_url(mine.url)
+        assert host_a.emitted(older.id).version == 2  # a recovery never takes a version back
     kept = (output.folder / "records.jsonl").read_text().splitlines()
-    assert [json.loads(line)["id"] for line in kept] == [mine.id]
+    assert [json.loads(line)["id"] for line in kept] == [older.id, mine.id]
