@@ -417,6 +417,7 @@ async def run(
     started: datetime = utc_now()
     sinks = Sinks(settings.output.dir, settings.output.formats, settings.output.captions_inline)
     with open_store(settings.state, wait=wait_lock) as store:
+        store.lock_outputs(settings.output.dir)
         recover(sinks, store)
         held = store.lock_sources(source.name for source in settings.sources)
         for name in held:

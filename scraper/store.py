@@ -233,22 +233,7 @@ class Store:
         return str(self.path)
 
     def __enter__(self) -> Store:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            lock = open(f"{self.path}.lock", "a")  # noqa: SIM115 - held for the whole run
-        except OSError as exc:
-            raise StoreError(f"cannot create state in {self.path.parent}: {exc}") from exc
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
-        except BlockingIOError as exc:
-            lock.close()
-            raise LockedError(
-                f"another run holds the lock {self.path}.lock; try again later or use --wait"
-            ) from exc
-        self._lock_file = lock
-        lock.truncate(0)
-        lock.write(str(os.getpid()))
-        lock.flush()
+        self._lock_file = take_lock(Path(f"{self.path}.lock"), self.wait, "state")
         try:
             self.db = _connect(self.path)
         except StoreError:
@@ -271,6 +256,10 @@ class Store:
         if self.db is None:
             raise StoreError("state file is not open")
         return self.db
+
+    def lock_outputs(self, folder: Path) -> None:
+        """Hold the lock of the run's output folder while the state is open: one run
+        at a time finishes and writes there. The state file's lock does it."""
 
     def lock_sources(self, names: Iterable[str]) -> list[str]:
         """Take the lock of each source; the names held by a run elsewhere, which this
@@ -512,6 +501,27 @@ class Store:
                     "agency = coalesce(stories.agency, excluded.agency)",
                     (story_id, first.member.article_id, first.title, agency, copies, now),
                 )
+
+
+def take_lock(path: Path, wait: bool, what: str) -> IO[str]:
+    """The lock file at ``path``, locked for this process (``wait``: until a run that
+    holds it ends; else ``LockedError`` at once); unlock by closing it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(path, "a")  # noqa: SIM115 - held for the whole run
+    except OSError as exc:
+        raise StoreError(f"cannot create {what} in {path.parent}: {exc}") from exc
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError as exc:
+        lock.close()
+        raise LockedError(
+            f"another run holds the lock {path}; try again later or use --wait"
+        ) from exc
+    lock.truncate(0)
+    lock.write(str(os.getpid()))
+    lock.flush()
+    return lock
 
 
 def _member(row: tuple[str, str, int, bytes]) -> StoryMember:

@@ -39,10 +39,11 @@ import psycopg
 from .config import StateUrl
 from .errors import StateFileError, StateUnreachable, StoreError
 from .models import RunReport
-from .store import Store, _recent_runs
+from .store import Store, _recent_runs, take_lock
 
 APPLICATION = "scraper"
 CONNECT_TIMEOUT = 10  # seconds
+RUN_LOCK = ".run.lock"  # in the output folder
 # PG_MIGRATIONS[i] takes the schema from version i to i + 1 (the versions are this
 # backend's own: a PostgreSQL state started with the SQLite schema's version 3).
 PG_MIGRATIONS = [
@@ -263,6 +264,14 @@ class PgStore(Store):
         if self.db is not None:
             self.db.close()  # ends the session: its advisory locks are released
             self.db = None
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def lock_outputs(self, folder: Path) -> None:
+        """Hold ``<folder>/.run.lock``: runs of several hosts share the state, but a
+        host's output folder takes one run at a time (two cron runs overlapping)."""
+        self._lock_file = take_lock(folder / RUN_LOCK, self.wait, "the output folder")
 
     def lock_sources(self, names: Iterable[str]) -> list[str]:
         """Take each source's advisory lock (sorted, so two waiting hosts cannot

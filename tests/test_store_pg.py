@@ -382,3 +382,20 @@ def test_a_killed_hosts_journal_keeps_only_what_no_other_host_emitted_since(tmp_
         assert host_a.emitted(older.id).version == 2  # a recovery never takes a version back
     kept = (output.folder / "records.jsonl").read_text().splitlines()
     assert [json.loads(line)["id"] for line in kept] == [older.id, mine.id]
+
+
+def test_two_runs_sharing_an_output_folder_take_turns_even_on_a_shared_state(
+    tmp_path, pg_url, capsys
+):
+    from scraper.store import take_lock
+    from scraper.store_pg import RUN_LOCK
+
+    config = fixture_config(tmp_path, "host", pg_url, "archive")
+    held = take_lock(config.parent / "out" / RUN_LOCK, False, "the output folder")
+    try:
+        assert main(["--config", str(config)]) == 75
+        assert "another run holds the lock" in capsys.readouterr().err
+        assert not (config.parent / "out" / "runs").exists()
+    finally:
+        held.close()
+    assert main(["--config", str(config)]) == 0
