@@ -105,14 +105,6 @@ class StateUrl(str):
         host = parts.netloc.rpartition("@")[2]
         return parts._replace(netloc=f"{user}:***@{host}").geturl()
 
-    @classmethod
-    def __get_pydantic_core_schema__(
-        cls, source: type[Any], handler: GetCoreSchemaHandler
-    ) -> core_schema.CoreSchema:
-        return core_schema.is_instance_schema(
-            cls, serialization=core_schema.plain_serializer_function_ser_schema(str)
-        )
-
 
 def _state_location(value: object) -> StateUrl | Path:
     """A PostgreSQL URL as a ``StateUrl``; anything else as the path of an SQLite file."""
