@@ -23,11 +23,19 @@ START_SECONDS = 60
 SUPERUSER = "scraper"
 
 
+BIN_VARIABLE = "SCRAPER_TEST_POSTGRES_BIN"  # a folder to use instead of searching
+
+
 def binaries() -> Path | None:
     """The folder holding initdb, pg_ctl and postgres, if any."""
-    found = shutil.which("initdb")
-    candidates = [Path(found).resolve().parent] if found else []
-    candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
+    if chosen := os.environ.get(BIN_VARIABLE):
+        candidates = [Path(chosen)]
+    else:
+        found = shutil.which("initdb")
+        candidates = [Path(found).resolve().parent] if found else []
+        candidates += [
+            Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+        ]
     for folder in candidates:
         if all((folder / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")):
             return folder

@@ -355,7 +355,9 @@ def test_status_lists_runs_and_schema_describes_a_record(tmp_path, capsys):
     capsys.readouterr()
     assert main(["status", "--config", str(config)]) == 0
     rows = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]]
-    run_ids = sorted((p.name for p in (tmp_path / "out" / "runs").iterdir()), key=len)
+    # Oldest first: by start time (the first 20 characters), then a same-second "-2".
+    names = (p.name for p in (tmp_path / "out" / "runs").iterdir())
+    run_ids = sorted(names, key=lambda name: (name[:20], len(name), name))
     assert rows == run_ids[::-1]  # newest first
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)

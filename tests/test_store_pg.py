@@ -6,6 +6,7 @@ own schema versions."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -399,3 +400,21 @@ def test_two_runs_sharing_an_output_folder_take_turns_even_on_a_shared_state(
     finally:
         held.close()
     assert main(["--config", str(config)]) == 0
+
+
+def test_without_postgresql_the_tests_fail_saying_how_to_install_it(tmp_path):
+    from .pgserver import BIN_VARIABLE
+
+    env = {**os.environ, BIN_VARIABLE: str(tmp_path / "no-postgresql-here")}
+    test = "tests/test_store_pg.py::test_a_failed_write_claims_nothing"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "apt-get install postgresql-15" in done.stdout
+    assert "1 error" in done.stdout and "skipped" not in done.stdout
