@@ -461,7 +461,9 @@ def finished(folder: Path, partition: Partition, options: Options) -> Counts | N
 def _clear_temps(folder: Path, partitions: Sequence[Partition]) -> None:
     """Temporary files of killed attempts at these partitions (none is running)."""
     for partition in partitions:
-        for tmp in folder.glob(f".{glob_escape(partition.name)}.*.tmp"):
+        name = glob_escape(partition.name)
+        # ``..<name>...``: the temporary file of the Parquet writer, named after ours.
+        for tmp in [*folder.glob(f".{name}.*.tmp"), *folder.glob(f"..{name}.*.tmp")]:
             tmp.unlink(missing_ok=True)
 
 

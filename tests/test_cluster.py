@@ -77,6 +77,11 @@ def test_parquet_partitions_hold_the_same_records(tmp_path, capsys, dask_schedul
 
     warcs = [str(w) for w in fixture_warcs(tmp_path)]
     out = tmp_path / "parts"
+    out.mkdir()
+    name = plan([Path(warcs[0])], lambda reason, message: None)[0].name
+    left = [out / f".{name}.jsonl.0123.tmp", out / f"..{name}.parquet.0123.tmp.x1.tmp"]
+    for path in left:  # as a killed attempt leaves them
+        path.write_bytes(b"torn")
     code, _, _ = extract_lines(
         capsys, *warcs, "--cluster", dask_scheduler, "-o", str(out), "--parquet"
     )
@@ -84,6 +89,7 @@ def test_parquet_partitions_hold_the_same_records(tmp_path, capsys, dask_schedul
     for part in out.glob("*.jsonl"):
         ids = [json.loads(line)["id"] for line in part.read_text().splitlines()]
         assert pq.read_table(part.with_suffix(".parquet")).column("id").to_pylist() == ids
+    assert not any(path.exists() for path in left)
 
 
 def test_a_rerun_skips_finished_partitions_and_redoes_a_changed_one(
