@@ -311,3 +311,21 @@ def test_a_partition_whose_task_fails_is_reported_and_done_by_the_next_run(
     (out / f".{blocked}.lock").rmdir()
     code, _, err = extract_lines(capsys, *args)
     assert code == 0 and "(2 finished by an earlier run, 0 failed)" in err
+
+
+def test_a_page_past_its_time_limit_is_dropped_and_counted_in_its_partition(
+    tmp_path, capsys, dask_scheduler
+):
+    warc = fixture_warcs(tmp_path)[0]
+    out = tmp_path / "parts"
+    args = [str(warc), "--cluster", dask_scheduler, "-o", str(out), "--timeout", "0.001"]
+    code, _, err = extract_lines(capsys, *args)
+    assert code == 1
+    name = plan([warc], lambda reason, message: None)[0].name
+    marker = json.loads((out / f"{name}.done").read_text())
+    assert marker["records"] == 0 and marker["failures"] == {"extract_timeout": 3}
+    assert (out / f"{name}.jsonl").read_bytes() == b""
+    assert "3 pages failed (extract_timeout=3)" in err
+    # a later run with a workable limit is another partition: the marker says so
+    code, _, err = extract_lines(capsys, str(warc), "--cluster", dask_scheduler, "-o", str(out))
+    assert code == 0 and "(0 finished by an earlier run" in err
