@@ -5,6 +5,7 @@ from .errors import (
     BlockedURL,
     ConfigError,
     DiscoverError,
+    EngineError,
     ExtractError,
     FetchError,
     LockedError,
@@ -12,6 +13,7 @@ from .errors import (
     ScrapeError,
     SinkError,
     StateFileError,
+    StateUnreachable,
     StoreError,
 )
 from .extract import extract
@@ -25,6 +27,7 @@ __all__ = [
     "Caption",
     "ConfigError",
     "DiscoverError",
+    "EngineError",
     "ExtractError",
     "FetchError",
     "LockedError",
@@ -35,6 +38,7 @@ __all__ = [
     "Settings",
     "SinkError",
     "StateFileError",
+    "StateUnreachable",
     "StoreError",
     "article_seed_text",
     "extract",

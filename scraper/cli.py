@@ -4,14 +4,19 @@
     scrape status --config config.yaml          recent runs and drift warnings
     scrape schema                               JSON Schema of a records.jsonl line
     scrape extract INPUT... [--url URL] [--format jsonl|text] [-o OUT] [--workers N]
-                   [--timeout S] [--max-bytes N] [--in-process]
+                   [--timeout S] [--max-bytes N] [--in-process] [--stories]
+    scrape extract INPUT... --cluster local:N|tcp://HOST:PORT [-o DIR] [--parquet]
+                   [--stories] [--timeout S] [--max-bytes N] [--format jsonl|text]
     scrape clean-text FILE... [-o OUT] [--captions-inline]
+    scrape copy-state STATE_FILE POSTGRESQL_URL  move an SQLite state into PostgreSQL
 
 Exit codes: 0 success; 1 some pages failed (the run still completed); 2 bad usage,
-bad config, a state file that is corrupt or not a state file, or an output or state
-location that cannot be created or written; 3 every source failed or nothing could
-be fetched; 75 another run holds the state lock; 130 or 143 the run was stopped by
-SIGINT or SIGTERM (its outputs and report are written).
+bad config, a state file that is corrupt or not a state file, a state database that
+refuses the login or does not exist, or an output or state location that cannot be
+created or written; 3 every source failed or nothing could be fetched, or the state
+database or the Dask scheduler cannot be reached (try again later); 75 another run
+holds the state lock; 130 or 143 the run was stopped by SIGINT or SIGTERM (its
+outputs and report are written).
 
 Every message goes to stderr as one line: control characters in file names, URLs
 or page text are escaped (``\x1b``, ``\n``, ``\u2028``), never written raw.
@@ -41,18 +46,23 @@ from .config import (
     CONTROL_CHARS,
     MAX_TIMEOUT,
     MAX_WORKERS,
+    POSTGRES_SCHEMES,
     Settings,
+    StateUrl,
     load_settings,
     parse_duration,
+    parse_engine,
     read_regular_file,
 )
 from .discover import DEFAULT_MAX_BYTES, iter_pages
 from .errors import (
     ConfigError,
     DiscoverError,
+    EngineError,
     LockedError,
     ScrapeError,
     SinkError,
+    StateUnreachable,
     StoreError,
 )
 from .extract import ExtractPool
@@ -61,7 +71,7 @@ from .normalise import article_seed_text, body_lines, parse_seed_text, seed_text
 from .report import status_table
 from .store import KEEP_RUNS, read_runs
 
-OK, FAILED, USAGE, LOCKED = 0, 1, 2, 75
+OK, FAILED, USAGE, UNREACHABLE, LOCKED = 0, 1, 2, 3, 75
 MAX_TEXT_BYTES = 50_000_000  # one seed-format dump given to clean-text
 
 
@@ -73,6 +83,10 @@ def escape_controls(text: str) -> str:
 
 
 IN_PROCESS_HELP = "extract in this process, for profiling (no hard time limit)"
+CLUSTER_HELP = (
+    "extract on a Dask cluster: local:N starts N workers on this host, tcp://HOST:PORT "
+    "uses a running scheduler"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -110,6 +124,24 @@ def _seconds(value: str) -> float:
     return seconds
 
 
+def _engine(value: str) -> str:
+    """An argparse type: an engine address (``config.parse_engine``)."""
+    try:
+        return parse_engine(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _state_url(value: str) -> StateUrl:
+    """An argparse type: a PostgreSQL URL."""
+    if not value.lower().startswith(POSTGRES_SCHEMES):
+        raise argparse.ArgumentTypeError(f"not a postgresql:// URL: {value!r}")
+    try:
+        return StateUrl.checked(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="scrape", description="Scrape and clean syndicated news pages.")
     parser.add_argument("--config", type=Path, help="run every source of this config file")
@@ -119,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="extraction processes; 0 = one per core (default: config)",
     )
     parser.add_argument("--in-process", action="store_true", help=IN_PROCESS_HELP)
+    parser.add_argument(
+        "--cluster",
+        dest="run_engine",
+        type=_engine,
+        metavar="ADDRESS",
+        help=CLUSTER_HELP + " (default: engine: in the config)",
+    )
     parser.add_argument(
         "--full", action="store_true", help="fetch every URL again, ignoring seen URLs"
     )
@@ -160,7 +199,6 @@ def build_parser() -> argparse.ArgumentParser:
     ext.add_argument(
         "--workers",
         type=_int_in(0, MAX_WORKERS),
-        default=0,
         help="processes (default: one per core)",
     )
     ext.add_argument("--timeout", type=_seconds, default=30.0, help="seconds per page")
@@ -173,6 +211,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ext.add_argument("--in-process", action="store_true", help=IN_PROCESS_HELP)
     ext.add_argument("--captions-inline", action="store_true")
+    ext.add_argument(
+        "--cluster",
+        type=_engine,
+        metavar="ADDRESS",
+        help=CLUSTER_HELP + "; -o then names a directory of partitions",
+    )
+    ext.add_argument(
+        "--parquet", action="store_true", help="with --cluster -o DIR: a Parquet file per partition"
+    )
+    ext.add_argument(
+        "--stories",
+        action="store_true",
+        help="story clusters over all the inputs: story_id and duplicate_of",
+    )
+
+    cp = sub.add_parser("copy-state", help="copy an SQLite state file into a new PostgreSQL state")
+    cp.add_argument("state_file", type=Path, metavar="STATE_FILE")
+    cp.add_argument("url", type=_state_url, metavar="POSTGRESQL_URL")
 
     ct = sub.add_parser("clean-text", help="re-clean seed-format text dumps")
     ct.add_argument("files", nargs="+", type=Path, metavar="FILE")
@@ -250,33 +306,106 @@ def _input_pages(
             _error(str(exc))
 
 
+class _Records:
+    """Writes records to ``out`` as JSON lines or seed-format text."""
+
+    def __init__(self, out: TextIO, text: bool, captions_inline: bool) -> None:
+        self.out, self.text, self.captions_inline = out, text, captions_inline
+        self.first = True
+
+    def __call__(self, article: Article) -> None:
+        if self.text:
+            lead = "" if self.first else "\n"
+            self.out.write(lead + article_seed_text(article, self.captions_inline))
+        else:
+            self.out.write(article.model_dump_json() + "\n")
+        self.first = False
+
+
+def _in_stories() -> Callable[[Article], Article]:
+    """Each article in its story, over everything extracted so far (in memory)."""
+    from .cluster import Stories, with_story
+    from .dedup import Copy
+
+    stories = Stories()
+    return lambda article: with_story(article, stories.assign([Copy.of(article)])[0])
+
+
+def _passed_over(not_pages: Counter[str]) -> None:
+    if not_pages:
+        counts = ", ".join(f"{reason}={n}" for reason, n in sorted(not_pages.items()))
+        _error(f"passed over {sum(not_pages.values())} WARC records that are no page ({counts})")
+
+
 def cmd_extract(args: argparse.Namespace) -> int:
     if args.url and (len(args.inputs) > 1 or args.inputs[0].is_dir()):
         _error("--url applies to a single HTML file")
         return USAGE
+    if args.cluster:
+        return cmd_extract_cluster(args)
+    if args.parquet:
+        _error("--parquet needs --cluster and -o DIR (partitions)")
+        return USAGE
     failures: list[str] = []
     not_pages: Counter[str] = Counter()
-    first = True
+    in_story = _in_stories() if args.stories else None
     with (
         _output(args.output) as out,
-        ExtractPool(args.workers, args.timeout, in_process=args.in_process) as pool,
+        ExtractPool(args.workers or 0, args.timeout, in_process=args.in_process) as pool,
     ):
+        write = _Records(out, args.format == "text", args.captions_inline)
         for page, outcome in pool.map(_input_pages(args, failures, not_pages)):
             if not isinstance(outcome, Article):
                 failures.append(page.url)
                 _error(f"{page.url}: {outcome}")
                 continue
-            if args.format == "jsonl":
-                out.write(outcome.model_dump_json() + "\n")
-            else:
-                out.write(
-                    ("" if first else "\n") + article_seed_text(outcome, args.captions_inline)
-                )
-            first = False
-    if not_pages:
-        counts = ", ".join(f"{reason}={n}" for reason, n in sorted(not_pages.items()))
-        _error(f"passed over {sum(not_pages.values())} WARC records that are no page ({counts})")
+            write(in_story(outcome) if in_story else outcome)
+    _passed_over(not_pages)
     return FAILED if failures else OK
+
+
+def cmd_extract_cluster(args: argparse.Namespace) -> int:
+    """``scrape extract --cluster``: partitions to ``-o DIR``, or records to stdout."""
+    from .cluster import Options, connect, extract_archives
+
+    for given, flag in ((args.url, "--url"), (args.workers is not None, "--workers")):
+        if given:
+            _error(f"{flag} does not apply with --cluster (workers are the cluster's)")
+            return USAGE
+    if args.in_process:
+        _error("--in-process does not apply with --cluster")
+        return USAGE
+    if args.output is not None and args.format == "text":
+        _error("with --cluster, -o DIR receives JSONL partitions; --format text is for stdout")
+        return USAGE
+    if args.parquet and args.output is None:
+        _error("--parquet needs -o DIR")
+        return USAGE
+    if args.output is not None:
+        try:
+            _make_dir(args.output)
+        except OSError as exc:
+            raise SinkError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
+    options = Options(args.timeout, args.max_bytes, args.parquet, args.stories)
+    write = _Records(sys.stdout, args.format == "text", args.captions_inline)
+    try:
+        with connect(args.cluster) as client:
+            summary = extract_archives(client, args.inputs, options, args.output, write, _error)
+    except EngineError as exc:
+        _error(str(exc))
+        return UNREACHABLE
+    sys.stdout.flush()
+    _passed_over(summary.counts.not_pages)
+    if args.output is not None:
+        failed = ", ".join(f"{k}={v}" for k, v in sorted(summary.counts.failures.items()))
+        _error(
+            f"{summary.partitions} partition(s) in {args.output} "
+            f"({summary.skipped} finished by an earlier run, {summary.failed_partitions} "
+            f"failed): {summary.counts.records} records, "
+            f"{sum(summary.counts.failures.values())} pages failed"
+            + (f" ({failed})" if failed else "")
+        )
+    return FAILED if summary.failed else OK
 
 
 def cmd_clean_text(args: argparse.Namespace) -> int:
@@ -333,7 +462,10 @@ def _load(path: Path) -> Settings | None:
 def _prepare_dirs(settings: Settings) -> bool:
     """Create the output and state directories, or say in one line why not (before
     the state or a run folder is touched)."""
-    for what, folder in (("state", settings.state.parent), ("output", settings.output.dir)):
+    folders = [("output", settings.output.dir)]
+    if not isinstance(settings.state, StateUrl):
+        folders.insert(0, ("state", settings.state.parent))
+    for what, folder in folders:
         try:
             _make_dir(folder)
         except OSError as exc:
@@ -346,6 +478,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _load(args.config)
     if settings is None or not _prepare_dirs(settings):
         return USAGE
+    if args.run_engine:
+        settings.engine = args.run_engine
     if args.since:
         for source in settings.sources:
             source.since = max(args.since, source.since) if source.since else args.since
@@ -367,6 +501,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except LockedError as exc:
         _error(str(exc))
         return LOCKED
+    except (StateUnreachable, EngineError) as exc:  # try again later
+        _error(str(exc))
+        return UNREACHABLE
     except (StoreError, SinkError) as exc:  # the state or the outputs cannot be written
         _error(str(exc))
         return USAGE
@@ -396,10 +533,35 @@ def cmd_status(args: argparse.Namespace) -> int:
         return USAGE
     try:
         runs = read_runs(settings.state, args.runs)
+    except StateUnreachable as exc:
+        _error(str(exc))
+        return UNREACHABLE
     except StoreError as exc:
         _error(str(exc))
         return USAGE
     print("\n".join(map(escape_controls, status_table(runs).split("\n"))))
+    return OK
+
+
+def cmd_copy_state(args: argparse.Namespace) -> int:
+    from .store_pg import copy_from_sqlite
+
+    if not args.state_file.is_file():
+        _error(f"no state file at {args.state_file}")
+        return USAGE
+    try:
+        copied = copy_from_sqlite(args.state_file, args.url)
+    except LockedError as exc:
+        _error(str(exc))
+        return LOCKED
+    except StateUnreachable as exc:
+        _error(str(exc))
+        return UNREACHABLE
+    except StoreError as exc:
+        _error(str(exc))
+        return USAGE
+    counts = ", ".join(f"{table}={n}" for table, n in copied.items())
+    _error(f"copied {args.state_file} into {args.url.redacted()}: {counts}")
     return OK
 
 
@@ -484,9 +646,13 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_status(args)
         if args.command == "schema":
             return cmd_schema(args)
+        if args.command == "copy-state":
+            return cmd_copy_state(args)
         if args.config is None:
             build_parser().print_usage(sys.stderr)
-            _error("give --config FILE, or a command (status, schema, extract, clean-text)")
+            _error(
+                "give --config FILE, or a command (status, schema, extract, clean-text, copy-state)"
+            )
             return USAGE
         return cmd_run(args)
     except SinkError as exc:  # -o cannot be written

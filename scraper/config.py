@@ -25,6 +25,8 @@ from pydantic import (
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
+    PlainSerializer,
+    PlainValidator,
     ValidationError,
     field_validator,
 )
@@ -69,6 +71,81 @@ def _plain_path(value: Path) -> Path:
 
 Text = Annotated[str, AfterValidator(_printable)]
 FilePath = Annotated[Path, AfterValidator(_plain_path)]
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+MAX_ENGINE_WORKERS = 256
+_LOCAL_ENGINE = re.compile(r"local:(\d{1,4})")
+
+
+class StateUrl(str):
+    """``state:`` given as a PostgreSQL URL (``postgresql://user@host:5432/db``)
+    rather than an SQLite file; the password, if the URL holds one, is never shown."""
+
+    @classmethod
+    def checked(cls, value: str) -> StateUrl:
+        """The URL, or ``ValueError`` saying in one line what is wrong with it."""
+        from psycopg import conninfo
+
+        if CONTROL_CHARS.search(value) or any(ch.isspace() for ch in value):
+            raise ValueError("space or control character in the PostgreSQL URL")
+        url = cls(value)
+        try:
+            conninfo.conninfo_to_dict(value)
+        except Exception as exc:  # psycopg.ProgrammingError: libpq refused it
+            why = " ".join(str(exc).split()).replace(value, url.redacted())
+            raise ValueError(f"bad PostgreSQL URL {url.redacted()}: {why}") from None
+        return url
+
+    def redacted(self) -> str:
+        """The URL with its password (if any) replaced by ``***``."""
+        parts = urlsplit(self)
+        if parts.password is None:
+            return str(self)
+        user = parts.username or ""
+        host = parts.netloc.rpartition("@")[2]
+        return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+def _state_location(value: object) -> StateUrl | Path:
+    """A PostgreSQL URL as a ``StateUrl``; anything else as the path of an SQLite file."""
+    if isinstance(value, str) and value.strip().lower().startswith(POSTGRES_SCHEMES):
+        return value if isinstance(value, StateUrl) else StateUrl.checked(value.strip())
+    if not isinstance(value, str | Path):
+        raise ValueError("expected a file path or a postgresql:// URL")
+    return _plain_path(Path(value))
+
+
+StateLocation = Annotated[
+    StateUrl | Path,
+    PlainValidator(_state_location),
+    PlainSerializer(str, return_type=str),
+]
+
+
+def parse_engine(text: str) -> str:
+    """An engine address, checked: ``local:N`` (a local cluster of N workers, 1 to
+    ``MAX_ENGINE_WORKERS``) or ``tcp://host:port`` (a running Dask scheduler).
+    Raises ``ValueError`` saying what is wrong."""
+    text = text.strip()
+    if match := _LOCAL_ENGINE.fullmatch(text):
+        if not 1 <= int(match[1]) <= MAX_ENGINE_WORKERS:
+            raise ValueError(f"local:N takes 1 to {MAX_ENGINE_WORKERS} workers, not {match[1]}")
+        return text
+    if text.startswith(("tcp://", "tls://")):
+        try:
+            parts = urlsplit(text)
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"bad scheduler address {text!r}: {exc}") from None
+        extra = parts.path or parts.query or parts.fragment or CONTROL_CHARS.search(text)
+        if parts.hostname and port and not extra:
+            return text
+    raise ValueError(
+        f"engine address {text!r} is neither local:N nor tcp://host:port (a Dask scheduler)"
+    )
+
+
+EngineAddress = Annotated[str, AfterValidator(parse_engine)]
 
 
 Format = Literal["jsonl", "text", "parquet"]
@@ -280,7 +357,11 @@ SOURCE_TYPES = ("urls", "feed", "sitemap", "listing", "files")
 
 class Settings(_Strict):
     output: OutputConfig = Field(default_factory=OutputConfig)
-    state: FilePath = Path("out/state.sqlite")
+    # An SQLite file, or a PostgreSQL URL shared by several hosts.
+    state: StateLocation = Path("out/state.sqlite")
+    # Extraction on a Dask cluster (``local:N`` or ``tcp://host:8786``) instead of
+    # the local worker processes.
+    engine: EngineAddress | None = None
     fetch: FetchConfig = Field(default_factory=FetchConfig)
     extract: ExtractConfig = Field(default_factory=ExtractConfig)
     sources: list[Source] = Field(min_length=1)
@@ -298,7 +379,8 @@ class Settings(_Strict):
         """A copy whose relative paths are taken from ``base``."""
         copy = self.model_copy(deep=True)
         copy.output.dir = base / self.output.dir
-        copy.state = base / self.state
+        if isinstance(self.state, Path):
+            copy.state = base / self.state
         for source in copy.sources:
             if isinstance(source, FilesSource):
                 source.path = base / source.path

@@ -162,6 +162,63 @@ class StoryIndex(Protocol):
 
 
 @dataclass(frozen=True)
+class Copy:
+    """What story clustering needs of an article: its id, title, MinHash and the
+    agency whose own site it is on (computed where the article is, so a cluster's
+    workers can do the costly part and ship only this)."""
+
+    article_id: str
+    title: str
+    signature: Signature
+    agency: str | None
+
+    @classmethod
+    def of(cls, article: Article) -> Copy:
+        own = agencies().at_host(article.url) or agencies().at_host(article.canonical_url)
+        agency = own.name if own and own.kind == "agency" else None
+        return cls(article.id, article.title, signature(article.text), agency or None)
+
+
+@dataclass
+class MemoryIndex:
+    """A ``StoryIndex`` in memory, for a pass over records that has no state (``scrape
+    extract --stories``)."""
+
+    members: dict[str, StoryMember] = field(default_factory=dict)
+    bands: dict[int, list[StoryMember]] = field(default_factory=dict)
+    stories: dict[str, Story] = field(default_factory=dict)
+
+    def story_member(self, article_id: str) -> StoryMember | None:
+        return self.members.get(article_id)
+
+    def story_candidates(self, band_keys: list[int]) -> list[StoryMember]:
+        found = {m.article_id: m for key in band_keys for m in self.bands.get(key, [])}
+        return list(found.values())
+
+    def story(self, story_id: str) -> Story | None:
+        return self.stories.get(story_id)
+
+    def add_story_members(self, members: list[NewMember]) -> None:
+        for new in members:
+            m = new.member
+            if m.article_id in self.members:
+                continue
+            self.members[m.article_id] = m
+            for key in new.band_keys:
+                self.bands.setdefault(key, []).append(m)
+            story = self.stories.get(m.story_id)
+            if story is None:
+                story = Story(m.story_id, m.article_id, new.title, new.agency, 0)
+            self.stories[m.story_id] = Story(
+                story.id,
+                story.first_article,
+                story.title,
+                story.agency or new.agency,
+                story.copies + 1,
+            )
+
+
+@dataclass(frozen=True)
 class NewMember:
     """A copy to record: its member row, band keys, and the story it starts or joins."""
 
@@ -196,22 +253,30 @@ class Clusters:
         """The story of ``article`` (a new one if it matches none)."""
         known = self.index.story_member(article.id) or self._pending_member(article.id)
         if known is not None:
-            return self._joined(known.story_id, article)
-        sig = signature(article.text)
+            return self._joined(known.story_id, article.id, article.title)
+        return self._new(Copy.of(article))
+
+    def place(self, copy: Copy) -> Assigned:
+        """The story of an article known by its ``Copy``."""
+        known = self.index.story_member(copy.article_id) or self._pending_member(copy.article_id)
+        if known is not None:
+            return self._joined(known.story_id, copy.article_id, copy.title)
+        return self._new(copy)
+
+    def _new(self, copy: Copy) -> Assigned:
+        sig = copy.signature
         keys = sig.band_keys()
         best: StoryMember | None = None
         if sig.shingles >= MIN_SHINGLES:
-            best = self._best_match(sig, keys, article.id)
-        own_agency = agencies().at_host(article.url) or agencies().at_host(article.canonical_url)
-        agency = own_agency.kind == "agency" and own_agency.name if own_agency else None
-        story_id = best.story_id if best is not None else article.id
+            best = self._best_match(sig, keys, copy.article_id)
+        story_id = best.story_id if best is not None else copy.article_id
         new = NewMember(
-            StoryMember(article.id, story_id, sig), keys, article.title, agency or None, self.run_id
+            StoryMember(copy.article_id, story_id, sig), keys, copy.title, copy.agency, self.run_id
         )
         self.pending.append(new)
         for key in keys:
             self._pending_bands.setdefault(key, []).append(new)
-        return self._joined(story_id, article, agency or None)
+        return self._joined(story_id, copy.article_id, copy.title, copy.agency)
 
     def _pending_member(self, article_id: str) -> StoryMember | None:
         return next((n.member for n in self.pending if n.member.article_id == article_id), None)
@@ -228,13 +293,15 @@ class Clusters:
                 best, best_score = candidate, score
         return best
 
-    def _joined(self, story_id: str, article: Article, agency: str | None = None) -> Assigned:
+    def _joined(
+        self, story_id: str, article_id: str, title: str, agency: str | None = None
+    ) -> Assigned:
         story = self._story(story_id)
         first = story.first_article if story else story_id
         self.copies[story_id] += 1
-        self.titles.setdefault(story_id, story.title if story else article.title)
+        self.titles.setdefault(story_id, story.title if story else title)
         seen_at = (story.agency if story else None) or self._pending_agency(story_id) or agency
-        return Assigned(story_id, None if first == article.id else first, seen_at)
+        return Assigned(story_id, None if first == article_id else first, seen_at)
 
     def _story(self, story_id: str) -> Story | None:
         if story_id not in self._stories:

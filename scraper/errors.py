@@ -8,9 +8,11 @@ wrapped at the stage boundary with ``raise ... from exc``.
     │   └── BlockedURL     refused before any request (bad URL, private address, robots)
     ├── ExtractError       a page could not be turned into an article
     │   └── NotAnArticle   the page holds no article text
-    ├── StoreError         the SQLite state file could not be used
+    ├── StoreError         the state (SQLite file or PostgreSQL database) could not be used
     │   ├── LockedError    another run holds the state lock
-    │   └── StateFileError the state file is corrupt, foreign, or from a newer version
+    │   ├── StateFileError the state is corrupt, foreign, or from a newer version
+    │   └── StateUnreachable the PostgreSQL server cannot be reached (try again later)
+    ├── EngineError        the cluster (Dask scheduler) cannot be used, or a task failed
     └── SinkError          an output file could not be written
 """
 
@@ -72,6 +74,14 @@ class LockedError(StoreError):
 
 
 class StateFileError(StoreError):
+    pass
+
+
+class StateUnreachable(StoreError):
+    pass
+
+
+class EngineError(ScrapeError):
     pass
 
 

@@ -570,7 +570,7 @@ def _serve(conn: Connection, owner: int, task: Task) -> None:
     while True:
         try:
             page, timeout = conn.recv()
-        except EOFError:
+        except (EOFError, OSError):  # the pool closed the pipe, or its process died
             return
         outcome = attempt(task, page, timeout)
         try:

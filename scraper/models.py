@@ -230,6 +230,8 @@ class RunReport(BaseModel):
     warnings: list[Drift] = Field(default_factory=list)
     # The stories with the most copies in this run (``scrape status`` shows them).
     stories: list[StorySize] = Field(default_factory=list)
+    # Sources skipped because a run on another host held their lock (shared state).
+    held_elsewhere: list[str] = Field(default_factory=list)
     errors: list[dict[str, str]] = Field(default_factory=list)
 
     def source(self, name: str) -> SourceReport:
@@ -320,5 +322,10 @@ class RunReport(BaseModel):
             + (f" cancelled={self.cancelled}" if self.cancelled else "")
             + f" in {self.seconds:.1f}s"
             + (" (interrupted)" if self.interrupted else "")
+            + (
+                f"; held by another host: {', '.join(self.held_elsewhere)}"
+                if self.held_elsewhere
+                else ""
+            )
             + (f"; {len(self.warnings)} drift warning(s)" if self.warnings else "")
         )

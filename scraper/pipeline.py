@@ -19,11 +19,18 @@
                  state) or starts one: ``story_id``, ``duplicate_of``, and the
                  agency of a story first seen on its own site as ``source``;
                  ``output.duplicates`` keeps, marks or drops later copies
-6. ``sinks``     append each batch to the run's journal and fsync it, then
-                 ``store`` marks it emitted; at the end the journal becomes the
-                 run's outputs and ``report.json``, and ``latest`` points there
-                 (a run that emitted nothing leaves only its report, in the
-                 state); run folders past ``keep_runs``/``keep_days`` are pruned
+6. ``sinks``     append each batch to the run's journal and fsync it, in the
+                 ``store`` transaction that claims its articles (one another run
+                 emitted meanwhile is left out) and marks them emitted; at the end
+                 the journal becomes the run's outputs and ``report.json``, and
+                 ``latest`` points there (a run that emitted nothing leaves only
+                 its report, in the state); run folders past
+                 ``keep_runs``/``keep_days`` are pruned
+
+Before stage 1 the run takes the lock of each source in the ``store`` (a source
+another host is running is skipped and named in the report). Stage 4 runs on a Dask
+cluster instead of local processes when the config names an ``engine``
+(``cluster``).
 
 A page that fails at any stage is counted in the ``RunReport`` by source and
 reason, and the run goes on. A signal (``Stop``) cancels discovery and every fetch
@@ -40,7 +47,7 @@ import signal
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import datetime
 from functools import partial
 from itertools import islice
@@ -57,8 +64,17 @@ from .extract import ExtractPool, Outcome
 from .fetch import Deferred, Fetcher, Resolver, system_resolver
 from .models import Article, Candidate, Fetched, RunReport, utc_now
 from .report import drift
-from .sinks import JOURNAL, REPORT, RunOutput, Sinks, iter_journal, run_started, write_report
-from .store import Store, Validators
+from .sinks import (
+    JOURNAL,
+    REPORT,
+    RunOutput,
+    Sinks,
+    drop_from_journal,
+    iter_journal,
+    run_started,
+    write_report,
+)
+from .store import Store, Validators, open_store
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +164,7 @@ class Run:
         self.full = full
         self.report = RunReport(run_id=output.folder.name, full=full)
         self.pending: list[tuple[Article, list[str], Validators | None]] = []
+        self.pending_sources: dict[str, str] = {}
         self.emitted_ids: set[str] = set()
         self.clusters = Clusters(store, self.report.run_id)
         self.on_page: Callable[[RunReport], None] | None = None
@@ -236,6 +253,7 @@ class Run:
             article = clustered
             self.emitted_ids.add(article.id)
             self.pending.append((article, urls, validators))
+            self.pending_sources[article.id] = source
             self.report.source(source).emitted += 1
             if len(self.pending) >= BATCH_SIZE:
                 self.flush()
@@ -261,8 +279,11 @@ class Run:
         if not self.pending:
             return
         batch, self.pending = self.pending, []
-        self.output.write([article for article, _, _ in batch])
-        self.store.mark_emitted(batch)
+        sources, self.pending_sources = self.pending_sources, {}
+        for article in self.store.emit(batch, self.output.write, self.report.run_id):
+            counts = self.report.source(sources[article.id])  # another run emitted it
+            counts.emitted -= 1
+            counts.skipped_seen += 1
 
     def finish(self, started: float, signum: int = 0) -> RunReport:
         """Write the outputs and the report, then record the run in the state; a
@@ -308,17 +329,22 @@ class Run:
 
 def recover(sinks: Sinks, store: Store) -> None:
     """Finish the outputs of runs that were killed: the state first learns every
-    complete record of their journals, so none is emitted twice. A killed run
-    that emitted nothing loses its folder like any empty run (with
+    complete record of their journals, so none is emitted twice. A record another
+    run emitted since (a host killed before its claim was committed) is left out. A
+    killed run that emitted nothing loses its folder like any empty run (with
     ``skip_empty_runs``); either way the state gets its report unless it has one."""
     for folder in sinks.unfinished():
         journal = folder / JOURNAL
         journalled = journal.exists()
         records = iter_journal(journal) if journalled else iter(())
         count = 0
+        taken: set[str] = set()
         while batch := [(a, [a.url, a.canonical_url], None) for a, _ in islice(records, 500)]:
-            store.mark_emitted(batch)
+            taken.update(a.id for a in store.recover_emitted(batch, folder.name))
             count += len(batch)
+        if taken:
+            drop_from_journal(journal, taken)
+            count -= len(taken)
         report = RunReport(run_id=folder.name, interrupted=True)
         if started := run_started(folder.name):
             report.started = started[0]
@@ -481,6 +507,17 @@ async def run_web(run: Run, fetcher: Fetcher, pool: ExtractPool, stop: Stop) -> 
         raise failure[0]
 
 
+def _extraction(
+    settings: Settings, workers: int, in_process: bool
+) -> AbstractContextManager[ExtractPool]:
+    """Stage 4's pool: worker processes here, or the config's engine."""
+    if settings.engine:
+        from .cluster import engine_pool
+
+        return engine_pool(settings.engine, settings.extract.timeout)
+    return ExtractPool(workers, settings.extract.timeout, in_process=in_process)
+
+
 async def run(
     settings: Settings,
     transport: httpx.AsyncBaseTransport | None = None,
@@ -500,16 +537,23 @@ async def run(
     started: datetime = utc_now()
     output = settings.output
     sinks = Sinks(output.dir, output.formats, output.captions_inline, output.skip_empty_runs)
-    with ExitStack() as held:
+    with ExitStack() as stack:
         with stop.at_once():  # waiting for a running run's lock (--wait): nothing done yet
-            store = held.enter_context(Store(settings.state, wait=wait_lock))
+            store = stack.enter_context(open_store(settings.state, wait=wait_lock))
+        store.lock_outputs(output.dir)
         recover(sinks, store)
+        held = store.lock_sources(source.name for source in settings.sources)
+        for name in held:
+            log.warning("source %r is being run by another host: skipped", name)
+        mine = [source for source in settings.sources if source.name not in held]
+        settings = settings.model_copy(update={"sources": mine})
         state = Run(settings, store, sinks.new_run(started, store.has_run), full)
         state.report.started = started
+        state.report.held_elsewhere = held
         state.on_page = on_page
         workers = settings.extract.workers if workers is None else workers
         fetcher_backoff = store.backoff()
-        with ExtractPool(workers, settings.extract.timeout, in_process=in_process) as pool:
+        with _extraction(settings, workers, in_process) as pool:
             for source in settings.sources:
                 if isinstance(source, FilesSource) and not stop:
                     run_files(state, source, pool, stop)

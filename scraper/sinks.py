@@ -142,6 +142,13 @@ def iter_journal(path: Path) -> Iterator[tuple[Article, int]]:
             yield article, end
 
 
+def drop_from_journal(path: Path, ids: set[str]) -> None:
+    """Rewrite a killed run's journal without the records of ``ids`` (emitted by
+    another run since), atomically; a torn last line goes too."""
+    kept = [a.model_dump_json().encode() + b"\n" for a, _ in iter_journal(path) if a.id not in ids]
+    atomic_write(path, b"".join(kept))
+
+
 class Sinks:
     """Writes the outputs of runs under ``out_dir`` in the configured formats
     (``skip_empty_runs``: a run that emitted nothing keeps no folder)."""

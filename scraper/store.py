@@ -1,8 +1,12 @@
-"""The SQLite state file (WAL): the URLs past runs handled, the HTTP validators
+"""The state: the URLs past runs handled, the HTTP validators
 (ETag, Last-Modified, or a digest for local files) of the pages behind them, the
 content hash, version and first/last-seen times of each emitted article, per-host
 back-off times, the recent run reports, and the story clusters (each article's
-MinHash signature and its LSH band keys, see ``dedup``).
+MinHash signature and its LSH band keys, see ``dedup``). ``Store`` keeps it in an
+SQLite file (WAL); ``store_pg.PgStore`` keeps the same tables in a PostgreSQL
+database that several hosts share (``open_store`` picks by the ``state:`` given).
+The queries are written once, in the SQL both accept; what differs between the two
+(schema, locks, connections) lives in one place per backend.
 
 The schema has a version (``PRAGMA user_version``) and is migrated in place; the
 file is marked as ours (``PRAGMA application_id``). A file that is corrupt, another
@@ -10,7 +14,9 @@ program's, or newer than this code is refused (``StateFileError``), never replac
 
 An article is marked emitted only after its record is on disk (see ``sinks``), so
 a run that is killed half-way loses nothing. A lock file (``<state>.lock``) keeps
-two runs from working on the same state at once.
+two runs from working on the same state file at once (PostgreSQL: a lock per source).
+An article is claimed in the same transaction that records it emitted (``emit``),
+so of two runs that find one article at once, only one writes it.
 """
 
 from __future__ import annotations
@@ -18,16 +24,19 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 
 from .dedup import NewMember, Signature, Story, StoryMember
 from .errors import LockedError, StateFileError, StoreError
 from .models import Article, RunReport, utc_now
+
+if TYPE_CHECKING:  # the PostgreSQL backend is imported only when a URL is given
+    from .config import StateUrl
 
 APPLICATION_ID = 0x53435250  # "SCRP": marks the file as this tool's state
 # MIGRATIONS[i] takes the schema from version i to i + 1; a fresh file runs them
@@ -91,6 +100,9 @@ MIGRATIONS = [
         PRIMARY KEY (band, member)
     ) WITHOUT ROWID;
     """,
+    # The run that emitted an article's version: a killed run's journal keeps only
+    # what no other run emitted meanwhile (several hosts on one PostgreSQL state).
+    "ALTER TABLE articles ADD COLUMN emitted_by TEXT",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 _V0_TABLES = {"seen_urls", "articles", "validators", "runs"}
@@ -115,15 +127,27 @@ class Emitted:
     version: int
 
 
-_SAVE_VALIDATORS = "INSERT OR REPLACE INTO validators VALUES (?, ?, ?, ?)"
+# In the SQL that SQLite (3.35+) and PostgreSQL both accept, with ``?`` marks.
+_SAVE_VALIDATORS = """
+INSERT INTO validators VALUES (?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET
+    etag = excluded.etag, last_modified = excluded.last_modified, checked = excluded.checked
+"""
+_SAVE_URL = "INSERT INTO seen_urls VALUES (?, ?, ?) ON CONFLICT (url) DO NOTHING"
 _SAVE_ARTICLE = """
-INSERT INTO articles (id, canonical_url, content_hash, title, first_seen, version, last_seen)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO articles
+    (id, canonical_url, content_hash, title, first_seen, version, last_seen, emitted_by)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
     content_hash = excluded.content_hash, title = excluded.title,
-    version = excluded.version, last_seen = excluded.last_seen
+    version = excluded.version, last_seen = excluded.last_seen,
+    emitted_by = excluded.emitted_by
 WHERE excluded.version >= articles.version
 """
+# An article is claimed when it is new or this is a newer version: of two runs that
+# emit one version at once, the second finds it claimed (PostgreSQL makes it wait for
+# the first's transaction to end) and leaves it out.
+_CLAIM_ARTICLE = _SAVE_ARTICLE.replace(">=", ">") + "RETURNING id"
+Batch = Sequence[tuple[Article, list[str], "Validators | None"]]
 
 
 def _connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
@@ -187,32 +211,29 @@ def _migrate(db: sqlite3.Connection) -> None:
 
 
 class Store:
-    """The run's state; use as a context manager to hold the lock (``wait``: block
-    until a running run releases it instead of failing at once)."""
+    """The run's state in an SQLite file; use as a context manager to hold the lock
+    (``wait``: block until a running run releases it instead of failing at once).
+
+    This is the interface the pipeline uses; ``store_pg.PgStore`` implements it on
+    PostgreSQL, overriding the connection, the locks and the few statements below."""
+
+    # The column that orders runs by insertion.
+    RUN_ORDER = "rowid"
+    LATER_NOT_BEFORE = "max(not_before, excluded.not_before)"
 
     def __init__(self, path: str | Path, wait: bool = False) -> None:
         self.path = Path(path)
         self.wait = wait
         self._lock_file: IO[str] | None = None
-        self.db: sqlite3.Connection | None = None
+        self.db: Any = None
+
+    @property
+    def location(self) -> str:
+        """Where the state is, for messages."""
+        return str(self.path)
 
     def __enter__(self) -> Store:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            lock = open(f"{self.path}.lock", "a")  # noqa: SIM115 - held for the whole run
-        except OSError as exc:
-            raise StoreError(f"cannot create state in {self.path.parent}: {exc}") from exc
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
-        except BlockingIOError as exc:
-            lock.close()
-            raise LockedError(
-                f"another run holds the lock {self.path}.lock; try again later or use --wait"
-            ) from exc
-        self._lock_file = lock
-        lock.truncate(0)
-        lock.write(str(os.getpid()))
-        lock.flush()
+        self._lock_file = take_lock(Path(f"{self.path}.lock"), self.wait, "state")
         try:
             self.db = _connect(self.path)
         except StoreError:
@@ -229,13 +250,24 @@ class Store:
             self._lock_file.close()
             self._lock_file = None
 
-    def _conn(self) -> sqlite3.Connection:
+    def _conn(self) -> Any:
+        """The open connection (``sqlite3.Connection``, or the PostgreSQL backend's
+        equivalent: ``execute``, ``executemany``, ``in_transaction``)."""
         if self.db is None:
             raise StoreError("state file is not open")
         return self.db
 
+    def lock_outputs(self, folder: Path) -> None:
+        """Hold the lock of the run's output folder while the state is open: one run
+        at a time finishes and writes there. The state file's lock does it."""
+
+    def lock_sources(self, names: Iterable[str]) -> list[str]:
+        """Take the lock of each source; the names held by a run elsewhere, which this
+        run must skip. The state file's lock covers every source: none."""
+        return []
+
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> Iterator[Any]:
         """One commit for every statement inside (the connection autocommits)."""
         db = self._conn()
         try:
@@ -280,16 +312,15 @@ class Store:
         """Remember URLs that need not be fetched again (duplicate, unchanged, not
         an article), and the validators of the page."""
         now = utc_now().isoformat()
+        # Rows are locked in one order in every transaction (articles, then URLs,
+        # each sorted), so runs sharing a PostgreSQL state never deadlock.
         with self._transaction() as db:
-            db.executemany(
-                "INSERT OR IGNORE INTO seen_urls VALUES (?, ?, ?)",
-                [(u, article_id, now) for u in urls],
-            )
+            if article_id:
+                db.execute("UPDATE articles SET last_seen = ? WHERE id = ?", (now, article_id))
+            db.executemany(_SAVE_URL, [(u, article_id, now) for u in sorted(set(urls))])
             if validators:
                 v = validators
                 db.execute(_SAVE_VALIDATORS, (v.url, v.etag, v.last_modified, now))
-            if article_id:
-                db.execute("UPDATE articles SET last_seen = ? WHERE id = ?", (now, article_id))
 
     def touch(self, url: str) -> None:
         """Note that ``url`` was found unchanged (HTTP 304) now."""
@@ -307,19 +338,62 @@ class Store:
     ) -> None:
         """Record emitted articles (a version never goes back), every URL they were
         found under and the validators of the page, in one transaction."""
+        batch = list(articles)
         now = utc_now().isoformat()
         with self._transaction() as db:
-            for a, urls, v in articles:
+            for a, _, _ in sorted(batch, key=lambda item: item[0].id):
                 db.execute(
                     _SAVE_ARTICLE,
-                    (a.id, a.canonical_url, a.content_hash, a.title, now, a.version, now),
+                    (a.id, a.canonical_url, a.content_hash, a.title, now, a.version, now, None),
                 )
-                db.executemany(
-                    "INSERT OR IGNORE INTO seen_urls VALUES (?, ?, ?)",
-                    [(u, a.id, now) for u in urls],
-                )
-                if v:
-                    db.execute(_SAVE_VALIDATORS, (v.url, v.etag, v.last_modified, now))
+            self._remember(db, batch, now)
+
+    def recover_emitted(self, batch: Batch, run_id: str) -> list[Article]:
+        """Record the articles a killed run ``run_id`` had written to its journal,
+        except those another run has emitted at the same version since (its claim
+        was never committed): those are returned, to be left out of its outputs."""
+        now = utc_now().isoformat()
+        with self._transaction() as db:
+            taken: set[str] = set()
+            for a, _, _ in sorted(batch, key=lambda item: item[0].id):
+                values = (a.id, a.canonical_url, a.content_hash, a.title, now, a.version, now)
+                if db.execute(_CLAIM_ARTICLE, (*values, run_id)).fetchone() is not None:
+                    continue  # new, or newer than what the state had: now ours
+                # The claim locked the row (PostgreSQL), so this reads it as it stays.
+                row = db.execute(
+                    "SELECT version, emitted_by FROM articles WHERE id = ?", (a.id,)
+                ).fetchone()
+                if row[0] == a.version and row[1] not in (None, run_id):
+                    taken.add(a.id)
+            self._remember(db, [item for item in batch if item[0].id not in taken], now)
+        return [a for a, _, _ in batch if a.id in taken]
+
+    def emit(
+        self, batch: Batch, write: Callable[[list[Article]], None], run_id: str = ""
+    ) -> list[Article]:
+        """Claim the articles of ``batch`` that no other run emitted (new, or a newer
+        version), ``write`` those (it returns once they are durable), and record them
+        with every URL they were found under, in one transaction; returns the
+        articles left out because another run had emitted them. A failure in
+        ``write`` claims nothing. ``run_id`` names the run in the state."""
+        now = utc_now().isoformat()
+        with self._transaction() as db:
+            claimed: set[str] = set()
+            for a, _, _ in sorted(batch, key=lambda item: item[0].id):
+                values = (a.id, a.canonical_url, a.content_hash, a.title, now, a.version, now)
+                if db.execute(_CLAIM_ARTICLE, (*values, run_id or None)).fetchone() is not None:
+                    claimed.add(a.id)
+            write([a for a, _, _ in batch if a.id in claimed])
+            self._remember(db, batch, now)
+        return [a for a, _, _ in batch if a.id not in claimed]
+
+    def _remember(self, db: Any, batch: Batch, now: str) -> None:
+        """The URLs and validators of emitted articles, in the transaction ``db``."""
+        urls = {u: a.id for a, found, _ in batch for u in found}
+        db.executemany(_SAVE_URL, [(u, urls[u], now) for u in sorted(urls)])
+        for _, _, v in sorted(batch, key=lambda item: item[2].url if item[2] else ""):
+            if v:
+                db.execute(_SAVE_VALIDATORS, (v.url, v.etag, v.last_modified, now))
 
     def backoff(self) -> dict[str, datetime]:
         """Hosts that asked not to be contacted before a time still to come."""
@@ -333,8 +407,8 @@ class Store:
             db.execute("DELETE FROM hosts WHERE not_before < ?", (utc_now().isoformat(),))
             db.executemany(
                 "INSERT INTO hosts VALUES (?, ?) ON CONFLICT (host) DO UPDATE SET "
-                "not_before = max(not_before, excluded.not_before)",
-                [(host, when.isoformat()) for host, when in until.items()],
+                f"not_before = {self.LATER_NOT_BEFORE}",
+                [(host, until[host].isoformat()) for host in sorted(until)],
             )
 
     def record_run(self, report: RunReport) -> None:
@@ -347,9 +421,10 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?)",
                 (*row, report.run_id, report.exit_code),
             )
+            order = self.RUN_ORDER
             db.execute(
-                "DELETE FROM runs WHERE rowid NOT IN "
-                f"(SELECT rowid FROM runs ORDER BY rowid DESC LIMIT {KEEP_RUNS})"
+                f"DELETE FROM runs WHERE {order} NOT IN "
+                f"(SELECT {order} FROM runs ORDER BY {order} DESC LIMIT {KEEP_RUNS})"
             )
 
     def has_run(self, run_id: str) -> bool:
@@ -357,7 +432,7 @@ class Store:
         return row is not None
 
     def recent_runs(self, limit: int = 20) -> list[RunReport]:
-        return _recent_runs(self._conn(), limit)
+        return _recent_runs(self._conn(), limit, self.RUN_ORDER)
 
     def story_member(self, article_id: str) -> StoryMember | None:
         """The story an article joined in a past run, if it did."""
@@ -399,34 +474,58 @@ class Store:
         """Record copies in their stories (a story starts with its first copy), with
         their band keys, in one transaction."""
         now = utc_now().isoformat()
+        joined: dict[str, list[NewMember]] = {}
+        added: set[str] = set()
         with self._transaction() as db:
-            (last,) = db.execute("SELECT coalesce(max(member), 0) FROM story_members").fetchone()
-            for number, new in enumerate(members, start=last + 1):
+            for new in sorted(members, key=lambda n: n.member.article_id):
                 m = new.member
-                inserted = db.execute(
-                    "INSERT INTO story_members (member, article_id, story_id, shingles, signature) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (article_id) DO NOTHING",
-                    (
-                        number,
-                        m.article_id,
-                        m.story_id,
-                        m.signature.shingles,
-                        m.signature.to_bytes(),
-                    ),
-                ).rowcount
-                if not inserted:
+                row = db.execute(
+                    "INSERT INTO story_members (article_id, story_id, shingles, signature) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (article_id) DO NOTHING RETURNING member",
+                    (m.article_id, m.story_id, m.signature.shingles, m.signature.to_bytes()),
+                ).fetchone()
+                if row is None:
                     continue
                 db.executemany(
                     "INSERT INTO story_bands (band, member) VALUES (?, ?) "
                     "ON CONFLICT (band, member) DO NOTHING",
-                    [(key, number) for key in new.band_keys],
+                    [(key, row[0]) for key in new.band_keys],
                 )
+                added.add(m.article_id)
+            for new in members:  # in the order they joined: a new story's first copy first
+                if new.member.article_id in added:
+                    joined.setdefault(new.member.story_id, []).append(new)
+            for story_id in sorted(joined):
+                first, copies = joined[story_id][0], len(joined[story_id])
+                agency = next((n.agency for n in joined[story_id] if n.agency), None)
                 db.execute(
                     "INSERT INTO stories (id, first_article, title, agency, copies, first_seen) "
-                    "VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (id) DO UPDATE SET "
-                    "copies = stories.copies + 1, agency = coalesce(stories.agency, excluded.agency)",
-                    (m.story_id, m.article_id, new.title, new.agency, now),
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                    "copies = stories.copies + excluded.copies, "
+                    "agency = coalesce(stories.agency, excluded.agency)",
+                    (story_id, first.member.article_id, first.title, agency, copies, now),
                 )
+
+
+def take_lock(path: Path, wait: bool, what: str) -> IO[str]:
+    """The lock file at ``path``, locked for this process (``wait``: until a run that
+    holds it ends; else ``LockedError`` at once); unlock by closing it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(path, "a")  # noqa: SIM115 - held for the whole run
+    except OSError as exc:
+        raise StoreError(f"cannot create {what} in {path.parent}: {exc}") from exc
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError as exc:
+        lock.close()
+        raise LockedError(
+            f"another run holds the lock {path}; try again later or use --wait"
+        ) from exc
+    lock.truncate(0)
+    lock.write(str(os.getpid()))
+    lock.flush()
+    return lock
 
 
 def _member(row: tuple[str, str, int, bytes]) -> StoryMember:
@@ -434,11 +533,12 @@ def _member(row: tuple[str, str, int, bytes]) -> StoryMember:
     return StoryMember(article_id, story_id, Signature.from_bytes(signature, shingles))
 
 
-def _recent_runs(db: sqlite3.Connection, limit: int) -> list[RunReport]:
+def _recent_runs(db: Any, limit: int, order: str = Store.RUN_ORDER) -> list[RunReport]:
     # Runs recorded before the schema was versioned have no run id, and reports of
     # another shape (they would read as empty runs started now).
     rows = db.execute(
-        "SELECT report FROM runs WHERE run_id IS NOT NULL ORDER BY rowid DESC LIMIT ?", (limit,)
+        f"SELECT report FROM runs WHERE run_id IS NOT NULL ORDER BY {order} DESC LIMIT ?",
+        (limit,),
     )
     runs = []
     for (report,) in rows:
@@ -449,9 +549,27 @@ def _recent_runs(db: sqlite3.Connection, limit: int) -> list[RunReport]:
     return runs
 
 
-def read_runs(path: str | Path, limit: int = 20) -> list[RunReport]:
-    """The recent runs of a state file, newest first, read without taking the lock."""
-    path = Path(path)
+def open_store(location: StateUrl | Path, wait: bool = False) -> Store:
+    """The state at ``location``: a PostgreSQL URL, or else an SQLite file (open it
+    with ``with``)."""
+    from .config import StateUrl
+
+    if isinstance(location, StateUrl):
+        from .store_pg import PgStore
+
+        return PgStore(location, wait=wait)
+    return Store(location, wait=wait)
+
+
+def read_runs(location: StateUrl | str | Path, limit: int = 20) -> list[RunReport]:
+    """The recent runs of a state, newest first, read without taking any lock."""
+    from .config import StateUrl
+
+    if isinstance(location, StateUrl):
+        from .store_pg import read_pg_runs
+
+        return read_pg_runs(location, limit)
+    path = Path(location)
     if not path.exists():
         raise StateFileError(f"no state file at {path}: no run has finished yet")
     db = _connect(path, read_only=True)

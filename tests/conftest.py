@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,70 @@ def last_report(out: Path) -> dict:
     from scraper.store import read_runs
 
     return read_runs(out.parent / "state.sqlite", 1)[0].model_dump(mode="json")
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One throwaway PostgreSQL server for the session (see tests/pgserver.py)."""
+    from .pgserver import INSTALL_HINT, TempPostgres, binaries
+
+    folder = binaries()
+    if folder is None:
+        pytest.fail(INSTALL_HINT, pytrace=False)
+    server = TempPostgres(folder)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+_databases = iter(range(1, 10_000))
+
+
+@pytest.fixture
+def pg_url(postgres) -> str:
+    """The URL of a new, empty database on the session's server."""
+    import psycopg
+
+    name = f"state_{next(_databases)}"
+    with psycopg.connect(postgres.url(), autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    return postgres.url(name)
+
+
+@pytest.fixture(scope="session")
+def dask_scheduler():
+    """The address of one local Dask cluster for the session: 2 worker processes of 1
+    thread, allowed to start extraction processes."""
+    import logging
+
+    import dask
+    from distributed import LocalCluster
+
+    dask.config.set({"distributed.worker.daemon": False})
+    environ = dict(os.environ)
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as cluster:
+        _restore(environ)
+        yield cluster.scheduler_address
+
+
+def _restore(environ: dict[str, str]) -> None:
+    os.environ.clear()
+    os.environ.update(environ)
+
+
+@pytest.fixture(autouse=True)
+def _environment():
+    """The environment as it was before each test: a Dask nanny starting a worker
+    sets variables in its own process (MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS...),
+    which would reach the subprocesses of later tests."""
+    environ = dict(os.environ)
+    yield
+    _restore(environ)

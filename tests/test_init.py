@@ -7,6 +7,7 @@ def test_public_api_is_exactly_all():
         "attribution",
         "blocks",
         "clean",
+        "cluster",
         "dedup",
         "cli",
         "config",
@@ -20,6 +21,7 @@ def test_public_api_is_exactly_all():
         "report",
         "sinks",
         "store",
+        "store_pg",
     }
     assert set(scraper.__all__) <= public
     assert public - set(scraper.__all__) <= modules
