@@ -10,6 +10,8 @@ def test_public_api_is_exactly_all():
         "cluster",
         "dedup",
         "cli",
+        "embedded",
+        "explain",
         "config",
         "discover",
         "errors",
@@ -19,9 +21,11 @@ def test_public_api_is_exactly_all():
         "normalise",
         "pipeline",
         "report",
+        "rules",
         "sinks",
         "store",
         "store_pg",
+        "templates",
     }
     assert set(scraper.__all__) <= public
     assert public - set(scraper.__all__) <= modules
