@@ -110,7 +110,7 @@ class StateUrl(str):
         return parts._replace(netloc=f"{user}:***@{host}").geturl()
 
 
-def _state_location(value: object) -> StateUrl | Path:
+def state_location(value: object) -> StateUrl | Path:
     """A PostgreSQL URL as a ``StateUrl``; anything else as the path of an SQLite file."""
     if isinstance(value, str) and value.strip().lower().startswith(POSTGRES_SCHEMES):
         return value if isinstance(value, StateUrl) else StateUrl.checked(value.strip())
@@ -121,7 +121,7 @@ def _state_location(value: object) -> StateUrl | Path:
 
 StateLocation = Annotated[
     StateUrl | Path,
-    PlainValidator(_state_location),
+    PlainValidator(state_location),
     PlainSerializer(str, return_type=str),
 ]
 

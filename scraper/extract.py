@@ -54,7 +54,7 @@ from .clean import (
 from .errors import ExtractError, NotAnArticle, ScrapeError
 from .models import Article, FeedOrigin, Fetched, SiteRules, utc_now
 from .normalise import canonicalise_url, normalise_date, normalise_space
-from .templates import outside_prints
+from .templates import kept_outside, outside_prints
 
 ARTICLE_TYPES = frozenset(
     {
@@ -484,7 +484,9 @@ def extract(
         paragraphs = [p for p in lines.lines if p not in {meta.title, meta.standfirst}]
     credited = attribution.attribute(parsed.clues, paragraphs, origin)
     if site_rules is not None and site_rules.source:
-        credited = attribution.Attribution(site_rules.source, "site_rule", None, credited.body)
+        credited = attribution.Attribution(
+            site_rules.source, "site_rule", None, credited.body, f"the rules of {site_rules.site}"
+        )
     if trace is not None:
         trace.parsed, trace.body, trace.lines = parsed, body, body.lines
         trace.reading, trace.attribution = found, credited
@@ -511,6 +513,7 @@ def extract(
         extraction=found.extraction if found is not None else "dom",
     )
     article._template_prints = outside_prints(parsed.page, body.inside)
+    article._template_kept = kept_outside(parsed.page, body.chosen, body.inside)
     return article
 
 

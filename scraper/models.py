@@ -90,16 +90,12 @@ class Caption(BaseModel):
     position: int | None = None
     # Text seen just before the caption in the page, used to find ``position``.
     position_hint: str | None = Field(None, exclude=True)
-    # Where the cleaner found it (``scrape explain``).
-    origin: str | None = Field(None, exclude=True)
 
 
 class RelatedLink(BaseModel):
     title: str
     url: str | None = None
     source: str | None = None
-    # Where the cleaner found it (``scrape explain``).
-    origin: str | None = Field(None, exclude=True)
 
 
 class Article(BaseModel):
@@ -140,6 +136,9 @@ class Article(BaseModel):
     # Fingerprints (with a sample) of the page's blocks outside the body, from the worker to
     # the run that learns the site's template (``templates``); never written out.
     _template_prints: tuple[tuple[int, str], ...] = PrivateAttr(default=())
+    # Of those, the fingerprints of blocks the body still holds: a page whose site
+    # turns out to have them in its template is worth extracting again.
+    _template_kept: tuple[int, ...] = PrivateAttr(default=())
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -215,6 +215,14 @@ def outside_prints(page: PageBlocks, inside: Sequence[bool]) -> tuple[tuple[int,
     return tuple(seen.items())
 
 
+def kept_outside(
+    page: PageBlocks, chosen: Sequence[bool], inside: Sequence[bool]
+) -> tuple[int, ...]:
+    """The fingerprints of the blocks a body holds outside its main run."""
+    prints = page.notes.prints
+    return tuple(sorted({prints[i] for i, c in enumerate(chosen) if c and not inside[i]}))
+
+
 # --- what is learned -----------------------------------------------------------------
 
 
