@@ -239,35 +239,38 @@ def _walk(
     budget: list[int],
     depth: int,
     title: str | None,
-    following: set[int],
+    followed: set[int],
 ) -> None:
-    """Look for body-like keys under ``value``."""
+    """Look for body-like keys under ``value`` (each reference followed once)."""
     budget[0] -= 1
     if budget[0] <= 0 or depth > MAX_DEPTH:
         return
     if isinstance(value, dict):
         target = _ref(value, root)
         if target is not None:
-            if id(target) not in following:
-                _walk(target, root, found, budget, depth + 1, title, following | {id(target)})
+            if id(target) not in followed:
+                followed.add(id(target))
+                _walk(target, root, found, budget, depth + 1, title, followed)
             return
         title = _title(value) or title
         for key, item in value.items():
             if _key(key) in BODY_KEYS and (pieces := _pieces(item, root, budget)):
                 found.append(Run(pieces, title, sum(len(p) for p in pieces)))
             if _key(key) not in SKIP_KEYS:
-                _walk(item, root, found, budget, depth + 1, title, following)
+                _walk(item, root, found, budget, depth + 1, title, followed)
     elif isinstance(value, list):
         for item in value:
-            _walk(item, root, found, budget, depth + 1, title, following)
+            _walk(item, root, found, budget, depth + 1, title, followed)
 
 
 def _pieces(value: Any, root: Any, budget: list[int]) -> list[str]:
-    """The prose-like strings of a body-like value, in document order."""
+    """The prose-like strings of a body-like value, in document order (each reference
+    followed once)."""
     pieces: list[str] = []
-    stack: list[tuple[Any, bool, int, frozenset[int]]] = [(value, True, 0, frozenset())]
+    followed: set[int] = set()
+    stack: list[tuple[Any, bool, int]] = [(value, True, 0)]
     while stack:
-        item, textual, depth, following = stack.pop()
+        item, textual, depth = stack.pop()
         budget[0] -= 1
         if budget[0] <= 0 or depth > MAX_DEPTH:
             break
@@ -275,15 +278,16 @@ def _pieces(value: Any, root: Any, budget: list[int]) -> list[str]:
             if textual and _prose(item):
                 pieces.append(item)
         elif isinstance(item, list):
-            stack.extend((v, textual, depth + 1, following) for v in reversed(item))
+            stack.extend((v, textual, depth + 1) for v in reversed(item))
         elif isinstance(item, dict):
             target = _ref(item, root)
             if target is not None:
-                if id(target) not in following:
-                    stack.append((target, textual, depth + 1, following | {id(target)}))
+                if id(target) not in followed and target is not value:
+                    followed.add(id(target))
+                    stack.append((target, textual, depth + 1))
                 continue
             children = [
-                (v, _key(k) in TEXT_KEYS, depth + 1, following)
+                (v, _key(k) in TEXT_KEYS, depth + 1)
                 for k, v in item.items()
                 if _key(k) not in SKIP_KEYS
             ]

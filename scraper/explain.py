@@ -25,7 +25,7 @@ from .blocks import BLOCK_FEATURES, BlockModel
 from .clean import CARD_LABEL, CHROME, DROP_LINES, END_MARKERS, RELATED, SLOT, clean_lines
 from .config import CONTROL_CHARS
 from .errors import NotAnArticle
-from .extract import Trace, extract
+from .extract import Meta, Trace, extract
 from .models import Article, SiteRules
 
 # Why a block is in or out, and the colour of its kind in the HTML report.
@@ -122,16 +122,15 @@ def explain(
         chosen = body.chosen[i] if i < len(body.chosen) else False
         reason = body.reasons[i] if i < len(body.reasons) else "model"
         kept = chosen and text in final
-        kind, detail = _why(reason, chosen, kept, text, features[i], meta.title, meta.standfirst)
+        tag = parsed.page.blocks[i].tag
+        kind, detail = _why(reason, chosen, kept, text, tag, features[i], meta)
         if chosen and not kept:
             if found.extraction != "dom":
                 kind, detail = "embedded", f"the body came from {trace.reading.source}"  # type: ignore[union-attr]
             elif text in removed_by_credit:
                 kind, detail = "attribution", "a line naming who wrote it"
         p = body.p[i] if i < len(body.p) else None
-        found.blocks.append(
-            BlockLine(i, parsed.page.blocks[i].tag, depths[i], text, kept, p, kind, detail)
-        )
+        found.blocks.append(BlockLine(i, tag, depths[i], text, kept, p, kind, detail))
     harvest = parsed.page.harvest
     origins = harvest.caption_origins
     found.captions = [
@@ -152,9 +151,9 @@ def _why(
     chosen: bool,
     kept: bool,
     text: str,
+    tag: str,
     row: list[float],
-    title: str | None,
-    standfirst: str | None,
+    meta: Meta,
 ) -> tuple[str, str]:
     """The kind of a block's decision and the words that say it."""
     if reason.startswith("site_rule"):
@@ -166,10 +165,10 @@ def _why(
     if reason in ("link_run", "related_card"):
         return reason, ""
     if not chosen or kept:
-        return "model", _evidence(row) if not chosen else ""
-    if text == title:
+        return "model", _evidence(tag, row) if not chosen else ""
+    if text == meta.title:
         return "field", "the headline (title)"
-    if text == standfirst:
+    if text == meta.standfirst:
         return "field", "the standfirst"
     if CARD_LABEL.match(text):
         return "line_rule", "a related-story label"
@@ -182,12 +181,12 @@ def _why(
     return "line_rule", ""
 
 
-def _evidence(row: list[float]) -> str:
+def _evidence(tag: str, row: list[float]) -> str:
     """What the cleaner's rules said of a block the model left out."""
-    said = []
+    said = [f"a <{tag}> element"] if tag in LANDMARKS else []
     if verdict := VERDICTS.get(int(row[BLOCK_FEATURES.index("verdict_chain")])):
         said.append(verdict)
-    inside = [f"<{n}>" for n in LANDMARKS if row[BLOCK_FEATURES.index(f"in_{n}")]]
+    inside = [f"<{n}>" for n in LANDMARKS if row[BLOCK_FEATURES.index(f"in_{n}")] and n != tag]
     if inside:
         said.append("inside " + ", ".join(inside))
     if row[BLOCK_FEATURES.index("drop_line")] or row[BLOCK_FEATURES.index("end_marker")]:
