@@ -4,10 +4,10 @@ When the inputs hold at least ``template.min_pages`` pages of one site, the
 extraction makes two passes. The first extracts every page as usual (with what a
 ``--state`` already learned) and counts the fingerprints of each page's blocks
 outside its body (``templates``); its records wait in a spool file, in input order.
-The second extracts again, with what was learned, only the pages whose body still
-holds a block that turned out to be template (for every other page the learned
-template changes nothing: it only removes template blocks outside the main run), and
-the records come out in input order, each page once. Otherwise (or with
+The second extracts again, with what was learned, only the pages whose body holds a
+block that turned out to be template (for every other page the learned template
+changes nothing: it only removes template blocks from a body), and the records come
+out in input order, each page once. Otherwise (or with
 ``--no-learn``) there is one pass, which streams.
 
 ``--state`` reads the learned templates of a run's state and adds what the inputs
@@ -21,6 +21,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import IO
 
 from .errors import ExtractError
 from .extract import ExtractPool, Outcome
@@ -60,18 +61,14 @@ def extract_learning(
         _one_pass(pages(False), pool, templates, emit)
         return done
     done.passes = 2
-    # page number -> its site and the blocks its body holds outside the main run
-    kept: dict[int, tuple[str, frozenset[int]]] = {}
     with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
-        for number, (page, outcome) in enumerate(pool.map(_steered(pages(False), templates))):
+        for page, outcome in pool.map(_steered(pages(False), templates)):
             site = _site(page, outcome)
             if isinstance(outcome, Article):
                 templates.learn(site, outcome)
-                if site is not None and outcome._template_kept:
-                    kept[number] = (site, frozenset(outcome._template_kept))
-            spool.write(_spooled(page, outcome) + "\n")
+            spool.write(_spooled(page, outcome, site) + "\n")
         templates.save()
-        redo = {n for n, (site, prints) in kept.items() if templates.template(site) & prints}
+        redo = _worth_again(spool, templates)
         done.again = len(redo)
         spool.seek(0)
         second = pool.map(_numbered(pages(True), redo, templates))
@@ -82,6 +79,18 @@ def extract_learning(
                 page, outcome = newer
             emit(page, outcome)
     return done
+
+
+def _worth_again(spool: IO[str], templates: SiteTemplates) -> set[int]:
+    """The numbers of the pages whose body holds a block now learned as template of
+    their site (for any other page, what was learned changes nothing)."""
+    spool.seek(0)
+    again = set()
+    for number, line in enumerate(spool):
+        data = json.loads(line)
+        if data.get("kept") and templates.template(data["site"]) & set(data["kept"]):
+            again.add(number)
+    return again
 
 
 def _one_pass(
@@ -122,9 +131,11 @@ def _numbered(
             return
 
 
-def _spooled(page: Fetched, outcome: Outcome) -> str:
+def _spooled(page: Fetched, outcome: Outcome, site: str | None) -> str:
     if isinstance(outcome, Article):
-        return json.dumps({"url": page.url, "article": outcome.model_dump_json()})
+        kept = outcome._template_kept
+        data = {"url": page.url, "site": site, "kept": kept, "article": outcome.model_dump_json()}
+        return json.dumps(data)
     reason = getattr(outcome, "reason", "extract")
     return json.dumps({"url": page.url, "error": str(outcome), "reason": reason})
 

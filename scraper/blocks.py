@@ -1046,8 +1046,9 @@ class BlockModel:
             c and not is_link_run(size, row[LINK_DENSITY]) and not is_related_card(row)
             for c, size, row in zip(decoded, sizes, page.features.tolist(), strict=True)
         ]
-        inside = main_run(page, chosen, BODY_MASS)
-        filtered = without_template(page.notes.prints, chosen, inside, template)
+        inside = main_run(page, chosen, BODY_MASS)  # the model's own: what a page teaches
+        steered = main_run(page, chosen, BODY_MASS, template) if template else inside
+        filtered = without_template(page.notes.prints, chosen, steered, template)
         chosen, reason, other = guard(
             page, filtered, p, trafilatura if doubt and fallback else None
         )

@@ -54,7 +54,7 @@ from .clean import (
 from .errors import ExtractError, NotAnArticle, ScrapeError
 from .models import Article, FeedOrigin, Fetched, SiteRules, utc_now
 from .normalise import canonicalise_url, normalise_date, normalise_space
-from .templates import kept_outside, outside_prints
+from .templates import kept_prints, outside_prints
 
 ARTICLE_TYPES = frozenset(
     {
@@ -513,7 +513,7 @@ def extract(
         extraction=found.extraction if found is not None else "dom",
     )
     article._template_prints = outside_prints(parsed.page, body.inside)
-    article._template_kept = kept_outside(parsed.page, body.chosen, body.inside)
+    article._template_kept = kept_prints(parsed.page, body.chosen)
     return article
 
 

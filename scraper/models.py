@@ -136,8 +136,8 @@ class Article(BaseModel):
     # Fingerprints (with a sample) of the page's blocks outside the body, from the worker to
     # the run that learns the site's template (``templates``); never written out.
     _template_prints: tuple[tuple[int, str], ...] = PrivateAttr(default=())
-    # Of those, the fingerprints of blocks the body still holds: a page whose site
-    # turns out to have them in its template is worth extracting again.
+    # The fingerprints of the blocks its body holds: a page whose site turns out to
+    # have one of them in its template is worth extracting again.
     _template_kept: tuple[int, ...] = PrivateAttr(default=())
 
     @computed_field  # type: ignore[prop-decorator]

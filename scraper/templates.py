@@ -11,7 +11,9 @@ anything (``dom_notes``, called by ``blocks.read_blocks``).
 model chose, from its first to its last block, inside the body element (the deepest
 element holding ``blocks.BODY_MASS`` of the chosen text). Body text that truly
 repeats (a recurring "Advertisement" quoted inside an article, a standard sign-off
-line) lies inside it, so it is never learned and never removed.
+line) lies inside it, so it is never learned and never removed. Learning reads the
+main run of the model's own choice; the decision reads it without the blocks already
+learned as template (they neither move the body element nor stretch the run).
 
 **Learning** happens in the main process, from what extraction returns: the worker
 sends back the fingerprints of the page's blocks outside the main run (with a short
@@ -164,13 +166,23 @@ def dom_notes(blocks: Sequence[Block]) -> DomNotes:
 # --- the main run and the decision -------------------------------------------------
 
 
-def main_run(page: PageBlocks, chosen: Sequence[bool], body_mass: float) -> list[bool]:
+def main_run(
+    page: PageBlocks,
+    chosen: Sequence[bool],
+    body_mass: float,
+    template: frozenset[int] = frozenset(),
+) -> list[bool]:
     """Whether each block lies in the article's main run: inside the body element (the
     deepest element holding ``body_mass`` of the chosen text), from its first chosen
-    block to its last."""
+    block to its last. Blocks of the learned ``template`` do not count: a portal's
+    chrome that the model took (around a short article it can be a third of the text)
+    neither moves the body element nor stretches the run."""
     n = len(chosen)
     layout = page.layout
     tree = layout.elements
+    if template:
+        content = [c and p not in template for p, c in zip(page.notes.prints, chosen, strict=True)]
+        chosen = content if any(content) else chosen
     if n == 0 or not any(chosen) or len(layout.element) != n:
         return [False] * n
     element = np.asarray(layout.element, np.int64)
@@ -215,12 +227,10 @@ def outside_prints(page: PageBlocks, inside: Sequence[bool]) -> tuple[tuple[int,
     return tuple(seen.items())
 
 
-def kept_outside(
-    page: PageBlocks, chosen: Sequence[bool], inside: Sequence[bool]
-) -> tuple[int, ...]:
-    """The fingerprints of the blocks a body holds outside its main run."""
+def kept_prints(page: PageBlocks, chosen: Sequence[bool]) -> tuple[int, ...]:
+    """The fingerprints of the blocks a body holds."""
     prints = page.notes.prints
-    return tuple(sorted({prints[i] for i, c in enumerate(chosen) if c and not inside[i]}))
+    return tuple(sorted({prints[i] for i, c in enumerate(chosen) if c}))
 
 
 # --- what is learned -----------------------------------------------------------------

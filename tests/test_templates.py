@@ -50,11 +50,16 @@ def _paragraph(rng: random.Random) -> str:
     return " ".join(sentences)
 
 
-def site_page(number: int, shared: str | None = None) -> tuple[str, str, list[str]]:
+def site_page(
+    number: int, shared: str | None = None, short: bool = False
+) -> tuple[str, str, list[str]]:
     """Page ``number`` of the synthetic site: its URL, its HTML (the template's eight
-    chrome blocks around the story) and its body paragraphs (``shared`` last)."""
+    chrome blocks around the story) and its body paragraphs (``shared`` last; two
+    sentences in all when ``short``)."""
     rng = random.Random(number)
     paragraphs = [_paragraph(rng) for _ in range(rng.randint(5, 9))]
+    if short:
+        paragraphs = [p.split(".")[0] + "." for p in paragraphs[:2]]
     if shared:
         paragraphs.append(shared)
     c = [f'<{tag} class="{name}">{text}</{tag}>' for tag, name, text in CHROME]
@@ -87,6 +92,18 @@ def test_after_ten_pages_no_chrome_block_leaks_and_no_paragraph_is_lost():
         url, html, paragraphs = site_page(number)
         article = extract(html, url, template=learned)
         assert leaks(article) == 0, number
+        assert article.paragraphs == paragraphs, number
+
+
+def test_the_template_goes_even_when_the_chrome_is_a_third_of_a_short_article():
+    templates = SiteTemplates(TemplateConfig())
+    for number in range(10):
+        url, html, _ = site_page(number)
+        templates.learn(SITE, extract(html, url))
+    templates.save()
+    for number in range(10, 20):
+        url, html, paragraphs = site_page(number, short=True)
+        article = extract(html, url, template=templates.template(SITE))
         assert article.paragraphs == paragraphs, number
 
 
