@@ -20,6 +20,7 @@ before, after).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import html
 import json
 import random
@@ -198,10 +199,8 @@ def run(args: argparse.Namespace) -> dict[str, Tally]:
             title = f"{site.name.split('-')[0].title()} report {i}: {paragraphs[0][:50]}"
             url, markup = page(site, i, title, paragraphs)
             if i < args.learn:
-                try:
+                with contextlib.suppress(Exception):  # a page with no body teaches nothing
                     templates.learn(site.name, extract(markup, url))
-                except Exception:  # noqa: BLE001 - nothing to learn from that page
-                    pass
                 if i == args.learn - 1:
                     templates.save()
                     tally.template = len(templates.template(site.name))

@@ -254,7 +254,7 @@ def _walk(
             return
         title = _title(value) or title
         for key, item in value.items():
-            if _key(key) in BODY_KEYS and (pieces := _pieces(item, root, budget)):
+            if _key(key) in BODY_KEYS and (pieces := _unique(_pieces(item, root, budget))):
                 found.append(Run(pieces, title, sum(len(p) for p in pieces)))
             if _key(key) not in SKIP_KEYS:
                 _walk(item, root, found, budget, depth + 1, title, followed)
@@ -293,6 +293,19 @@ def _pieces(value: Any, root: Any, budget: list[int]) -> list[str]:
             ]
             stack.extend(reversed(children))
     return pieces
+
+
+def _unique(pieces: list[str]) -> list[str]:
+    """``pieces`` without repeats: a state often holds each paragraph twice (as HTML
+    and as plain text), and a repeated string is never two paragraphs of one body."""
+    seen: set[str] = set()
+    unique = []
+    for piece in pieces:
+        key = _plain(piece).casefold()
+        if key not in seen:
+            seen.add(key)
+            unique.append(piece)
+    return unique
 
 
 def _words(text: str) -> set[str]:
