@@ -463,16 +463,18 @@ def read_blocks(
     url: str | None,
     jsonld: Sequence[dict[str, Any]] = (),
     containers: Callable[[LexborHTMLParser, LexborNode | None], list[LexborNode]] | None = None,
+    rule_marks: bool = False,
 ) -> PageBlocks:
     """Cut ``tree`` into blocks and compute their features; ``clean.clean_tree`` runs
     on the tree on the way (its harvest is returned, the blocks it would keep are a
     feature). ``containers`` is the fast path's choice of paragraph containers on the
-    cleaned tree (``extract.text_containers``)."""
+    cleaned tree (``extract.text_containers``). ``rule_marks``: site rules marked elements
+    of the tree (``rules.mark``)."""
     body = tree.body
     if body is None:
         return PageBlocks([], np.zeros((0, len(BLOCK_FEATURES)), np.float32), Harvest())
     blocks, elements = segment(body)
-    notes = dom_notes(blocks)  # before clean_tree removes elements
+    notes = dom_notes(blocks, rule_marks)  # before clean_tree removes elements
     marked: dict[int, int] = {}
     for index, block in enumerate(blocks):
         key = block.node.mem_id

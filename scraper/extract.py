@@ -427,8 +427,8 @@ def parse_page(text: str, url: str | None, site_rules: SiteRules | None = None) 
     states = embedded.read_states(tree)  # the cleaner removes scripts
     if meta.canonical and (not url or url.startswith("file:")):
         url = meta.canonical  # a saved page is known by its canonical URL
-    rules.mark(tree, site_rules)
-    page = read_blocks(tree, url, meta.jsonld, text_containers)
+    marked = rules.mark(tree, site_rules)
+    page = read_blocks(tree, url, meta.jsonld, text_containers, marked)
     return Parsed(tree, meta, url, clues, page, states)
 
 

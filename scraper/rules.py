@@ -8,8 +8,9 @@ block starting with one), and a fixed ``source``. No site needs code.
 ``RuleBook`` finds the rules of a page's site (a rule for ``example.com`` applies to
 its subdomains too; several rules of one site add up) in the main process; they
 travel to the worker with the page (``Fetched.rules``). There ``mark`` tags the
-elements the selectors match, before the page is cut into blocks (the tags are read
-with each block's fingerprint, see ``templates.dom_notes``), and ``steer`` applies
+elements the selectors match and what they hold, before the page is cut into blocks
+(the tags are read with each block's fingerprint, see ``templates.dom_notes``), and
+``steer`` applies
 the rules to the model's body: a ``remove`` selector wins over a ``keep`` one, and
 both over the model, the learned template and the guard.
 """
@@ -73,12 +74,14 @@ class RuleBook:
         return None
 
 
-def mark(tree: LexborHTMLParser, rules: SiteRules | None) -> None:
-    """Tag the elements the rules' selectors match (``RULE_MARK``): ``remove`` over
-    ``keep``. A selector lexbor refuses here (it was checked when the config was
-    read) marks nothing."""
+def mark(tree: LexborHTMLParser, rules: SiteRules | None) -> bool:
+    """Tag the elements the rules' selectors match, and everything inside them
+    (``RULE_MARK``): ``remove`` over ``keep``. Whether any element was tagged. A
+    selector lexbor refuses here (it was checked when the config was read) marks
+    nothing."""
     if rules is None or tree.root is None:
-        return
+        return False
+    marked = False
     for kind, selectors in ((KEEP, rules.keep), (REMOVE, rules.remove)):
         for selector in selectors:
             try:
@@ -86,7 +89,11 @@ def mark(tree: LexborHTMLParser, rules: SiteRules | None) -> None:
             except (SelectolaxError, ValueError):
                 continue
             for node in nodes:
-                node.attrs[RULE_MARK] = kind
+                for inner in node.traverse():
+                    if inner.tag != "-text":
+                        inner.attrs[RULE_MARK] = kind
+                marked = True
+    return marked
 
 
 def _matches(text: str, phrases: Sequence[str]) -> bool:

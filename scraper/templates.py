@@ -35,6 +35,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,13 +49,12 @@ from .models import Article, Fetched, utc_now
 from .rules import RULE_MARK
 
 if TYPE_CHECKING:
-    from selectolax.lexbor import LexborNode
-
     from .blocks import Block, PageBlocks
     from .config import TemplateConfig
     from .store import Store
 
 SAMPLE_CHARS = 60  # of a block's text, kept with its fingerprint for ``scrape templates``
+PRINT_CHARS = 300  # of a block's text, in its fingerprint
 # Fingerprints kept per site: past this, those seen on the fewest pages, longest ago,
 # go first (teaser cards outside the body are seen once each).
 MAX_PRINTS_PER_SITE = 5000
@@ -109,57 +109,46 @@ def _digest(text: str) -> int:
     )
 
 
+_DIGIT_TO_ZERO = str.maketrans("123456789", "000000000")
+
+
 def normalised(text: str) -> str:
-    return _SPACES.sub(" ", _DIGITS.sub("0", text.casefold())).strip()
+    """A block's text as its fingerprint reads it: lower case, digits as 0, spaces
+    collapsed (block texts come with their spaces collapsed already)."""
+    return _SPACES.sub(" ", text.casefold().translate(_DIGIT_TO_ZERO)).strip()
 
 
 @dataclass
 class DomNotes:
-    """What is read of each block's element before the cleaner changes the tree: its
+    """What is read of each block before the cleaner changes the tree: its
     fingerprint, the site rule over it (``rules.REMOVE``, ``rules.KEEP`` or ""), and
-    where it sits (the tag and class of its element and of the one above)."""
+    where it sits (its element's tag and class)."""
 
     prints: list[int] = field(default_factory=list)
     ruled: list[str] = field(default_factory=list)
     where: list[str] = field(default_factory=list)
 
 
-def _element_name(node: LexborNode) -> str:
-    classes = node.attributes.get("class") or ""
-    words = _DIGITS.sub("0", classes.lower()).split()
-    return f"{node.tag}." + ".".join(words) if words else str(node.tag)
-
-
-def dom_notes(blocks: Sequence[Block]) -> DomNotes:
-    """The notes of a page's blocks (each element's path is hashed once)."""
-    paths: dict[int, tuple[int, str, str]] = {}  # mem_id -> (path hash, rule, name)
-
-    def path_of(node: LexborNode) -> tuple[int, str, str]:
-        chain = []
-        current: LexborNode | None = node
-        while current is not None and current.mem_id not in paths:
-            if current.tag in {"body", "html"} or current.parent is None:
-                paths[current.mem_id] = (0, "", str(current.tag))
-                break
-            chain.append(current)
-            current = current.parent
-        above = paths[current.mem_id] if current is not None else (0, "", "")
-        for element in reversed(chain):
-            name = _element_name(element)
-            mark = element.attributes.get(RULE_MARK) or ""
-            rule = "remove" if "remove" in (mark, above[1]) else mark or above[1]
-            above = (_digest(f"{above[0]}/{name}"), rule, name)
-            paths[element.mem_id] = above
-        return paths[node.mem_id]
-
+def dom_notes(blocks: Sequence[Block], marked: bool = False) -> DomNotes:
+    """The notes of a page's blocks. A block's DOM path is what its context says of
+    its place: its tag and class, the tags above it, its depth, and the landmarks and
+    class words of its ancestors (no walk up the tree: this runs on every page).
+    ``marked``: the site's rules marked elements (``rules.mark``) to read."""
     notes = DomNotes()
+    paths: dict[tuple[str, str, int, int, int, int], int] = {}
     for block in blocks:
-        path, rule, name = path_of(block.node)
-        parent = block.node.parent
-        outer = paths.get(parent.mem_id) if parent is not None else None
-        notes.prints.append(_digest(f"{path}\x00{normalised(block.text)}"))
-        notes.ruled.append(rule)
-        notes.where.append(f"{outer[2]} > {name}" if outer else name)
+        c = block.context
+        key = (block.tag, block.class_name, c.path, c.depth, c.flags, c.kinds)
+        path = paths.get(key)
+        if path is None:
+            path = paths[key] = zlib.crc32(repr(key).encode("utf-8", "replace"))
+        text = normalised(block.text[:PRINT_CHARS])
+        value = (path << 32) | zlib.crc32(text.encode("utf-8", "replace"))
+        notes.prints.append(value - (1 << 64) if value >= 1 << 63 else value)
+        notes.ruled.append((block.node.attrs.get(RULE_MARK) or "") if marked else "")
+        notes.where.append(
+            f"{block.tag}.{block.class_name.split()[0]}" if block.class_name.strip() else block.tag
+        )
     return notes
 
 
