@@ -443,6 +443,9 @@ class Settings(_Strict):
     rules: list[Rule] = []
     sources: list[Source] = Field(min_length=1)
 
+    # ``rules:`` with every example commented out is an empty key
+    _no_rules = field_validator("rules", mode="before")(lambda cls, v: [] if v is None else v)
+
     @field_validator("sources")
     @classmethod
     def _unique_names(cls, sources: list[Source]) -> list[Source]:
