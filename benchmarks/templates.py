@@ -54,7 +54,13 @@ BOILERPLATE = [
     "The {pub} app brings the {edition} edition to your phone before the paper reaches the shops.",
     "Prices, opening times and dates in {pub} listings were right when we checked them.",
 ]
-PUBLISHERS = ["Valley Courier", "Harbour Post", "Moorland Herald", "Riverside Gazette", "Coastal Star"]
+PUBLISHERS = [
+    "Valley Courier",
+    "Harbour Post",
+    "Moorland Herald",
+    "Riverside Gazette",
+    "Coastal Star",
+]
 EDITIONS = ["morning", "evening", "weekend", "late"]
 # Where the chrome blocks go around the article: (container tag, block tag) per slot,
 # in the order the layout writes them (see ``page``).

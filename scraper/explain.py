@@ -22,7 +22,16 @@ import html
 from dataclasses import dataclass, field
 
 from .blocks import BLOCK_FEATURES, BlockModel
-from .clean import CARD_LABEL, CHROME, DROP_LINES, END_MARKERS, RELATED, SLOT, clean_lines
+from .clean import (
+    CARD_LABEL,
+    CHROME,
+    DROP_LINES,
+    END_MARKERS,
+    RELATED,
+    SLOT,
+    Harvest,
+    clean_lines,
+)
 from .config import CONTROL_CHARS
 from .errors import NotAnArticle
 from .extract import Meta, Trace, extract
@@ -117,6 +126,7 @@ def explain(
     credited = trace.attribution
     removed_by_credit = set(trace.lines) - set(credited.body) if credited else set()
     features = parsed.page.features.tolist()
+    harvest = parsed.page.harvest
     depths = [b.context.depth for b in parsed.page.blocks]
     for i, text in enumerate(parsed.page.texts):
         chosen = body.chosen[i] if i < len(body.chosen) else False
@@ -124,6 +134,8 @@ def explain(
         kept = chosen and text in final
         tag = parsed.page.blocks[i].tag
         kind, detail = _why(reason, chosen, kept, text, tag, features[i], meta)
+        if not chosen and reason == "model" and (use := _harvested(text, harvest)):
+            detail = f"{use}; {detail}" if detail else use
         if chosen and not kept:
             if found.extraction != "dom":
                 kind, detail = "embedded", f"the body came from {trace.reading.source}"  # type: ignore[union-attr]
@@ -131,7 +143,6 @@ def explain(
                 kind, detail = "attribution", "a line naming who wrote it"
         p = body.p[i] if i < len(body.p) else None
         found.blocks.append(BlockLine(i, tag, depths[i], text, kept, p, kind, detail))
-    harvest = parsed.page.harvest
     origins = harvest.caption_origins
     found.captions = [
         (c.text, c.credit, origins[i] if i < len(origins) else "a body line ending in a credit")
@@ -179,6 +190,15 @@ def _why(
     if clean_lines([text]).captions:
         return "line_rule", "a caption line (moved to captions)"
     return "line_rule", ""
+
+
+def _harvested(text: str, harvest: Harvest) -> str | None:
+    """What the cleaner kept of a block it took out: a caption or a related card."""
+    if any(c.text and text.startswith(c.text) for c in harvest.captions):
+        return "harvested as a caption"
+    if any(r.title == text for r in harvest.related):
+        return "harvested as a related card"
+    return None
 
 
 def _evidence(tag: str, row: list[float]) -> str:

@@ -438,7 +438,7 @@ class Trace:
 
     parsed: Parsed | None = None
     body: Body | None = None
-    lines: list[str] = field(default_factory=list)  # the body lines, before clean_lines
+    lines: list[str] = field(default_factory=list)  # the body lines attribution read
     reading: embedded.Reading | None = None
     attribution: attribution.Attribution | None = None
 
@@ -488,7 +488,7 @@ def extract(
             site_rules.source, "site_rule", None, credited.body, f"the rules of {site_rules.site}"
         )
     if trace is not None:
-        trace.parsed, trace.body, trace.lines = parsed, body, body.lines
+        trace.parsed, trace.body, trace.lines = parsed, body, paragraphs
         trace.reading, trace.attribution = found, credited
     paragraphs = credited.body
     if not paragraphs:

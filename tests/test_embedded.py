@@ -151,7 +151,9 @@ def test_apollo_references_are_followed_without_looping():
 
 def test_a_state_holding_each_paragraph_twice_gives_each_once():
     blocks = [{"type": "paragraph", "html": f"<p>{p}</p>", "text": p} for p in PARAGRAPHS]
-    script = f"<script>window.__INITIAL_STATE__ = {json.dumps({'story': {'content': blocks}})};</script>"
+    script = (
+        f"<script>window.__INITIAL_STATE__ = {json.dumps({'story': {'content': blocks}})};</script>"
+    )
     article = extract(page(body="<div id='app'></div>", script=script), "https://city.example/a")
     assert (article.extraction, article.paragraphs) == ("embedded_state", PARAGRAPHS)
     body = "<article>" + "".join(f"<p>{p}</p>" for p in PARAGRAPHS) + "</article>"

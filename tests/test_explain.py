@@ -177,3 +177,28 @@ def test_every_fixture_can_be_explained():
     for path in sorted((FIXTURES / "pages").glob("*.html")):
         found = explain(path.read_bytes(), f"https://portal.example/{path.stem}")
         assert found.article is not None and found.blocks
+
+
+def test_a_byline_naming_the_source_is_named_an_attribution_line():
+    paragraphs = [
+        "The regional council approved a new budget for road repairs on Tuesday evening, after a long debate.",
+        "Work on the worst stretches of the coast road will start in March and last about six months.",
+        "The council said the money would come from a one-off grant and would not raise local taxes.",
+    ]  # fmt: skip
+    body = "".join(f"<p>{p}</p>" for p in ["By Jane Doe, Associated Press", *paragraphs])
+    found = explain(f"<html><body><article><h1>Road repairs</h1>{body}</article></body></html>")
+    byline = next(b for b in found.blocks if b.text.startswith("By Jane Doe"))
+    if not byline.kept and byline.reason != "model":  # the model may leave it out itself
+        assert byline.reason == "attribution"
+    assert found.source[:2] == ("AP", "byline")
+    assert found.article is not None and found.article.paragraphs == paragraphs
+
+
+def test_blocks_the_cleaner_harvested_say_so():
+    name = "yahoo_story_continues"
+    found = explain(fixture_html(name), load_expected(name)["url"])
+    caption = next(b for b in found.blocks if b.text.startswith("FILE PHOTO"))
+    assert "harvested as a caption" in caption.detail
+    titles = {title for title, _, _ in found.related}
+    cards = [b for b in found.blocks if b.text in titles]
+    assert cards and all("harvested as a related card" in b.detail for b in cards)
