@@ -843,8 +843,9 @@ def decode(p: np.ndarray, sizes: Sequence[int], switch_cost: float = SWITCH_COST
 class Body:
     """The chosen body: its lines, which blocks they are, why the guard changed it
     (if it did), and whether the model was unsure of the page (trafilatura asked).
-    Per block: the model's probability, the reason it is in or out (``REASONS``),
-    and whether it lies in the article's main run (``templates.main_run``)."""
+    Per block: the model's probability, the reason it is in or out (``MODEL`` and
+    the other reasons below), and whether it lies in the article's main run
+    (``templates.main_run``)."""
 
     lines: list[str]
     chosen: list[bool]
@@ -1044,9 +1045,10 @@ class BlockModel:
             third = np.hstack([second, overlap[:, None]])
             p = np.asarray(self.stage3.predict(third, num_threads=1))
         decoded = decode(p, sizes)
+        rows = page.features.tolist()
         chosen = [
             c and not is_link_run(size, row[LINK_DENSITY]) and not is_related_card(row)
-            for c, size, row in zip(decoded, sizes, page.features.tolist(), strict=True)
+            for c, size, row in zip(decoded, sizes, rows, strict=True)
         ]
         inside = main_run(page, chosen, BODY_MASS)  # the model's own: what a page teaches
         steered = main_run(page, chosen, BODY_MASS, template) if template else inside
@@ -1054,7 +1056,7 @@ class BlockModel:
         chosen, reason, other = guard(
             page, filtered, p, trafilatura if doubt and fallback else None
         )
-        reasons = _reasons(page, decoded, filtered, chosen, reason)
+        reasons = _reasons(rows, sizes, decoded, filtered, chosen, reason)
         if reason:
             self.guarded[reason] = self.guarded.get(reason, 0) + 1
         probabilities = p.tolist()
@@ -1065,7 +1067,8 @@ class BlockModel:
 
 
 def _reasons(
-    page: PageBlocks,
+    rows: list[list[float]],
+    sizes: Sequence[int],
     decoded: Sequence[bool],
     filtered: Sequence[bool],
     chosen: Sequence[bool],
@@ -1074,9 +1077,8 @@ def _reasons(
     """Why each block is in or out: the model's decoding, a filter that took a decoded
     block out (a link run, a related card, the learned template), or the guard that
     changed it."""
-    rows = page.features.tolist()
     reasons = []
-    for i, size in enumerate(page.layout.sizes):
+    for i, size in enumerate(sizes):
         if chosen[i] != filtered[i]:
             reasons.append(f"guard:{guard_reason}")
         elif not decoded[i] or filtered[i]:
