@@ -3,13 +3,21 @@
 Order of work on one page (one selectolax parse, one trafilatura pass):
 1. decode the bytes as browsers do (WHATWG: byte-order mark, declared charset,
    ``<meta charset>``), then UTF-8, windows-1252 or detection (``decode_html``);
-2. read metadata from JSON-LD, OpenGraph/meta tags and the DOM;
-3. ``blocks.read_blocks`` cuts the page into text blocks with their features, and
-   ``clean.clean_tree`` harvests captions and related cards and removes chrome;
+2. read metadata from JSON-LD, OpenGraph/meta tags and the DOM, and the state
+   scripts of app-rendered pages (``embedded``); the site's rules (``rules``) mark
+   the elements their selectors match;
+3. ``blocks.read_blocks`` cuts the page into text blocks with their features and
+   fingerprints, and ``clean.clean_tree`` harvests captions and related cards and
+   removes chrome;
 4. the block classifier chooses the body (trafilatura reads the cleaned page only
-   when the model is unsure of it; a guard keeps a body from being cut short);
+   when the model is unsure of it; the site's learned template leaves out its blocks
+   outside the main run; a guard keeps a body from being cut short); then the site's
+   rules apply;
 5. ``clean.clean_lines`` drops stray chrome lines and moves caption lines out;
-6. the record is assembled and normalised to the seed format.
+6. when the DOM body is missing or much shorter than article text in embedded data,
+   that text is the body instead (``embedded``);
+7. the record is assembled and normalised to the seed format; the fingerprints of
+   the blocks outside the body go back with it, for the run to learn the template.
 """
 
 from __future__ import annotations
