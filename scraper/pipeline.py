@@ -11,7 +11,10 @@
                  a 304 ends there, counted as ``not_modified``; a host that asked
                  a past run to back off for long is ``deferred`` to a later run
 4. ``extract``   pages -> articles (worker processes, time limit per page;
-                 ``clean`` and ``normalise`` run inside this stage)
+                 ``clean`` and ``normalise`` run inside this stage); each page
+                 goes with its site's rules and learned template (``rules``,
+                 ``templates``), and each article comes back with what its page
+                 shows of that template, which the ``store`` counts
 5. dedup         an article already emitted with the same text is not emitted
                  again; changed text is emitted as the next ``version``
 5b. ``dedup``    story clusters: each article to emit joins the story of a
