@@ -175,6 +175,8 @@ def _why(
         return "template", "seen outside the body on many pages of the site"
     if reason in ("link_run", "related_card"):
         return reason, ""
+    if not chosen and text == meta.title:
+        return "model", "; ".join(filter(None, ["the record's title", _evidence(tag, row)]))
     if not chosen or kept:
         return "model", _evidence(tag, row) if not chosen else ""
     if text == meta.title:
@@ -264,7 +266,7 @@ header,section{background:#f6f6f6;padding:.6em 1em;margin:1em 0;border-radius:4p
 .blk{margin:.25em 0;padding:.15em .4em;border-left:4px solid transparent}
 .kept{border-left-color:#2ca02c}
 .removed{color:#555}
-.why{font-size:.8em;color:#333;margin-left:.6em;font-style:italic}
+.why{font-size:12px;font-weight:normal;color:#333;margin-left:.6em;font-style:italic}
 .legend span{display:inline-block;padding:0 .5em;margin:.1em;border-radius:3px}
 """
 
