@@ -64,6 +64,16 @@ def test_explain_names_the_reason_of_each_removed_block():
     assert [b.text for b in found.blocks if b.kept] == paragraphs
     assert all(b.p is not None and 0 <= b.p <= 1 for b in found.blocks)
     assert found.source == ("Valley Wire", "site_rule", f"the rules of {SITE}")
+    chrome = {text for _, _, text in CHROME}
+    for block in found.blocks:
+        if block.kept:
+            continue
+        if block.reason == "template":
+            assert block.text in chrome
+        elif block.reason == "site_rule":
+            assert block is kicker
+        else:  # the model's own decision: the block was never in its body
+            assert block.reason == "model" and block.text not in paragraphs
 
 
 def test_explain_says_where_captions_related_cards_and_source_came_from():
