@@ -348,6 +348,20 @@ def fixture_targets(fig: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def template_gain(corpora: list[Path]) -> str:
+    """The learned-template gain (``benchmarks.templates`` at its defaults): chrome
+    leaks before and after learning, on synthetic sites built from corpus bodies."""
+    from benchmarks import templates
+
+    args = argparse.Namespace(corpora=corpora, sites=4, pages=40, learn=10, seed=1)
+    start = time.perf_counter()
+    try:
+        tallies = templates.run(args)
+    except SystemExit as exc:  # too few whole-body truths in these corpora
+        return f"learned-template gain: not measured ({exc})"
+    return templates.report(tallies, args, time.perf_counter() - start)
+
+
 def write_dump(folder: Path, corpus: Corpus, per_page: dict[str, list[dict[str, Any]]]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -422,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{fixtures['leaked']}, body paragraphs kept {fixtures['kept']:.0%}\n"
         )
         targets += fixture_targets(fixtures)
+        print(template_gain(args.corpora) + "\n")
     print("targets (floor, and aim)")
     for t in targets:
         value = "n/a" if t["value"] is None else f"{t['value']:.3f}"
