@@ -278,7 +278,23 @@ class Clues:
     page_lines: list[str] = field(default_factory=list)
 
 
-def _types(obj: dict[str, Any]) -> set[str]:
+# JSON-LD types of an article (a page may also describe itself as a WebPage)
+ARTICLE_TYPES = frozenset(
+    {
+        "Article",
+        "NewsArticle",
+        "ReportageNewsArticle",
+        "AnalysisNewsArticle",
+        "BlogPosting",
+        "OpinionNewsArticle",
+        "LiveBlogPosting",
+        "Report",
+        "BackgroundNewsArticle",
+    }
+)
+
+
+def jsonld_types(obj: dict[str, Any]) -> set[str]:
     value = obj.get("@type")
     return {value} if isinstance(value, str) else {v for v in value or [] if isinstance(v, str)}
 
@@ -322,7 +338,7 @@ def read_clues(
 ) -> Clues:
     """The source evidence of a parsed page (call before the tree is cleaned)."""
     clues = Clues(url=url, site=site, canonical=canonical, authors=list(authors))
-    articles = [o for o in jsonld if _types(o) & _ARTICLE_TYPES] or jsonld[:1]
+    articles = [o for o in jsonld if jsonld_types(o) & ARTICLE_TYPES] or jsonld[:1]
     for article in articles:
         publisher = [n for n, _ in _organisations(article.get("publisher")) if n]
         clues.publisher = clues.publisher or (publisher[0] if publisher else None)
@@ -334,7 +350,7 @@ def read_clues(
         if isinstance(based_on, str) and _is_url(based_on):
             clues.based_on = clues.based_on or based_on.strip()
         for author in _as_list(article.get("author")):
-            if isinstance(author, dict) and _types(author) & ORGANISATION_TYPES:
+            if isinstance(author, dict) and jsonld_types(author) & ORGANISATION_TYPES:
                 name = author.get("name")
                 if isinstance(name, str):
                     clues.agency_authors.append(name)
@@ -374,21 +390,6 @@ def read_clues(
         if len(text := normalise_space(text)) <= MAX_CREDIT_CHARS
     ]
     return clues
-
-
-_ARTICLE_TYPES = frozenset(
-    {
-        "Article",
-        "NewsArticle",
-        "ReportageNewsArticle",
-        "AnalysisNewsArticle",
-        "BlogPosting",
-        "OpinionNewsArticle",
-        "LiveBlogPosting",
-        "Report",
-        "BackgroundNewsArticle",
-    }
-)
 
 
 def _as_list(value: Any) -> list[Any]:

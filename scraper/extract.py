@@ -52,6 +52,7 @@ from charset_normalizer import from_bytes
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from . import attribution, embedded, rules
+from .attribution import ARTICLE_TYPES, jsonld_types
 from .blocks import BlockModel, Body, PageBlocks, read_blocks, shipped_model
 from .clean import (
     clean_lines,
@@ -64,20 +65,7 @@ from .models import Article, FeedOrigin, Fetched, SiteRules, utc_now
 from .normalise import canonicalise_url, normalise_date, normalise_space
 from .templates import kept_prints, outside_prints
 
-ARTICLE_TYPES = frozenset(
-    {
-        "Article",
-        "NewsArticle",
-        "ReportageNewsArticle",
-        "AnalysisNewsArticle",
-        "BlogPosting",
-        "OpinionNewsArticle",
-        "LiveBlogPosting",
-        "Report",
-        "BackgroundNewsArticle",
-        "WebPage",
-    }
-)
+PAGE_TYPES = ARTICLE_TYPES | {"WebPage"}  # what a page without an article says of itself
 STANDFIRST_TOKENS = frozenset(
     {"standfirst", "dek", "subheadline", "subhead", "subtitle", "strapline", "deck"}
 )
@@ -232,11 +220,6 @@ def _jsonld_objects(tree: LexborHTMLParser) -> list[dict[str, Any]]:
     return objects
 
 
-def _types(obj: dict[str, Any]) -> set[str]:
-    value = obj.get("@type")
-    return {value} if isinstance(value, str) else {v for v in value or [] if isinstance(v, str)}
-
-
 def _names(value: Any) -> list[str]:
     """Names in a JSON-LD person/organisation value (string, object or list)."""
     if isinstance(value, str):
@@ -261,8 +244,8 @@ def _meta(tree: LexborHTMLParser, *keys: str) -> str | None:
 def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
     meta = Meta()
     meta.jsonld = _jsonld_objects(tree)
-    article = next((o for o in meta.jsonld if _types(o) & ARTICLE_TYPES - {"WebPage"}), None)
-    article = article or next((o for o in meta.jsonld if _types(o) & ARTICLE_TYPES), {})
+    article = next((o for o in meta.jsonld if jsonld_types(o) & ARTICLE_TYPES), None)
+    article = article or next((o for o in meta.jsonld if jsonld_types(o) & PAGE_TYPES), {})
     h1 = tree.css_first("article h1") or tree.css_first("h1")
     headline = article.get("headline") if isinstance(article.get("headline"), str) else None
     meta.title = (
