@@ -439,15 +439,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
                         f"learned the templates of {len(learning.sites)} site(s) in a first "
                         f"pass; extracted {learning.again} page(s) again with them"
                     )
-    except LockedError as exc:
-        _error(str(exc))
-        return LOCKED
-    except StateUnreachable as exc:
-        _error(str(exc))
-        return UNREACHABLE
     except StoreError as exc:
-        _error(str(exc))
-        return USAGE
+        return _state_failed(exc)
     _passed_over(not_pages)
     return FAILED if failures else OK
 
@@ -618,18 +611,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     return report.exit_code if report.exit_code is not None else FAILED
 
 
+def _state_failed(exc: StoreError) -> int:
+    """One line for a state that cannot be used, and the exit code that says why."""
+    _error(str(exc))
+    if isinstance(exc, LockedError):
+        return LOCKED
+    return UNREACHABLE if isinstance(exc, StateUnreachable) else USAGE
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     settings = _load(args.status_config)
     if settings is None:
         return USAGE
     try:
         runs = read_runs(settings.state, args.runs)
-    except StateUnreachable as exc:
-        _error(str(exc))
-        return UNREACHABLE
     except StoreError as exc:
-        _error(str(exc))
-        return USAGE
+        return _state_failed(exc)
     print("\n".join(map(escape_controls, status_table(runs).split("\n"))))
     return OK
 
@@ -642,15 +639,8 @@ def cmd_copy_state(args: argparse.Namespace) -> int:
         return USAGE
     try:
         copied = copy_from_sqlite(args.state_file, args.url)
-    except LockedError as exc:
-        _error(str(exc))
-        return LOCKED
-    except StateUnreachable as exc:
-        _error(str(exc))
-        return UNREACHABLE
     except StoreError as exc:
-        _error(str(exc))
-        return USAGE
+        return _state_failed(exc)
     counts = ", ".join(f"{table}={n}" for table, n in copied.items())
     _error(f"copied {args.state_file} into {args.url.redacted()}: {counts}")
     return OK
@@ -665,12 +655,8 @@ def cmd_templates(args: argparse.Namespace) -> int:
         views = read_templates(
             settings.state, args.site, utc_now() - template.max_age, template.min_pages
         )
-    except StateUnreachable as exc:
-        _error(str(exc))
-        return UNREACHABLE
     except StoreError as exc:
-        _error(str(exc))
-        return USAGE
+        return _state_failed(exc)
     print("\n".join(map(escape_controls, templates_table(views, template, args.site))))
     return OK
 
