@@ -465,13 +465,10 @@ def test_a_huge_warc_record_is_refused_with_bounded_memory(tmp_path):
 
 
 def _site_folder(tmp_path, count: int = 30):
-    from .test_templates import site_page
+    from .test_templates import write_site
 
-    folder = tmp_path / "site"
-    folder.mkdir()
-    for number in range(count):
-        (folder / f"{number:02}.html").write_text(site_page(number)[1], encoding="utf-8")
-    return folder
+    write_site(tmp_path / "site", count)
+    return tmp_path / "site"
 
 
 def test_extract_learns_a_sites_template_in_a_first_pass(tmp_path, capsys):

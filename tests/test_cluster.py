@@ -267,12 +267,10 @@ def test_a_run_with_an_engine_learns_site_templates_and_applies_site_rules(
 ):
     """The pages reach the cluster's workers with their site's rules, and the
     fingerprints come back with each record to the run, which learns."""
-    from .test_templates import CHROME, SITE, site_page
+    from .test_templates import CHROME, SITE, write_site
 
     pages = tmp_path / "pages"
-    pages.mkdir()
-    for number in range(8):
-        (pages / f"{number}.html").write_text(site_page(number)[1], encoding="utf-8")
+    write_site(pages, 8)
     config = write_config(
         tmp_path,
         [{"name": "site", "type": "files", "path": str(pages)}],

@@ -13,24 +13,18 @@ from selectolax.lexbor import LexborHTMLParser
 from scraper.cli import main
 from scraper.config import TemplateConfig
 from scraper.explain import REASONS, explain, report_html, report_text
-from scraper.extract import extract
 from scraper.fetch import Fetcher
 from scraper.models import SiteRules
 from scraper.templates import SiteTemplates
 
 from .conftest import FIXTURES, fixture_html, load_expected, public_resolver, write_config
-from .test_templates import CHROME, SITE, site_page
+from .test_templates import CHROME, SITE, learned, site_page, write_site
 
 HOSTILE = "<script>alert('boo')</script><img src=x onerror=alert(1)>"  # as text on the page
 
 
 def learned_template() -> frozenset[int]:
-    templates = SiteTemplates(TemplateConfig())
-    for number in range(8):
-        url, html, _ = site_page(number)
-        templates.learn(SITE, extract(html, url))
-    templates.save()
-    return templates.template(SITE)
+    return learned(SiteTemplates(TemplateConfig()), range(8)).template(SITE)
 
 
 def steered_page() -> tuple[str, str, list[str]]:
@@ -131,9 +125,7 @@ def test_explain_of_a_file_prints_the_blocks_and_writes_the_report(tmp_path, cap
 
 def test_explain_applies_the_configs_rules_and_learned_templates(tmp_path, capsys):
     pages = tmp_path / "pages"
-    pages.mkdir()
-    for number in range(8):
-        (pages / f"{number}.html").write_text(site_page(number)[1], encoding="utf-8")
+    write_site(pages, 8)
     config = write_config(
         tmp_path,
         [{"name": "site", "type": "files", "path": str(pages)}],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -76,31 +77,38 @@ def site_page(
     return url, html, paragraphs
 
 
+def learned(templates: SiteTemplates, numbers: range) -> SiteTemplates:
+    """``templates`` after learning the site's pages ``numbers``, saved."""
+    for number in numbers:
+        url, html, _ = site_page(number)
+        templates.learn(SITE, extract(html, url))
+    templates.save()
+    return templates
+
+
+def write_site(folder: Path, count: int) -> None:
+    """The site's first ``count`` pages as files in ``folder``."""
+    folder.mkdir(exist_ok=True)
+    for number in range(count):
+        (folder / f"{number:02}.html").write_text(site_page(number)[1], encoding="utf-8")
+
+
 def leaks(article: Article) -> int:
     return sum(any(text in p for p in article.paragraphs) for _, _, text in CHROME)
 
 
 def test_after_ten_pages_no_chrome_block_leaks_and_no_paragraph_is_lost():
-    templates = SiteTemplates(TemplateConfig())
-    for number in range(10):
-        url, html, _ = site_page(number)
-        templates.learn(SITE, extract(html, url))
-    templates.save()
-    learned = templates.template(SITE)
-    assert len(learned) >= len(CHROME)
+    template = learned(SiteTemplates(TemplateConfig()), range(10)).template(SITE)
+    assert len(template) >= len(CHROME)
     for number in range(10, 30):
         url, html, paragraphs = site_page(number)
-        article = extract(html, url, template=learned)
+        article = extract(html, url, template=template)
         assert leaks(article) == 0, number
         assert article.paragraphs == paragraphs, number
 
 
 def test_the_template_goes_even_when_the_chrome_is_a_third_of_a_short_article():
-    templates = SiteTemplates(TemplateConfig())
-    for number in range(10):
-        url, html, _ = site_page(number)
-        templates.learn(SITE, extract(html, url))
-    templates.save()
+    templates = learned(SiteTemplates(TemplateConfig()), range(10))
     for number in range(10, 20):
         url, html, paragraphs = site_page(number, short=True)
         article = extract(html, url, template=templates.template(SITE))
@@ -108,11 +116,7 @@ def test_the_template_goes_even_when_the_chrome_is_a_third_of_a_short_article():
 
 
 def test_every_chrome_block_of_the_template_is_learned():
-    templates = SiteTemplates(TemplateConfig())
-    for number in range(6):
-        url, html, _ = site_page(number)
-        templates.learn(SITE, extract(html, url))
-    templates.save()
+    templates = learned(SiteTemplates(TemplateConfig()), range(6))
     samples = [p.sample or "" for p in templates.view(SITE).template(5, 0.3)]
     for _, name, text in CHROME:
         assert any(name in sample and text[:40] in sample for sample in samples), name
@@ -144,11 +148,7 @@ def test_a_recurring_advertisement_line_inside_the_body_is_never_learned():
 
 
 def test_fewer_pages_than_min_pages_teach_nothing():
-    templates = SiteTemplates(TemplateConfig(min_pages=5))
-    for number in range(4):
-        url, html, _ = site_page(number)
-        templates.learn(SITE, extract(html, url))
-    templates.save()
+    templates = learned(SiteTemplates(TemplateConfig(min_pages=5)), range(4))
     assert templates.template(SITE) == frozenset()
 
 
@@ -163,11 +163,7 @@ def test_a_page_is_counted_once_however_often_it_is_seen():
 
 
 def test_learning_can_be_switched_off():
-    templates = SiteTemplates(TemplateConfig(learn=False))
-    for number in range(6):
-        url, html, _ = site_page(number)
-        templates.learn(SITE, extract(html, url))
-    templates.save()
+    templates = learned(SiteTemplates(TemplateConfig(learn=False)), range(6))
     assert templates.template(SITE) == frozenset()
 
 
