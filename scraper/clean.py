@@ -258,6 +258,8 @@ def _value_verdict(value: str) -> int:
 
 def _verdict(attrs: dict[str, str | None]) -> int:
     """RELATED, CHROME, SLOT or 0 for an element's attributes."""
+    if len(attrs) == 1 and (name := attrs.get("class")) is not None:
+        return _value_verdict(name) if name else 0  # most elements: a class alone
     verdict = CHROME if attrs.get("role") in CHROME_ROLES else 0
     for key in TOKEN_ATTRS:
         value = attrs.get(key)
@@ -290,9 +292,7 @@ def mark_main_text(body: LexborNode) -> LexborNode | None:
         parent = paragraph.parent
         if parent is None:
             continue
-        if parent.mem_id not in in_comments:
-            in_comments[parent.mem_id] = _in_comment_thread(parent)
-        if in_comments[parent.mem_id]:
+        if _in_comment_thread(parent, in_comments):
             continue
         score, _ = totals.get(parent.mem_id, (0.0, parent))
         # many paragraphs beat one long teaser summary
@@ -307,15 +307,26 @@ def mark_main_text(body: LexborNode) -> LexborNode | None:
 COMMENT_THREAD_TOKENS = frozenset("comment comments commentlist reply replies disqus".split())
 
 
-def _in_comment_thread(node: LexborNode) -> bool:
+def _in_comment_thread(node: LexborNode, known: dict[int, bool]) -> bool:
     """Whether ``node`` lies in a readers' comment thread (a long reply under a
-    short post holds more paragraphs than the post, but is not the article)."""
+    short post holds more paragraphs than the post, but is not the article).
+    ``known`` holds the answers for elements already seen (by ``mem_id``), which
+    answer for their descendants too."""
+    chain: list[int] = []
+    found = False
     current: LexborNode | None = node
     while current is not None and current.tag not in {"body", "html", "article", "main"}:
+        if (seen := known.get(current.mem_id)) is not None:
+            found = seen
+            break
+        chain.append(current.mem_id)
         if not COMMENT_THREAD_TOKENS.isdisjoint(tokens(current)):
-            return True
+            found = True
+            break
         current = current.parent
-    return False
+    for key in chain:
+        known[key] = found
+    return found
 
 
 def _is_prose(node: LexborNode) -> bool:
