@@ -942,22 +942,27 @@ def guard(
     """``chosen``, or a better-supported reading when the body is much shorter than
     an independent estimate of its length; returns the choice, the guard's reason,
     and trafilatura's lines when they were taken."""
-    texts, tags, flags = page.texts, page.tags, page.flags
     sizes = page.layout.sizes
     body_chars = sum(s for s, c in zip(sizes, chosen, strict=True) if c)
     article_body = page.jsonld_body
     if len(article_body) >= GUARD_MIN_CHARS and body_chars < JSONLD_SHARE * len(article_body):
         reference = set(shingles(article_body))
-        reading = [c or _overlap(t, reference) >= 0.5 for t, c in zip(texts, chosen, strict=True)]
+        reading = [
+            c or _overlap(t, reference) >= 0.5 for t, c in zip(page.texts, chosen, strict=True)
+        ]
         if sum(s for s, c in zip(sizes, reading, strict=True) if c) > body_chars:
             return reading, "jsonld", None
-    run = paragraph_run(texts, tags, flags)
-    run_chars = sum(
-        sizes[i] for i in range(run.start, run.stop) if _is_paragraph(tags[i], sizes[i], flags[i])
-    )
-    if run_chars >= GUARD_MIN_CHARS and body_chars < RUN_SHARE * run_chars:
-        reading = [c or run.start <= i < run.stop for i, c in enumerate(chosen)]
-        return reading, "paragraphs", None
+    if body_chars < RUN_SHARE * sum(sizes):  # else even a run of all the text is no reason
+        tags, flags = page.tags, page.flags
+        run = paragraph_run(page.texts, tags, flags)
+        run_chars = sum(
+            sizes[i]
+            for i in range(run.start, run.stop)
+            if _is_paragraph(tags[i], sizes[i], flags[i])
+        )
+        if run_chars >= GUARD_MIN_CHARS and body_chars < RUN_SHARE * run_chars:
+            reading = [c or run.start <= i < run.stop for i, c in enumerate(chosen)]
+            return reading, "paragraphs", None
     if fallback is not None:
         lines = fallback()
         theirs = sum(len(line) for line in lines)
@@ -993,12 +998,12 @@ KEPT, VERDICT = BLOCK_FEATURES.index("kept_by_rules"), BLOCK_FEATURES.index("ver
 LINK_RUN_CHARS, LINK_RUN_DENSITY = 200, 0.8
 
 
-def is_related_card(row: Sequence[float]) -> bool:
+def is_related_card(kept: float, verdict: float) -> bool:
     """A block of a related-content box that ``clean_tree`` took out of the page: its
     cards are the record's ``related`` links, so their text is not also body (the model
     alone can take a card's long summary for a paragraph; out-of-fold, leaving them
     out changed nothing on the corpora)."""
-    return not row[KEPT] and row[VERDICT] == RELATED
+    return not kept and verdict == RELATED
 
 
 def is_link_run(size: int, density: float) -> bool:
@@ -1074,10 +1079,18 @@ class BlockModel:
             overlap = trafilatura_overlap(page.texts, trafilatura())
             third = np.hstack([second, overlap[:, None]])
             p = np.asarray(self.stage3.predict(third, num_threads=1))
-        chosen = [
-            c and not is_link_run(size, row[LINK_DENSITY]) and not is_related_card(row)
-            for c, size, row in zip(decode(p, sizes), sizes, page.features.tolist(), strict=True)
+        features = page.features
+        left_out = [
+            is_link_run(size, density) or is_related_card(kept, verdict)
+            for size, density, kept, verdict in zip(
+                sizes,
+                features[:, LINK_DENSITY].tolist(),
+                features[:, KEPT].tolist(),
+                features[:, VERDICT].tolist(),
+                strict=True,
+            )
         ]
+        chosen = [c and not out for c, out in zip(decode(p, sizes), left_out, strict=True)]
         chosen, reason, other = guard(page, chosen, p, trafilatura if doubt and fallback else None)
         if reason:
             self.guarded[reason] = self.guarded.get(reason, 0) + 1
