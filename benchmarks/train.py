@@ -87,6 +87,7 @@ PARAMS: dict[str, Any] = {
 }
 ROUNDS = {"stage1": 250, "stage2": 300, "stage3": 150}
 CACHE_VERSION = 4  # of ``Sample``
+STAGE3_ALL = False
 
 
 # --- labels ----------------------------------------------------------------------------
@@ -393,7 +394,7 @@ def train_model(samples: list[Sample], weights: list[np.ndarray]) -> BlockModel:
     doubtful = [
         i
         for i, s in enumerate(samples)
-        if s.texts and needs_trafilatura(s, p_inner[i])  # type: ignore[arg-type]
+        if s.texts and (STAGE3_ALL or needs_trafilatura(s, p_inner[i]))  # type: ignore[arg-type]
     ]
     third = [
         np.hstack(

@@ -46,6 +46,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from . import attribution
 from .blocks import BlockModel, PageBlocks, read_blocks, shipped_model
 from .clean import (
+    TokenIndex,
     clean_lines,
     node_text,
     place_captions,
@@ -261,7 +262,9 @@ def _meta(tags: dict[str, str | None], *keys: str) -> str | None:
     return None
 
 
-def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
+def read_meta(tree: LexborHTMLParser, url: str | None, index: TokenIndex | None = None) -> Meta:
+    """The page's metadata; the standfirst leaves the tree (``index``, the page's class
+    and id values, finds it faster, and forgets it)."""
     meta = Meta()
     meta.jsonld = _jsonld_objects(tree)
     tags = _meta_tags(tree)
@@ -274,7 +277,7 @@ def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
         or _meta(tags, "og:title", "twitter:title")
         or (normalise_space(headline) if headline else None)
     )
-    meta.standfirst = _standfirst(tree, h1)
+    meta.standfirst = _standfirst(tree, h1, index)
     meta.authors = _unique(normalise_space(n) for n in _names(article.get("author")))
     meta.authors = meta.authors or _unique(
         node_text(n) for n in tree.css("[itemprop=author] [itemprop=name], [rel=author]")
@@ -300,12 +303,17 @@ def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
     return meta
 
 
-def _standfirst(tree: LexborHTMLParser, h1: LexborNode | None) -> str | None:
+def _standfirst(
+    tree: LexborHTMLParser, h1: LexborNode | None, index: TokenIndex | None
+) -> str | None:
     """The text of the first standfirst-classed block (else of the first lead-classed
     block beside the headline), which leaves the tree."""
     if tree.root is None:
         return None
-    candidates = with_tokens(tree.root, STANDFIRST_TOKENS)
+    if index is None:
+        candidates = with_tokens(tree.root, STANDFIRST_TOKENS)
+    else:
+        candidates = index.in_page(STANDFIRST_TOKENS)
     if h1 is not None and h1.parent is not None:
         grandparent = h1.parent.parent
         beside = (
@@ -318,6 +326,8 @@ def _standfirst(tree: LexborHTMLParser, h1: LexborNode | None) -> str | None:
             continue
         text = node_text(node)
         if len(text.split()) >= 5 and len(text) <= STANDFIRST_MAX_CHARS:
+            if index is not None:
+                index.forget(node)
             node.decompose()
             return text
     return None
@@ -431,9 +441,12 @@ def parse_page(text: str, url: str | None) -> Parsed:
     """``text`` (decoded HTML) parsed, its metadata read, cut into blocks and cleaned;
     the same steps for extraction and for training the block model."""
     tree = LexborHTMLParser(text)
-    meta = read_meta(tree, url)
+    index = TokenIndex(tree)
+    meta = read_meta(tree, url, index)
     # read before cleaning: credit and dateline lines are chrome to the cleaner
-    clues = attribution.read_clues(tree, meta.jsonld, meta.authors, url, meta.site, meta.canonical)
+    clues = attribution.read_clues(
+        tree, meta.jsonld, meta.authors, url, meta.site, meta.canonical, index
+    )
     if meta.canonical and (not url or url.startswith("file:")):
         url = meta.canonical  # a saved page is known by its canonical URL
     page = read_blocks(tree, url, meta.jsonld, text_containers)
