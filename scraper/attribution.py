@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -255,6 +255,7 @@ class Attribution:
     evidence: str | None = None
     url: str | None = None
     body: list[str] = field(default_factory=list)
+    clue: str | None = None  # the text that named it, for ``scrape explain``
 
 
 @dataclass
@@ -635,44 +636,60 @@ def attribute(clues: Clues, body: list[str], feed: FeedOrigin | None = None) -> 
     removed = [line for line in body if line not in set(kept)]
     lead = body[:LEAD_LINES]
 
-    def decide() -> tuple[str, str, str | None] | None:
+    def decide() -> tuple[str, str, str | None, str | None] | None:
         if found := _from_structured(clues):
-            return found[0], "jsonld", found[1]
-        if entry := _first(names.named(n) for n in clues.microdata):
-            return entry.name, "microdata", None
+            return found[0], "jsonld", found[1], found[0]
+        if clue := _first_named(clues.microdata, names.named):
+            return clue[0].name, "microdata", None, clue[1]
         if name := _from_meta(clues):
-            return name, "meta", None
+            return name, "meta", None, name
         if _points_away(clues) and (entry := names.at_host(clues.canonical)):
-            return entry.name, "canonical", clues.canonical
+            return entry.name, "canonical", clues.canonical, clues.canonical
         bylines = [*clues.authors, *clues.bylines, *removed_bylines(removed)]
-        if entry := _first(agency_in_byline(b) for b in bylines):
-            return entry.name, "byline", None
-        if entry := _first(agency_in_dateline(line) for line in lead):
-            return entry.name, "dateline", None
+        if clue := _first_named(bylines, agency_in_byline):
+            return clue[0].name, "byline", None, clue[1]
+        if clue := _first_named(lead, agency_in_dateline):
+            return clue[0].name, "dateline", None, clue[1]
         credit_lines = [*removed, *body[:LEAD_LINES], *body[-TAIL_LINES:], *clues.page_lines]
-        if entry := _first(agency_in_credit(line) for line in credit_lines):
-            return entry.name, "credit_line", None
-        if entry := _first(agency_alone(line) for line in body[-2:]):
-            return entry.name, "credit_line", None
-        if entry := _first(agency_closing(line) for line in reversed(body[-TAIL_LINES:])):
-            return entry.name, "credit_line", None
-        if entry := _first(_initials_credit(line) for line in clues.page_lines):
-            return entry.name, "credit_line", None
-        if entry := _first(names.named(p) for p in clues.providers):
-            return entry.name, "provider", None
+        for lines, find in (
+            (credit_lines, agency_in_credit),
+            (body[-2:], agency_alone),
+            (list(reversed(body[-TAIL_LINES:])), agency_closing),
+            (clues.page_lines, _initials_credit),
+        ):
+            if clue := _first_named(lines, find):
+                return clue[0].name, "credit_line", None, clue[1]
+        if clue := _first_named(clues.providers, names.named):
+            return clue[0].name, "provider", None, clue[1]
         if feed is not None and (fed := _from_feed(feed, clues)):
-            return fed, "feed", None  # its url is the source's feed, not the original
-        if entry := names.at_host(clues.url) or names.at_host(clues.canonical):
-            return entry.name, "site", None
+            return (
+                fed,
+                "feed",
+                None,
+                feed.name or feed.url,
+            )  # its url is the feed's, not the original's
+        for where in (clues.url, clues.canonical):
+            if entry := names.at_host(where):
+                return entry.name, "site", None, where
         return None
 
     decided = decide()
     if decided is None:
         return Attribution(body=kept)
-    source, evidence, url = decided
+    source, evidence, url, clue = decided
     if url:
         url = urljoin(clues.url or "", url) if not url.startswith("http") else url
-    return Attribution(source=source, evidence=evidence, url=url, body=kept)
+    return Attribution(source=source, evidence=evidence, url=url, body=kept, clue=clue)
+
+
+def _first_named(
+    texts: Iterable[str | None], find: Callable[[str], Entry | None]
+) -> tuple[Entry, str] | None:
+    """The first text that names an organisation, with the organisation."""
+    for text in texts:
+        if text and (entry := find(text)) is not None:
+            return entry, text
+    return None
 
 
 def removed_bylines(lines: list[str]) -> list[str]:

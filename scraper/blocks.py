@@ -53,6 +53,7 @@ from .clean import (
 )
 from .errors import ExtractError
 from .normalise import normalise_space
+from .templates import DomNotes, dom_notes, main_run, without_template
 
 if TYPE_CHECKING:
     import lightgbm
@@ -463,6 +464,8 @@ class PageBlocks:
     harvest: Harvest
     jsonld_body: str = ""
     layout: Layout = field(default_factory=lambda: Layout([], [], [], [], [], Elements()))
+    # Each block's fingerprint and site-rule mark, read before the cleaner ran.
+    notes: DomNotes = field(default_factory=DomNotes)
 
     @property
     def texts(self) -> list[str]:
@@ -482,15 +485,18 @@ def read_blocks(
     url: str | None,
     jsonld: Sequence[dict[str, Any]] = (),
     containers: Callable[[LexborHTMLParser, LexborNode | None], list[LexborNode]] | None = None,
+    rule_marks: bool = False,
 ) -> PageBlocks:
     """Cut ``tree`` into blocks and compute their features; ``clean.clean_tree`` runs
     on the tree on the way (its harvest is returned, the blocks it would keep are a
     feature). ``containers`` is the fast path's choice of paragraph containers on the
-    cleaned tree (``extract.text_containers``)."""
+    cleaned tree (``extract.text_containers``). ``rule_marks``: site rules marked elements
+    of the tree (``rules.mark``)."""
     body = tree.body
     if body is None:
         return PageBlocks([], np.zeros((0, len(BLOCK_FEATURES)), np.float32), Harvest())
     blocks, elements = segment(body)
+    notes = dom_notes(blocks, rule_marks)  # before clean_tree removes elements
     marked: dict[int, int] = {}
     for index, block in enumerate(blocks):
         key = block.node.mem_id
@@ -516,7 +522,7 @@ def read_blocks(
     )
     jsonld_body = evidence.jsonld_body
     features = block_features(blocks, evidence)
-    return PageBlocks(blocks, features, harvest, jsonld_body, Layout.of(blocks, elements))
+    return PageBlocks(blocks, features, harvest, jsonld_body, Layout.of(blocks, elements), notes)
 
 
 def _marks_under(node: LexborNode) -> set[int]:
@@ -891,12 +897,24 @@ def decode(p: np.ndarray, sizes: Sequence[int], switch_cost: float = SWITCH_COST
 @dataclass
 class Body:
     """The chosen body: its lines, which blocks they are, why the guard changed it
-    (if it did), and whether the model was unsure of the page (trafilatura asked)."""
+    (if it did), and whether the model was unsure of the page (trafilatura asked).
+    Per block: the model's probability, the reason it is in or out (``MODEL`` and
+    the other reasons below), and whether it lies in the article's main run
+    (``templates.main_run``)."""
 
     lines: list[str]
     chosen: list[bool]
     guard: str | None = None
     unsure: bool = False
+    p: list[float] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    inside: list[bool] = field(default_factory=list)
+
+
+# Why a block is in or out of the body (``scrape explain``): the model's decision,
+# one of its filters, the learned template, or the guard (``guard:<reason>``);
+# ``rules.steer`` adds the site rules' reasons.
+MODEL, LINK_RUN, RELATED_CARD, TEMPLATE = "model", "link_run", "related_card", "template"
 
 
 # A body under this share of an independent estimate of its length is re-examined.
@@ -1056,9 +1074,16 @@ class BlockModel:
     def probabilities(self, page: PageBlocks) -> np.ndarray:
         return self.second_stage(page)[1] if page.texts else np.zeros(0)
 
-    def body(self, page: PageBlocks, fallback: Callable[[], list[str]] | None = None) -> Body:
+    def body(
+        self,
+        page: PageBlocks,
+        fallback: Callable[[], list[str]] | None = None,
+        template: frozenset[int] = frozenset(),
+    ) -> Body:
         """The body lines of ``page``. ``fallback`` (trafilatura's reading of the
-        page) is asked only on pages the model is unsure of."""
+        page) is asked only on pages the model is unsure of. The blocks whose
+        fingerprint is in ``template`` (the site's learned template) are left out when
+        they lie outside the main run."""
         if not page.texts:
             return Body([], [])
         second, p = self.second_stage(page)
@@ -1077,25 +1102,56 @@ class BlockModel:
             overlap = trafilatura_overlap(page.texts, trafilatura())
             third = np.hstack([second, overlap[:, None]])
             p = np.asarray(self.stage3.predict(third, num_threads=1))
+        decoded = decode(p, sizes)
         features = page.features
-        left_out = [
-            is_link_run(size, density) or is_related_card(kept, verdict)
-            for size, density, kept, verdict in zip(
-                sizes,
-                features[:, LINK_DENSITY].tolist(),
-                features[:, KEPT].tolist(),
-                features[:, VERDICT].tolist(),
-                strict=True,
-            )
+        densities = features[:, LINK_DENSITY].tolist()
+        kept, verdicts = features[:, KEPT].tolist(), features[:, VERDICT].tolist()
+        chosen = [
+            c and not is_link_run(size, d) and not is_related_card(k, v)
+            for c, size, d, k, v in zip(decoded, sizes, densities, kept, verdicts, strict=True)
         ]
-        chosen = [c and not out for c, out in zip(decode(p, sizes), left_out, strict=True)]
-        chosen, reason, other = guard(page, chosen, p, trafilatura if doubt and fallback else None)
+        inside = main_run(page, chosen, BODY_MASS)  # the model's own: what a page teaches
+        steered = main_run(page, chosen, BODY_MASS, template) if template else inside
+        filtered = without_template(page.notes.prints, chosen, steered, template)
+        chosen, reason, other = guard(
+            page, filtered, p, trafilatura if doubt and fallback else None
+        )
+        reasons = _reasons(densities, kept, verdicts, sizes, decoded, filtered, chosen, reason)
         if reason:
             self.guarded[reason] = self.guarded.get(reason, 0) + 1
+        probabilities = p.tolist()
         if other is not None:
-            return Body(other, chosen, reason, True)
+            return Body(other, chosen, reason, True, probabilities, reasons, inside)
         lines = [t for t, c in zip(page.texts, chosen, strict=True) if c]
-        return Body(lines, chosen, reason, doubt)
+        return Body(lines, chosen, reason, doubt, probabilities, reasons, inside)
+
+
+def _reasons(
+    densities: Sequence[float],
+    kept: Sequence[float],
+    verdicts: Sequence[float],
+    sizes: Sequence[int],
+    decoded: Sequence[bool],
+    filtered: Sequence[bool],
+    chosen: Sequence[bool],
+    guard_reason: str | None,
+) -> list[str]:
+    """Why each block is in or out: the model's decoding, a filter that took a decoded
+    block out (a link run, a related card, the learned template), or the guard that
+    changed it."""
+    reasons = []
+    for i, size in enumerate(sizes):
+        if chosen[i] != filtered[i]:
+            reasons.append(f"guard:{guard_reason}")
+        elif not decoded[i] or filtered[i]:
+            reasons.append(MODEL)
+        elif is_link_run(size, densities[i]):
+            reasons.append(LINK_RUN)
+        elif is_related_card(kept[i], verdicts[i]):
+            reasons.append(RELATED_CARD)
+        else:
+            reasons.append(TEMPLATE)
+    return reasons
 
 
 @cache

@@ -461,6 +461,13 @@ class Harvest:
     related: list[RelatedLink] = field(default_factory=list)
     # The element holding most paragraphs (protected from every rule), if any.
     main: LexborNode | None = None
+    # Where each caption and related link was found (``scrape explain``).
+    caption_origins: list[str] = field(default_factory=list)
+    related_origins: list[str] = field(default_factory=list)
+
+    def add_related(self, links: list[RelatedLink], origin: str) -> None:
+        self.related.extend(links)
+        self.related_origins.extend(origin for _ in links)
 
 
 def node_text(node: LexborNode) -> str:
@@ -524,11 +531,12 @@ def place_captions(captions: list[Caption], paragraphs: list[str]) -> list[Capti
     return placed
 
 
-def _add_caption(harvest: Harvest, node: LexborNode, anchor: LexborNode) -> None:
+def _add_caption(harvest: Harvest, node: LexborNode, anchor: LexborNode, origin: str) -> None:
     caption = _caption_of(node)
     if caption and caption.text not in {c.text for c in harvest.captions}:
         caption.position_hint = _text_before(anchor)
         harvest.captions.append(caption)
+        harvest.caption_origins.append(origin)
 
 
 def _next_element(node: LexborNode) -> LexborNode | None:
@@ -545,7 +553,7 @@ def _harvest_captions(tree: LexborHTMLParser, harvest: Harvest) -> None:
         if figure.css_first("table") is not None or figure.parent is None:
             continue
         for caption_node in figure.css("figcaption"):
-            _add_caption(harvest, caption_node, figure)
+            _add_caption(harvest, caption_node, figure, "<figcaption> of a <figure>")
         figure.decompose()
     for node in tree.css("[class*=aption]"):
         if (
@@ -553,7 +561,7 @@ def _harvest_captions(tree: LexborHTMLParser, harvest: Harvest) -> None:
             and not is_protected(node)
             and CAPTION_TOKENS & set(tokens(node))
         ):
-            _add_caption(harvest, node, node)
+            _add_caption(harvest, node, node, f"caption-classed <{node.tag}>")
             node.decompose()
     for img in tree.css("img"):
         wrapper = img
@@ -566,7 +574,7 @@ def _harvest_captions(tree: LexborHTMLParser, harvest: Harvest) -> None:
         if not 10 <= len(text) <= 400:
             continue
         if CREDIT_IN_TEXT.search(text):
-            _add_caption(harvest, sibling, wrapper)
+            _add_caption(harvest, sibling, wrapper, "credited text after an image")
             sibling.decompose()
             continue
         credit = _next_element(sibling)
@@ -575,6 +583,7 @@ def _harvest_captions(tree: LexborHTMLParser, harvest: Harvest) -> None:
             caption = Caption(text=text, credit=_CREDIT_LABEL.sub("", credit_text).strip())
             caption.position_hint = _text_before(wrapper)
             harvest.captions.append(caption)
+            harvest.caption_origins.append("text and a credit line after an image")
             sibling.decompose()
             credit.decompose()
 
@@ -689,9 +698,17 @@ def _remove_heading_section(heading: LexborNode, base_url: str | None, harvest: 
         if node.tag != "-text":
             if is_protected(node):
                 break
-            harvest.related.extend(_related_links(node, base_url))
+            harvest.add_related(_related_links(node, base_url), f"a section under {label!r}")
         node.decompose()
         node = following
+
+
+def _describe(node: LexborNode) -> str:
+    """``<div class="related-stories">``: how an element shows in the page source."""
+    attrs = " ".join(
+        f'{key}="{value}"' for key in ("class", "id") if (value := node.attributes.get(key))
+    )
+    return f"<{node.tag}{' ' + attrs if attrs else ''}>"
 
 
 def clean_tree(tree: LexborHTMLParser, base_url: str | None = None) -> Harvest:
@@ -718,7 +735,8 @@ def clean_tree(tree: LexborHTMLParser, base_url: str | None = None) -> Harvest:
             continue
         if verdict == RELATED:
             if node.parent is not None and not is_protected(node):
-                harvest.related.extend(_related_links(node, base_url))
+                links = _related_links(node, base_url)
+                harvest.add_related(links, f"a related box {_describe(node)}")
                 node.decompose()
         elif not _in_running_text(node) and not (verdict == SLOT and _is_prose(node)):
             node.attrs[CHROME_MARK] = ""  # removed last (if unprotected), once headings were read

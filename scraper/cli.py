@@ -5,9 +5,12 @@
     scrape schema                               JSON Schema of a records.jsonl line
     scrape extract INPUT... [--url URL] [--format jsonl|text] [-o OUT] [--workers N]
                    [--timeout S] [--max-bytes N] [--in-process] [--stories]
+                   [--no-learn] [--state STATE]
     scrape extract INPUT... --cluster local:N|tcp://HOST:PORT [-o DIR] [--parquet]
                    [--stories] [--timeout S] [--max-bytes N] [--format jsonl|text]
     scrape clean-text FILE... [-o OUT] [--captions-inline]
+    scrape explain URL|FILE [--config CONFIG] [--url URL] [--html OUT.html]
+    scrape templates --config config.yaml [SITE]  what was learned of each site
     scrape copy-state STATE_FILE POSTGRESQL_URL  move an SQLite state into PostgreSQL
 
 Exit codes: 0 success; 1 some pages failed (the run still completed); 2 bad usage,
@@ -35,24 +38,29 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import TextIO
 
 from . import pipeline
+from .archives import extract_learning
 from .clean import clean_lines
 from .config import (
     CONTROL_CHARS,
     MAX_TIMEOUT,
     MAX_WORKERS,
     POSTGRES_SCHEMES,
+    FetchConfig,
     Settings,
     StateUrl,
+    TemplateConfig,
     load_settings,
     parse_duration,
     parse_engine,
     read_regular_file,
+    state_location,
 )
 from .discover import DEFAULT_MAX_BYTES, iter_pages
 from .errors import (
@@ -66,10 +74,13 @@ from .errors import (
     StoreError,
 )
 from .extract import ExtractPool
-from .models import Article, Fetched, RunReport, utc_now
+from .fetch import Fetcher
+from .models import Article, Candidate, Fetched, RunReport, utc_now
 from .normalise import article_seed_text, body_lines, parse_seed_text, seed_text
-from .report import status_table
-from .store import KEEP_RUNS, read_runs
+from .report import status_table, templates_table
+from .rules import RuleBook
+from .store import KEEP_RUNS, open_store, read_runs, read_templates
+from .templates import SiteTemplates, page_url, site_of
 
 OK, FAILED, USAGE, UNREACHABLE, LOCKED = 0, 1, 2, 3, 75
 MAX_TEXT_BYTES = 50_000_000  # one seed-format dump given to clean-text
@@ -128,6 +139,14 @@ def _engine(value: str) -> str:
     """An argparse type: an engine address (``config.parse_engine``)."""
     try:
         return parse_engine(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _state(value: str) -> StateUrl | Path:
+    """An argparse type: a state file or PostgreSQL URL."""
+    try:
+        return state_location(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -225,6 +244,41 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="story clusters over all the inputs: story_id and duplicate_of",
     )
+    ext.add_argument(
+        "--no-learn",
+        action="store_true",
+        help="one pass: do not learn the templates of sites with many pages in the inputs",
+    )
+    ext.add_argument(
+        "--state",
+        type=_state,
+        metavar="STATE",
+        help="read and update the learned templates of this run state (SQLite file or "
+        "postgresql:// URL)",
+    )
+
+    xp = sub.add_parser("explain", help="why each block of one page is in or out of its record")
+    xp.add_argument("target", metavar="URL|FILE", help="an http(s) URL (fetched) or an HTML file")
+    xp.add_argument(
+        "--config",
+        type=Path,
+        dest="explain_config",
+        metavar="CONFIG",
+        help="apply this config's site rules and learned templates, and its fetch settings",
+    )
+    xp.add_argument("--url", help="the page's URL, for a FILE")
+    xp.add_argument("--html", type=Path, metavar="OUT.html", help="also write an HTML report")
+
+    tp = sub.add_parser("templates", help="the site templates learned in the state")
+    tp.add_argument(
+        "--config",
+        type=Path,
+        dest="templates_config",
+        required=True,
+        metavar="CONFIG",
+        help="the config whose state to read",
+    )
+    tp.add_argument("site", nargs="?", help="list the template blocks of this site")
 
     cp = sub.add_parser("copy-state", help="copy an SQLite state file into a new PostgreSQL state")
     cp.add_argument("state_file", type=Path, metavar="STATE_FILE")
@@ -285,14 +339,16 @@ def _byte_count(value: str) -> int:
 
 
 def _input_pages(
-    args: argparse.Namespace, failures: list[str], not_pages: Counter[str]
+    args: argparse.Namespace, failures: list[str], not_pages: Counter[str], report: bool = True
 ) -> Iterator[Fetched]:
     """The pages of the inputs; each file or record that cannot be read is named on
-    one line of stderr, and each WARC record that is no page counted by reason."""
+    one line of stderr (unless not ``report``), and each WARC record that is no page
+    counted by reason."""
 
     def on_error(where: str, exc: DiscoverError) -> None:
         failures.append(where)
-        _error(f"{exc.reason} {where}: {exc}")
+        if report:
+            _error(f"{exc.reason} {where}: {exc}")
 
     def on_skip(reason: str) -> None:
         not_pages[reason] += 1
@@ -303,7 +359,8 @@ def _input_pages(
                 yield page.model_copy(update={"url": args.url}) if args.url else page
         except ScrapeError as exc:
             failures.append(str(path))
-            _error(str(exc))
+            if report:
+                _error(str(exc))
 
 
 class _Records:
@@ -349,17 +406,48 @@ def cmd_extract(args: argparse.Namespace) -> int:
     failures: list[str] = []
     not_pages: Counter[str] = Counter()
     in_story = _in_stories() if args.stories else None
-    with (
-        _output(args.output) as out,
-        ExtractPool(args.workers or 0, args.timeout, in_process=args.in_process) as pool,
-    ):
-        write = _Records(out, args.format == "text", args.captions_inline)
-        for page, outcome in pool.map(_input_pages(args, failures, not_pages)):
-            if not isinstance(outcome, Article):
-                failures.append(page.url)
-                _error(f"{page.url}: {outcome}")
-                continue
-            write(in_story(outcome) if in_story else outcome)
+
+    def pages(quiet: bool) -> Iterator[Fetched]:
+        if quiet:  # read again: what it reports was reported the first time
+            return _input_pages(args, [], Counter(), report=False)
+        return _input_pages(args, failures, not_pages)
+
+    try:
+        with ExitStack() as stack:
+            store = stack.enter_context(open_store(args.state)) if args.state else None
+            templates = SiteTemplates(TemplateConfig(learn=not args.no_learn), store)
+            out = stack.enter_context(_output(args.output))
+            pool = stack.enter_context(
+                ExtractPool(args.workers or 0, args.timeout, in_process=args.in_process)
+            )
+            write = _Records(out, args.format == "text", args.captions_inline)
+
+            def emit(page: Fetched, outcome: object) -> None:
+                if not isinstance(outcome, Article):
+                    failures.append(page.url)
+                    _error(f"{page.url}: {outcome}")
+                    return
+                write(in_story(outcome) if in_story else outcome)
+
+            if args.no_learn:
+                for page, outcome in pool.map(pages(False)):
+                    emit(page, outcome)
+            else:
+                learning = extract_learning(pages, pool, templates, emit)
+                if learning.sites:
+                    _error(
+                        f"learned the templates of {len(learning.sites)} site(s) in a first "
+                        f"pass; extracted {learning.again} page(s) again with them"
+                    )
+    except LockedError as exc:
+        _error(str(exc))
+        return LOCKED
+    except StateUnreachable as exc:
+        _error(str(exc))
+        return UNREACHABLE
+    except StoreError as exc:
+        _error(str(exc))
+        return USAGE
     _passed_over(not_pages)
     return FAILED if failures else OK
 
@@ -372,6 +460,9 @@ def cmd_extract_cluster(args: argparse.Namespace) -> int:
         if given:
             _error(f"{flag} does not apply with --cluster (workers are the cluster's)")
             return USAGE
+    if args.state:
+        _error("--state does not apply with --cluster (a cluster does not learn templates)")
+        return USAGE
     if args.in_process:
         _error("--in-process does not apply with --cluster")
         return USAGE
@@ -565,6 +656,99 @@ def cmd_copy_state(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_templates(args: argparse.Namespace) -> int:
+    settings = _load(args.templates_config)
+    if settings is None:
+        return USAGE
+    template = settings.template
+    try:
+        views = read_templates(
+            settings.state, args.site, utc_now() - template.max_age, template.min_pages
+        )
+    except StateUnreachable as exc:
+        _error(str(exc))
+        return UNREACHABLE
+    except StoreError as exc:
+        _error(str(exc))
+        return USAGE
+    print("\n".join(map(escape_controls, templates_table(views, template, args.site))))
+    return OK
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .explain import explain, report_html, report_text
+
+    settings = _load(args.explain_config) if args.explain_config else None
+    if args.explain_config and settings is None:
+        return USAGE
+    target: str = args.target
+    is_url = target.lower().startswith(("http://", "https://"))
+    if is_url and args.url:
+        _error("--url applies to a FILE")
+        return USAGE
+    fetch = settings.fetch if settings else FetchConfig()
+    if args.html is not None and args.html.is_dir():
+        _error(f"cannot write {args.html}: is a directory")
+        return USAGE
+    try:
+        if is_url:
+            page = asyncio.run(_fetch_one(Fetcher(fetch), target))
+        else:
+            page = _one_page(Path(target), fetch.max_bytes)
+    except ScrapeError as exc:
+        _error(f"{getattr(exc, 'reason', 'unreadable')} {target}: {exc}")
+        return FAILED
+    url = args.url or page.url
+    where = url if url.startswith(("http://", "https://")) else page_url(page)
+    site_rules = RuleBook(settings.site_rules()).for_url(where) if settings else None
+    template: frozenset[int] = frozenset()
+    if settings is not None and (site := site_of(where)) is not None:
+        template = _learned(settings, site)
+    found = explain(
+        page.body, url, encoding=page.encoding, site_rules=site_rules, template=template
+    )
+    print(report_text(found))
+    if args.html is not None:
+        with _output(args.html) as out:
+            out.write(report_html(found))
+    return OK if found.article is not None else FAILED
+
+
+async def _fetch_one(fetcher: Fetcher, url: str) -> Fetched:
+    async with fetcher:
+        return await fetcher.fetch(Candidate(url=url, source="explain"))
+
+
+def _one_page(path: Path, max_bytes: int) -> Fetched:
+    """The one page of an HTML file (a WARC record too, when it holds only one)."""
+    problems: list[ScrapeError] = []
+    pages = iter_pages(path, "explain", max_bytes, lambda where, exc: problems.append(exc))
+    found = list(islice(pages, 2))
+    if problems:
+        raise problems[0]
+    if not found:
+        raise DiscoverError("holds no HTML page", "not_html")
+    if len(found) > 1:
+        raise DiscoverError("holds several pages; explain takes one", "unreadable")
+    return found[0]
+
+
+def _learned(settings: Settings, site: str) -> frozenset[int]:
+    """The learned template of ``site`` in the config's state (none if it has none)."""
+    template = settings.template
+    if not template.learn:
+        return frozenset()
+    try:
+        views = read_templates(
+            settings.state, site, utc_now() - template.max_age, template.min_pages
+        )
+    except StoreError as exc:
+        _error(f"the learned templates are not applied: {exc}")
+        return frozenset()
+    found = views[0].template(template.min_pages, template.min_share) if views else []
+    return frozenset(p.print for p in found)
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     schema = Article.model_json_schema(mode="serialization")
     print(json.dumps(schema, indent=2))
@@ -648,10 +832,15 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_schema(args)
         if args.command == "copy-state":
             return cmd_copy_state(args)
+        if args.command == "explain":
+            return cmd_explain(args)
+        if args.command == "templates":
+            return cmd_templates(args)
         if args.config is None:
             build_parser().print_usage(sys.stderr)
             _error(
-                "give --config FILE, or a command (status, schema, extract, clean-text, copy-state)"
+                "give --config FILE, or a command (status, schema, extract, explain, "
+                "templates, clean-text, copy-state)"
             )
             return USAGE
         return cmd_run(args)

@@ -23,10 +23,12 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     GetCoreSchemaHandler,
     PlainSerializer,
     PlainValidator,
+    Tag,
     ValidationError,
     field_validator,
 )
@@ -47,6 +49,8 @@ MAX_DURATION = timedelta(days=36525)  # max_age and --since: a hundred years
 MAX_NAME_LENGTH = 200
 MAX_USER_AGENT_LENGTH = 512
 MAX_CONFIG_BYTES = 10_000_000
+MAX_SELECTOR_LENGTH = 1000
+MAX_PHRASE_LENGTH = 500
 
 # C0 and C1 control characters and the Unicode line and paragraph separators: they
 # could split one log line in two or rewrite the terminal.
@@ -106,7 +110,7 @@ class StateUrl(str):
         return parts._replace(netloc=f"{user}:***@{host}").geturl()
 
 
-def _state_location(value: object) -> StateUrl | Path:
+def state_location(value: object) -> StateUrl | Path:
     """A PostgreSQL URL as a ``StateUrl``; anything else as the path of an SQLite file."""
     if isinstance(value, str) and value.strip().lower().startswith(POSTGRES_SCHEMES):
         return value if isinstance(value, StateUrl) else StateUrl.checked(value.strip())
@@ -117,7 +121,7 @@ def _state_location(value: object) -> StateUrl | Path:
 
 StateLocation = Annotated[
     StateUrl | Path,
-    PlainValidator(_state_location),
+    PlainValidator(state_location),
     PlainSerializer(str, return_type=str),
 ]
 
@@ -195,6 +199,20 @@ class FetchConfig(_Strict):
 class ExtractConfig(_Strict):
     timeout: float = Field(30.0, gt=0, le=MAX_TIMEOUT)
     workers: int = Field(0, ge=0, le=MAX_WORKERS, description="0 means one per core")
+
+
+class TemplateConfig(_Strict):
+    """Learned per-site templates (``templates``): a block seen outside the body on at
+    least ``min_pages`` pages of a site, and on at least ``min_share`` of the site's
+    pages since it was first seen, is template; what was not seen for ``max_age`` is
+    forgotten."""
+
+    learn: bool = True
+    min_pages: int = Field(5, ge=2, le=100_000)
+    min_share: float = Field(0.3, gt=0, le=1)
+    max_age: timedelta = Field(timedelta(days=60), gt=timedelta(0), le=MAX_DURATION)
+
+    _duration = field_validator("max_age", mode="before")(lambda cls, v: parse_duration(v))
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
@@ -348,11 +366,66 @@ class FilesSource(_Source):
     path: FilePath
 
 
+def check_selector(selector: str) -> str:
+    """``selector`` if lexbor can use it, else ``ValueError`` naming it."""
+    from selectolax.lexbor import LexborHTMLParser, SelectolaxError
+
+    try:
+        LexborHTMLParser("<p></p>").css(selector)
+    except (SelectolaxError, ValueError) as exc:
+        raise ValueError(f"bad CSS selector {selector!r}: {exc}") from None
+    return selector
+
+
+Selector = Annotated[
+    str, Field(min_length=1, max_length=MAX_SELECTOR_LENGTH), AfterValidator(check_selector)
+]
+Phrase = Annotated[Text, Field(min_length=1, max_length=MAX_PHRASE_LENGTH)]
+
+
+class SiteRule(_Strict):
+    """Declarative rules for one site (``rules``): ``site`` is a host; the rule applies
+    to it and to its subdomains."""
+
+    site: Text = Field(min_length=1, max_length=MAX_NAME_LENGTH)
+    remove: list[Selector] = []
+    keep: list[Selector] = []
+    stop_phrases: list[Phrase] = []
+    end_at: list[Phrase] = []
+    source: Text | None = Field(None, min_length=1, max_length=MAX_NAME_LENGTH)
+
+    @field_validator("site")
+    @classmethod
+    def _host(cls, site: str) -> str:
+        host = site.strip().lower().removeprefix("www.").rstrip(".")
+        if not host or "/" in host or any(ch.isspace() for ch in host):
+            raise ValueError(f"site must be a host such as example.com, not {site!r}")
+        return host
+
+
+class RulesFile(_Strict):
+    """A YAML file of site rules, named by the config."""
+
+    include: FilePath
+
+
+def _rule_kind(value: object) -> str:
+    is_file = isinstance(value, RulesFile) or (isinstance(value, dict) and "include" in value)
+    return "file" if is_file else "rule"
+
+
+Rule = Annotated[
+    Annotated[SiteRule, Tag("rule")] | Annotated[RulesFile, Tag("file")],
+    Discriminator(_rule_kind),
+]
+
+
 Source = Annotated[
     UrlsSource | FeedSource | SitemapSource | ListingSource | FilesSource,
     Field(discriminator="type"),
 ]
 SOURCE_TYPES = ("urls", "feed", "sitemap", "listing", "files")
+RULE_KINDS = ("rule", "file")
 
 
 class Settings(_Strict):
@@ -364,7 +437,14 @@ class Settings(_Strict):
     engine: EngineAddress | None = None
     fetch: FetchConfig = Field(default_factory=FetchConfig)
     extract: ExtractConfig = Field(default_factory=ExtractConfig)
+    template: TemplateConfig = Field(default_factory=TemplateConfig)
+    # Per-site rules, or files of them (``- include: rules/portals.yaml``), which
+    # ``load_settings`` reads in their place.
+    rules: list[Rule] = []
     sources: list[Source] = Field(min_length=1)
+
+    # ``rules:`` with every example commented out is an empty key
+    _no_rules = field_validator("rules", mode="before")(lambda cls, v: [] if v is None else v)
 
     @field_validator("sources")
     @classmethod
@@ -384,7 +464,14 @@ class Settings(_Strict):
         for source in copy.sources:
             if isinstance(source, FilesSource):
                 source.path = base / source.path
+        for rule in copy.rules:
+            if isinstance(rule, RulesFile):
+                rule.include = base / rule.include
         return copy
+
+    def site_rules(self) -> list[SiteRule]:
+        """The rules of the config (files already read in by ``load_settings``)."""
+        return [rule for rule in self.rules if isinstance(rule, SiteRule)]
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
@@ -392,7 +479,7 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     for i, item in enumerate(loc):
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif i > 0 and isinstance(loc[i - 1], int) and item in SOURCE_TYPES:
+        elif i > 0 and isinstance(loc[i - 1], int) and item in SOURCE_TYPES + RULE_KINDS:
             continue  # the discriminator tag pydantic inserts for unions
         else:
             parts.append(("." if parts else "") + item)
@@ -433,19 +520,51 @@ def read_regular_file(path: Path, limit: int) -> bytes:
 
 
 def load_settings(path: str | Path) -> Settings:
-    """Read, validate and resolve a config file."""
+    """Read, validate and resolve a config file, and the rules files it names."""
     path = Path(path)
+    data = _yaml_file(path, "config")
+    settings = parse_settings(data, str(path)).resolved(path.resolve().parent)
+    return settings.model_copy(update={"rules": read_rules(settings.rules)})
+
+
+def read_rules(rules: list[SiteRule | RulesFile]) -> list[SiteRule | RulesFile]:
+    """``rules`` with each file named read in its place: a YAML list of site rules (or
+    a mapping whose ``rules`` key holds it). A file that cannot be read or holds a bad
+    rule raises ``ConfigError`` naming the file and the field."""
+    read: list[SiteRule | RulesFile] = []
+    for rule in rules:
+        if isinstance(rule, SiteRule):
+            read.append(rule)
+            continue
+        path = rule.include
+        data = _yaml_file(path, "rules file")
+        if isinstance(data, dict) and set(data) == {"rules"}:
+            data = data["rules"]
+        if not isinstance(data, list):
+            raise ConfigError(f"{path}: expected a list of site rules")
+        for i, item in enumerate(data):
+            try:
+                read.append(SiteRule.model_validate(item))
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                where = _field_path(("rules", i, *err["loc"]))
+                raise ConfigError(f"{path}: {where}: {err['msg']}") from None
+    return read
+
+
+def _yaml_file(path: Path, what: str) -> object:
+    """The YAML document of ``path`` (read with ``yaml.safe_load``), or
+    ``ConfigError`` in one line."""
     try:
         text = read_regular_file(path, MAX_CONFIG_BYTES).decode("utf-8")
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from exc
+        raise ConfigError(f"{path}: cannot read {what}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: config is not UTF-8 text") from exc
+        raise ConfigError(f"{path}: {what} is not UTF-8 text") from exc
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"{path}: {problem}{where}") from exc
-    return parse_settings(data, str(path)).resolved(path.resolve().parent)

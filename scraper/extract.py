@@ -3,13 +3,21 @@
 Order of work on one page (one selectolax parse, one trafilatura pass):
 1. decode the bytes as browsers do (WHATWG: byte-order mark, declared charset,
    ``<meta charset>``), then UTF-8, windows-1252 or detection (``decode_html``);
-2. read metadata from JSON-LD, OpenGraph/meta tags and the DOM;
-3. ``blocks.read_blocks`` cuts the page into text blocks with their features, and
-   ``clean.clean_tree`` harvests captions and related cards and removes chrome;
+2. read metadata from JSON-LD, OpenGraph/meta tags and the DOM, and the state
+   scripts of app-rendered pages (``embedded``); the site's rules (``rules``) mark
+   the elements their selectors match;
+3. ``blocks.read_blocks`` cuts the page into text blocks with their features and
+   fingerprints, and ``clean.clean_tree`` harvests captions and related cards and
+   removes chrome;
 4. the block classifier chooses the body (trafilatura reads the cleaned page only
-   when the model is unsure of it; a guard keeps a body from being cut short);
+   when the model is unsure of it; the site's learned template leaves out its blocks
+   outside the main run; a guard keeps a body from being cut short); then the site's
+   rules apply;
 5. ``clean.clean_lines`` drops stray chrome lines and moves caption lines out;
-6. the record is assembled and normalised to the seed format.
+6. when the DOM body is missing or much shorter than article text in embedded data,
+   that text is the body instead (``embedded``);
+7. the record is assembled and normalised to the seed format; the fingerprints of
+   the blocks outside the body go back with it, for the run to learn the template.
 """
 
 from __future__ import annotations
@@ -43,8 +51,8 @@ import webencodings
 from charset_normalizer import from_bytes
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from . import attribution
-from .blocks import BlockModel, PageBlocks, read_blocks, shipped_model
+from . import attribution, embedded, rules
+from .blocks import BlockModel, Body, PageBlocks, read_blocks, shipped_model
 from .clean import (
     TokenIndex,
     clean_lines,
@@ -53,8 +61,9 @@ from .clean import (
     with_tokens,
 )
 from .errors import ExtractError, NotAnArticle, ScrapeError
-from .models import Article, FeedOrigin, Fetched, utc_now
+from .models import Article, FeedOrigin, Fetched, SiteRules, utc_now
 from .normalise import canonicalise_url, normalise_date, normalise_space
+from .templates import kept_prints, outside_prints
 
 ARTICLE_TYPES = frozenset(
     {
@@ -435,11 +444,13 @@ class Parsed:
     url: str | None
     clues: attribution.Clues
     page: PageBlocks
+    states: list[embedded.State] = field(default_factory=list)
 
 
-def parse_page(text: str, url: str | None) -> Parsed:
+def parse_page(text: str, url: str | None, site_rules: SiteRules | None = None) -> Parsed:
     """``text`` (decoded HTML) parsed, its metadata read, cut into blocks and cleaned;
-    the same steps for extraction and for training the block model."""
+    the same steps for extraction and for training the block model. ``site_rules``
+    mark the elements their selectors match."""
     tree = LexborHTMLParser(text)
     index = TokenIndex(tree)
     meta = read_meta(tree, url, index)
@@ -447,10 +458,23 @@ def parse_page(text: str, url: str | None) -> Parsed:
     clues = attribution.read_clues(
         tree, meta.jsonld, meta.authors, url, meta.site, meta.canonical, index
     )
+    states = embedded.read_states(tree)  # the cleaner removes scripts
     if meta.canonical and (not url or url.startswith("file:")):
         url = meta.canonical  # a saved page is known by its canonical URL
-    page = read_blocks(tree, url, meta.jsonld, text_containers)
-    return Parsed(tree, meta, url, clues, page)
+    marked = rules.mark(tree, site_rules)
+    page = read_blocks(tree, url, meta.jsonld, text_containers, marked)
+    return Parsed(tree, meta, url, clues, page, states)
+
+
+@dataclass
+class Trace:
+    """What ``extract`` decided on the way, for ``scrape explain``."""
+
+    parsed: Parsed | None = None
+    body: Body | None = None
+    lines: list[str] = field(default_factory=list)  # the body lines attribution read
+    reading: embedded.Reading | None = None
+    attribution: attribution.Attribution | None = None
 
 
 def extract(
@@ -461,31 +485,50 @@ def extract(
     fetched_at: datetime | None = None,
     origin: FeedOrigin | None = None,
     model: BlockModel | None = None,
+    site_rules: SiteRules | None = None,
+    template: frozenset[int] = frozenset(),
+    trace: Trace | None = None,
 ) -> Article:
     """The article in a page (``origin``: the feed item's ``<source>``, if any).
     Raises ``NotAnArticle`` when there is no body text. ``model`` is the block
-    classifier (default: the one shipped with the package)."""
+    classifier (default: the one shipped with the package); ``site_rules`` and
+    ``template`` (the learned template's fingerprints) steer it for the page's site;
+    ``trace`` receives what was decided on the way."""
     text = decode_html(html, encoding)
     if not text.strip():
         raise NotAnArticle("empty page")
     if not looks_like_html(text):
         raise NotAnArticle("not HTML (binary or plain text)")
-    parsed = parse_page(text, url)
+    parsed = parse_page(text, url, site_rules)
     tree, meta, url = parsed.tree, parsed.meta, parsed.url
     harvest = parsed.page.harvest
     model = model or shipped_model()
     # trafilatura reads the cleaned page (chrome and related cards gone)
-    body = model.body(parsed.page, lambda: main_text(tree.html or "", url))
+    body = model.body(parsed.page, lambda: main_text(tree.html or "", url), template)
+    body = rules.steer(parsed.page, body, parsed.page.notes.ruled, site_rules)
     # The model has decided where the body ends (end markers are among its features),
     # so an end-marker line is only dropped here, never a cut.
     lines = clean_lines(body.lines, min_body_lines=NEVER_CUT)
     paragraphs = [p for p in lines.lines if p not in {meta.title, meta.standfirst}]
+    found = embedded.reading(
+        parsed.states, parsed.page.jsonld_body, paragraphs, meta.title, _html_reader(model)
+    )
+    if found is not None:
+        lines = clean_lines(found.lines, min_body_lines=NEVER_CUT)
+        paragraphs = [p for p in lines.lines if p not in {meta.title, meta.standfirst}]
     credited = attribution.attribute(parsed.clues, paragraphs, origin)
+    if site_rules is not None and site_rules.source:
+        credited = attribution.Attribution(
+            site_rules.source, "site_rule", None, credited.body, f"the rules of {site_rules.site}"
+        )
+    if trace is not None:
+        trace.parsed, trace.body, trace.lines = parsed, body, paragraphs
+        trace.reading, trace.attribution = found, credited
     paragraphs = credited.body
     if not paragraphs:
         raise NotAnArticle("no body text found")
     canonical = meta.canonical or canonicalise_url(url or "")
-    return Article(
+    article = Article(
         url=url or canonical,
         canonical_url=canonical,
         title=meta.title or paragraphs[0][:120],
@@ -501,7 +544,21 @@ def extract(
         captions=place_captions(harvest.captions, paragraphs) + lines.captions,
         fetched_at=fetched_at or utc_now(),
         related=harvest.related,
+        extraction=found.extraction if found is not None else "dom",
     )
+    article._template_prints = outside_prints(parsed.page, body.inside)
+    article._template_kept = kept_prints(parsed.page, body.chosen)
+    return article
+
+
+def _html_reader(model: BlockModel) -> Callable[[str], list[str]]:
+    """The body lines of HTML found inside embedded data, read like any page."""
+
+    def read(markup: str) -> list[str]:
+        page = parse_page(f"<html><body><article>{markup}</article></body></html>", None).page
+        return model.body(page).lines
+
+    return read
 
 
 class ExtractTimeout(ExtractError):
@@ -548,6 +605,8 @@ def extract_page(page: Fetched, timeout: float) -> Article:
                 encoding=page.encoding,
                 fetched_at=page.fetched_at,
                 origin=page.origin,
+                site_rules=page.rules,
+                template=page.template,
             )
         except ExtractError:
             raise

@@ -11,8 +11,9 @@ import hashlib
 import re
 from collections import Counter
 from datetime import UTC, datetime
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, computed_field
 
 _WORD = re.compile(r"\w+")
 
@@ -48,8 +49,25 @@ class Candidate(BaseModel):
     origin: FeedOrigin | None = None
 
 
+class SiteRules(BaseModel):
+    """The declarative rules a user gave for one site (``rules:`` in the config): CSS
+    selectors whose blocks are removed or kept whatever the model says, phrases whose
+    blocks are removed, markers the body ends at, and a fixed ``source``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    site: str
+    remove: tuple[str, ...] = ()
+    keep: tuple[str, ...] = ()
+    stop_phrases: tuple[str, ...] = ()
+    end_at: tuple[str, ...] = ()
+    source: str | None = None
+
+
 class Fetched(BaseModel):
-    """A page's raw bytes and where they came from; status 304 has no body."""
+    """A page's raw bytes and where they came from; status 304 has no body. ``rules``
+    and ``template`` steer the extraction of the page's site: the user's rules, and the
+    fingerprints of the blocks learned as the site's template (``templates``)."""
 
     url: str
     source: str
@@ -61,6 +79,8 @@ class Fetched(BaseModel):
     last_modified: str | None = None
     fetched_at: datetime = Field(default_factory=utc_now)
     origin: FeedOrigin | None = None
+    rules: SiteRules | None = None
+    template: frozenset[int] = frozenset()
 
 
 class Caption(BaseModel):
@@ -98,6 +118,9 @@ class Article(BaseModel):
     source_evidence: str | None = None
     source_url: str | None = None
     language: str | None = None
+    # Where the body was read: the page's DOM, the JSON-LD ``articleBody``, or the
+    # state an app-rendered page embeds (``embedded``).
+    extraction: Literal["dom", "jsonld", "embedded_state"] = "dom"
     paragraphs: list[str] = Field(default_factory=list)
     captions: list[Caption] = Field(default_factory=list)
     fetched_at: datetime = Field(default_factory=utc_now)
@@ -110,6 +133,12 @@ class Article(BaseModel):
     # of its first-seen copy; later copies name it in ``duplicate_of``.
     story_id: str | None = None
     duplicate_of: str | None = None
+    # Fingerprints (with a sample) of the page's blocks outside the body, from the worker to
+    # the run that learns the site's template (``templates``); never written out.
+    _template_prints: tuple[tuple[int, str], ...] = PrivateAttr(default=())
+    # The fingerprints of the blocks its body holds: a page whose site turns out to
+    # have one of them in its template is worth extracting again.
+    _template_kept: tuple[int, ...] = PrivateAttr(default=())
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -11,7 +11,10 @@
                  a 304 ends there, counted as ``not_modified``; a host that asked
                  a past run to back off for long is ``deferred`` to a later run
 4. ``extract``   pages -> articles (worker processes, time limit per page;
-                 ``clean`` and ``normalise`` run inside this stage)
+                 ``clean`` and ``normalise`` run inside this stage); each page
+                 goes with its site's rules and learned template (``rules``,
+                 ``templates``), and each article comes back with what its page
+                 shows of that template, which the ``store`` counts
 5. dedup         an article already emitted with the same text is not emitted
                  again; changed text is emitted as the next ``version``
 5b. ``dedup``    story clusters: each article to emit joins the story of a
@@ -64,6 +67,7 @@ from .extract import ExtractPool, Outcome
 from .fetch import Deferred, Fetcher, Resolver, system_resolver
 from .models import Article, Candidate, Fetched, RunReport, utc_now
 from .report import drift
+from .rules import RuleBook
 from .sinks import (
     JOURNAL,
     REPORT,
@@ -75,6 +79,7 @@ from .sinks import (
     write_report,
 )
 from .store import Store, Validators, open_store
+from .templates import SiteTemplates, page_url, site_of
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +173,26 @@ class Run:
         self.emitted_ids: set[str] = set()
         self.clusters = Clusters(store, self.report.run_id)
         self.on_page: Callable[[RunReport], None] | None = None
+        self.rules = RuleBook(settings.site_rules())
+        learn = settings.template.learn
+        self.templates = SiteTemplates(settings.template, store) if learn else None
+
+    def steer(self, page: Fetched) -> Fetched:
+        """Stage 4's input: ``page`` with the rules and learned template of its site."""
+        if not (self.rules or self.templates):
+            return page
+        where = page_url(page)
+        update: dict[str, object] = {}
+        if (rules := self.rules.for_url(where)) is not None:
+            update["rules"] = rules
+        if self.templates is not None and (template := self.templates.template(site_of(where))):
+            update["template"] = template
+        return page.model_copy(update=update) if update else page
+
+    def learn(self, page: Fetched, outcome: Outcome) -> None:
+        """What an extracted page shows of its site's template."""
+        if self.templates is not None and isinstance(outcome, Article):
+            self.templates.learn(site_of(page_url(page) or outcome.url), outcome)
 
     def fail(self, source: str, url: str, reason: str, message: str) -> None:
         extra = {"url": url, "reason": reason, "source": source}
@@ -291,6 +316,8 @@ class Run:
         leaves ``latest`` where it was. Then old run folders are pruned."""
         report = self.report
         self.flush()
+        if self.templates is not None:
+            self.templates.save()
         keep = self.output.keeps_folder
         if keep:
             self.output.finish()
@@ -381,10 +408,11 @@ def run_files(run: Run, source: FilesSource, pool: ExtractPool, stop: Stop) -> N
                 counts.fetched += 1
                 # the digest travels with its page: two records of one archive may
                 # share a URL
-                yield page.model_copy(update={"etag": digest.etag})
+                yield run.steer(page.model_copy(update={"etag": digest.etag}))
 
     try:
         for page, outcome in pool.map(new_pages()):
+            run.learn(page, outcome)
             run.take(source.name, outcome, [page.url], Validators(page.url, page.etag, None))
     except DiscoverError as exc:
         run.unreadable(source.name, str(source.path), exc)
@@ -462,8 +490,10 @@ async def run_web(run: Run, fetcher: Fetcher, pool: ExtractPool, stop: Stop) -> 
                 run.tick()
                 continue
             counts.fetched += 1
+            page = run.steer(page)
             async with extracting:
                 outcome = await pool.extract_async(page)
+            run.learn(page, outcome)
             validators = None
             if page.etag or page.last_modified:
                 validators = Validators(candidate.url, page.etag, page.last_modified)

@@ -11,8 +11,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from statistics import median
+from typing import TYPE_CHECKING
 
 from .models import Drift, RunReport, SourceReport, StorySize
+
+if TYPE_CHECKING:
+    from .config import TemplateConfig
+    from .templates import SiteView
 
 HISTORY_LIMIT = 20  # past values used per figure, newest first
 MIN_HISTORY = 5  # fewer past values than this and a figure is never flagged
@@ -160,3 +165,32 @@ def status_table(runs: list[RunReport]) -> str:
 def story_line(story: StorySize) -> str:
     title = story.title if len(story.title) <= TITLE_CHARS else story.title[: TITLE_CHARS - 1] + "…"
     return f"{story.copies:5d}  {story.story_id}  {title}"
+
+
+def templates_table(views: list[SiteView], settings: TemplateConfig, site: str | None) -> list[str]:
+    """``scrape templates``: per site, its pages and template blocks; with ``site``,
+    each template block of that site (pages seen on, share, where and a sample)."""
+    days = settings.max_age.total_seconds() / 86400
+    rule = (
+        f"template: seen outside the body on >= {settings.min_pages} pages and on >= "
+        f"{settings.min_share:.0%} of the site's pages since first seen; last {days:g} days"
+    )
+    if not views:
+        return ["no site templates learned yet", rule]
+    if site is None:
+        lines = [f"{'pages':>7}  {'template blocks':>15}  site"]
+        for view in views:
+            found = view.template(settings.min_pages, settings.min_share)
+            lines.append(f"{len(view.page_times):7}  {len(found):15}  {view.site}")
+        return [*lines, rule]
+    view = views[0]
+    found = view.template(settings.min_pages, settings.min_share)
+    lines = [
+        f"{view.site}: {len(view.page_times)} pages learned, {len(found)} template blocks",
+        rule,
+        f"{'pages':>7}  {'share':>5}  block",
+    ]
+    for learned in found:
+        sample = learned.sample or f"(fingerprint {learned.print})"
+        lines.append(f"{learned.pages:7}  {view.share(learned):5.0%}  {sample}")
+    return lines

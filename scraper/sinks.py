@@ -369,6 +369,7 @@ def _parquet_schema() -> Any:
             ("site", text),
             ("source", text),
             ("language", text),
+            ("extraction", text),
             ("text", text),
             ("paragraphs", pa.list_(text)),
             ("word_count", pa.int64()),

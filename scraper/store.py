@@ -34,6 +34,7 @@ from typing import IO, TYPE_CHECKING, Any
 from .dedup import NewMember, Signature, Story, StoryMember
 from .errors import LockedError, StateFileError, StoreError
 from .models import Article, RunReport, utc_now
+from .templates import MAX_PRINTS_PER_SITE, Learned, SiteView
 
 if TYPE_CHECKING:  # the PostgreSQL backend is imported only when a URL is given
     from .config import StateUrl
@@ -103,8 +104,28 @@ MIGRATIONS = [
     # The run that emitted an article's version: a killed run's journal keeps only
     # what no other run emitted meanwhile (several hosts on one PostgreSQL state).
     "ALTER TABLE articles ADD COLUMN emitted_by TEXT",
+    # Learned site templates (``templates``): the pages learned per site, and the
+    # fingerprints of blocks seen outside their bodies, with the pages they were on.
+    """
+    CREATE TABLE template_pages (
+        site TEXT NOT NULL,
+        page INTEGER NOT NULL,
+        seen TEXT NOT NULL,
+        PRIMARY KEY (site, page)
+    ) WITHOUT ROWID;
+    CREATE TABLE template_prints (
+        site TEXT NOT NULL,
+        fingerprint INTEGER NOT NULL,
+        pages INTEGER NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        sample TEXT,
+        PRIMARY KEY (site, fingerprint)
+    ) WITHOUT ROWID;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+TEMPLATES_SCHEMA = 5  # the version that added the template tables
 _V0_TABLES = {"seen_urls", "articles", "validators", "runs"}
 KEEP_RUNS = 500
 
@@ -142,6 +163,18 @@ ON CONFLICT (id) DO UPDATE SET
     version = excluded.version, last_seen = excluded.last_seen,
     emitted_by = excluded.emitted_by
 WHERE excluded.version >= articles.version
+"""
+# A page counts once; a fingerprint's sample is kept from its second page on (most are
+# seen once: teaser cards and the like).
+_LEARN_PAGE = (
+    "INSERT INTO template_pages VALUES (?, ?, ?) ON CONFLICT (site, page) DO NOTHING RETURNING page"
+)
+_LEARN_PRINT = """
+INSERT INTO template_prints (site, fingerprint, pages, first_seen, last_seen, sample)
+VALUES (?, ?, 1, ?, ?, NULL)
+ON CONFLICT (site, fingerprint) DO UPDATE SET
+    pages = template_prints.pages + 1, last_seen = excluded.last_seen,
+    sample = coalesce(template_prints.sample, ?)
 """
 # An article is claimed when it is new or this is a newer version: of two runs that
 # emit one version at once, the second finds it claimed (PostgreSQL makes it wait for
@@ -506,6 +539,78 @@ class Store:
                     (story_id, first.member.article_id, first.title, agency, copies, now),
                 )
 
+    def _lock_site(self, db: Any, site: str) -> None:
+        """Keep other writers off a site's templates until the transaction ends (the
+        state file's lock does it)."""
+
+    def learn_templates(
+        self,
+        site: str,
+        pages: dict[int, tuple[tuple[int, str], ...]],
+        now: datetime,
+        cutoff: datetime,
+    ) -> None:
+        """Count the fingerprints each page (by its key) showed outside its body, once
+        per page; forget what was not seen since ``cutoff``; keep at most
+        ``MAX_PRINTS_PER_SITE`` fingerprints of the site."""
+        seen, oldest = now.isoformat(), cutoff.isoformat()
+        with self._transaction() as db:
+            self._lock_site(db, site)
+            db.execute("DELETE FROM template_pages WHERE site = ? AND seen < ?", (site, oldest))
+            db.execute(
+                "DELETE FROM template_prints WHERE site = ? AND last_seen < ?", (site, oldest)
+            )
+            for page in sorted(pages):
+                if db.execute(_LEARN_PAGE, (site, page, seen)).fetchone() is None:
+                    continue  # learned before
+                db.executemany(
+                    _LEARN_PRINT,
+                    [(site, value, seen, seen, sample) for value, sample in sorted(pages[page])],
+                )
+            count = db.execute(
+                "SELECT count(*) FROM template_prints WHERE site = ?", (site,)
+            ).fetchone()[0]
+            if count > MAX_PRINTS_PER_SITE:
+                db.execute(
+                    "DELETE FROM template_prints WHERE site = ? AND fingerprint IN "
+                    "(SELECT fingerprint FROM template_prints WHERE site = ? "
+                    "ORDER BY pages, last_seen, fingerprint LIMIT ?)",
+                    (site, site, count - MAX_PRINTS_PER_SITE),
+                )
+
+    def template_view(self, site: str, cutoff: datetime, min_pages: int) -> SiteView:
+        return _template_view(self._conn(), site, cutoff, min_pages)
+
+
+def _template_view(db: Any, site: str, cutoff: datetime, min_pages: int) -> SiteView:
+    """What the state knows of ``site`` since ``cutoff``: its pages, and its
+    fingerprints seen on at least ``min_pages`` of them."""
+    oldest = cutoff.isoformat()
+    times = db.execute(
+        "SELECT seen FROM template_pages WHERE site = ? AND seen >= ? ORDER BY seen",
+        (site, oldest),
+    ).fetchall()
+    rows = db.execute(
+        "SELECT fingerprint, pages, first_seen, last_seen, sample FROM template_prints "
+        "WHERE site = ? AND pages >= ? AND last_seen >= ?",
+        (site, min_pages, oldest),
+    ).fetchall()
+    learned = [
+        Learned(
+            row[0], row[1], datetime.fromisoformat(row[2]), datetime.fromisoformat(row[3]), row[4]
+        )
+        for row in rows
+    ]
+    return SiteView(site, [datetime.fromisoformat(t[0]) for t in times], learned)
+
+
+def _template_sites(db: Any, cutoff: datetime) -> list[str]:
+    rows = db.execute(
+        "SELECT site, count(*) FROM template_pages WHERE seen >= ? GROUP BY site",
+        (cutoff.isoformat(),),
+    ).fetchall()
+    return [site for site, _ in sorted(rows, key=lambda row: (-row[1], row[0]))]
+
 
 def take_lock(path: Path, wait: bool, what: str) -> IO[str]:
     """The lock file at ``path``, locked for this process (``wait``: until a run that
@@ -559,6 +664,32 @@ def open_store(location: StateUrl | Path, wait: bool = False) -> Store:
 
         return PgStore(location, wait=wait)
     return Store(location, wait=wait)
+
+
+def read_templates(
+    location: StateUrl | str | Path, site: str | None, cutoff: datetime, min_pages: int
+) -> list[SiteView]:
+    """What a state learned of each site (or of ``site``), most pages first, read
+    without taking any lock."""
+    from .config import StateUrl
+
+    if isinstance(location, StateUrl):
+        from .store_pg import read_pg_templates
+
+        return read_pg_templates(location, site, cutoff, min_pages)
+    path = Path(location)
+    if not path.exists():
+        raise StateFileError(f"no state file at {path}: no run has finished yet")
+    db = _connect(path, read_only=True)
+    try:
+        if db.execute("PRAGMA user_version").fetchone()[0] < TEMPLATES_SCHEMA:
+            return []  # written before templates were learned
+        sites = [site] if site else _template_sites(db, cutoff)
+        return [_template_view(db, name, cutoff, min_pages) for name in sites]
+    except sqlite3.DatabaseError as exc:
+        raise StateFileError(f"cannot read state file {path}: {exc}") from exc
+    finally:
+        db.close()
 
 
 def read_runs(location: StateUrl | str | Path, limit: int = 20) -> list[RunReport]:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,8 @@ import psycopg
 from .config import StateUrl
 from .errors import StateFileError, StateUnreachable, StoreError
 from .models import RunReport
-from .store import Store, _recent_runs, take_lock
+from .store import Store, _recent_runs, _template_sites, _template_view, take_lock
+from .templates import SiteView
 
 APPLICATION = "scraper"
 CONNECT_TIMEOUT = 10  # seconds
@@ -99,8 +101,27 @@ PG_MIGRATIONS = [
     );
     """,
     "ALTER TABLE articles ADD COLUMN emitted_by TEXT",  # as the SQLite schema's version 4
+    # as the SQLite schema's version 5: learned site templates
+    """
+    CREATE TABLE template_pages (
+        site TEXT NOT NULL,
+        page BIGINT NOT NULL,
+        seen TEXT NOT NULL,
+        PRIMARY KEY (site, page)
+    );
+    CREATE TABLE template_prints (
+        site TEXT NOT NULL,
+        fingerprint BIGINT NOT NULL,
+        pages INTEGER NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        sample TEXT,
+        PRIMARY KEY (site, fingerprint)
+    );
+    """,
 ]
 PG_SCHEMA_VERSION = len(PG_MIGRATIONS)
+TEMPLATES_SCHEMA = 3  # the version that added the template tables
 TABLES = (
     "seen_urls",
     "articles",
@@ -110,6 +131,8 @@ TABLES = (
     "stories",
     "story_members",
     "story_bands",
+    "template_pages",
+    "template_prints",
 )
 # SQLSTATE classes of a server that answered but refused: a bad login (28), a
 # database that does not exist (3D).
@@ -286,6 +309,11 @@ class PgStore(Store):
                 held.append(name)
         return held
 
+    def _lock_site(self, db: Any, site: str) -> None:
+        """Hosts learning one site's template take turns (an advisory lock held to the
+        end of the transaction), so their row locks cannot deadlock."""
+        db.execute("SELECT pg_advisory_xact_lock(?)", (lock_key("template", site),))
+
     @contextmanager
     def _transaction(self) -> Iterator[_Connection]:
         db = self._conn()
@@ -307,6 +335,23 @@ def read_pg_runs(url: StateUrl, limit: int = 20) -> list[RunReport]:
         db.close()
 
 
+def read_pg_templates(
+    url: StateUrl, site: str | None, cutoff: datetime, min_pages: int
+) -> list[SiteView]:
+    """What a PostgreSQL state learned of each site (or of ``site``)."""
+    db = connect(url)
+    try:
+        version = _schema_version(db)
+        if version is None:
+            raise StateFileError(f"no state in {url.redacted()}: no run has finished yet")
+        if version < TEMPLATES_SCHEMA:
+            return []  # written before templates were learned
+        sites = [site] if site else _template_sites(db, cutoff)
+        return [_template_view(db, name, cutoff, min_pages) for name in sites]
+    finally:
+        db.close()
+
+
 # Each table's columns, copied as they are (runs in the order they were recorded).
 _COPIED = {
     "seen_urls": "url, article_id, first_seen",
@@ -319,6 +364,8 @@ _COPIED = {
     "stories": "id, first_article, title, agency, copies, first_seen",
     "story_members": "member, article_id, story_id, shingles, signature",
     "story_bands": "band, member",
+    "template_pages": "site, page, seen",
+    "template_prints": "site, fingerprint, pages, first_seen, last_seen, sample",
 }
 COPY_ROWS = 5000
 

@@ -462,3 +462,72 @@ def test_a_huge_warc_record_is_refused_with_bounded_memory(tmp_path):
     ]
     peak = int(result.stdout.split()[-1])
     assert peak < HUGE_RECORD * 3 // 4, f"peak memory {peak} bytes"
+
+
+def _site_folder(tmp_path, count: int = 30):
+    from .test_templates import site_page
+
+    folder = tmp_path / "site"
+    folder.mkdir()
+    for number in range(count):
+        (folder / f"{number:02}.html").write_text(site_page(number)[1], encoding="utf-8")
+    return folder
+
+
+def test_extract_learns_a_sites_template_in_a_first_pass(tmp_path, capsys):
+    from .test_templates import CHROME, site_page
+
+    folder = _site_folder(tmp_path)
+    assert main(["extract", str(folder), "--workers", "2"]) == 0
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert [r["paragraphs"] for r in lines] == [site_page(n)[2] for n in range(30)]
+    assert not any(text in p for r in lines for p in r["paragraphs"] for _, _, text in CHROME)
+    assert "learned the templates of 1 site(s) in a first pass" in captured.err
+
+
+def test_extract_with_no_learn_makes_one_pass(tmp_path, capsys):
+    folder = _site_folder(tmp_path, 6)
+    assert main(["extract", str(folder), "--workers", "1", "--no-learn"]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 6 and "learned" not in captured.err
+
+
+def test_extract_of_fewer_pages_than_min_pages_streams_in_one_pass(tmp_path, capsys):
+    folder = _site_folder(tmp_path, 4)
+    assert main(["extract", str(folder), "--workers", "1"]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 4 and "learned" not in captured.err
+
+
+def test_extract_reads_and_updates_a_states_learned_templates(tmp_path, capsys):
+    from .test_templates import SITE
+
+    folder = _site_folder(tmp_path, 8)
+    state = tmp_path / "state.sqlite"
+    assert main(["extract", str(folder), "--workers", "1", "--state", str(state)]) == 0
+    config = write_config(tmp_path, [{"name": "f", "type": "files", "path": str(folder)}])
+    capsys.readouterr()
+    assert main(["templates", "--config", str(config), SITE]) == 0
+    assert "8 pages learned, 8 template blocks" in capsys.readouterr().out
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "p.html").write_bytes((folder / "07.html").read_bytes())
+    assert main(["extract", str(one), "--workers", "1", "--state", str(state)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1
+
+
+def test_extract_keeps_failures_in_input_order_across_two_passes(tmp_path, capsys):
+    folder = _site_folder(tmp_path, 6)
+    (folder / "03b.html").write_bytes(b"")
+    assert main(["extract", str(folder), "--workers", "1"]) == 1
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 6
+    failed = [line for line in captured.err.splitlines() if "03b.html" in line]
+    assert len(failed) == 1
+
+
+def test_extract_state_does_not_apply_with_a_cluster(tmp_path, capsys):
+    code = main(["extract", str(tmp_path), "--cluster", "local:1", "--state", str(tmp_path / "s")])
+    assert code == 2
+    assert "--state does not apply with --cluster" in capsys.readouterr().err

@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from distributed import Client
 from scraper import cluster
 from scraper.cli import main
 from scraper.cluster import Options, extract_archives, plan
+from scraper.config import load_settings
+from scraper.store import read_templates
 
 from .conftest import FIXTURES, all_records, latest_report, write_config
 from .pgserver import free_port
@@ -257,6 +260,33 @@ def test_a_run_with_an_engine_extracts_on_the_cluster(tmp_path, dask_scheduler):
     records = all_records(tmp_path / "out")
     assert len(records) == len(FIXTURE_PAGES)
     assert latest_report(tmp_path / "out")["totals"]["emitted"] == len(FIXTURE_PAGES)
+
+
+def test_a_run_with_an_engine_learns_site_templates_and_applies_site_rules(
+    tmp_path, dask_scheduler
+):
+    """The pages reach the cluster's workers with their site's rules, and the
+    fingerprints come back with each record to the run, which learns."""
+    from .test_templates import CHROME, SITE, site_page
+
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for number in range(8):
+        (pages / f"{number}.html").write_text(site_page(number)[1], encoding="utf-8")
+    config = write_config(
+        tmp_path,
+        [{"name": "site", "type": "files", "path": str(pages)}],
+        engine=dask_scheduler,
+        rules=[{"site": SITE, "source": "Valley Wire"}],
+    )
+    assert main(["--config", str(config)]) == 0
+    records = all_records(tmp_path / "out")
+    assert {(r["source"], r["source_evidence"]) for r in records} == {("Valley Wire", "site_rule")}
+    settings = load_settings(config)
+    cutoff = datetime.now(UTC) - timedelta(days=1)
+    (view,) = read_templates(settings.state, SITE, cutoff, 5)
+    assert len(view.page_times) == 8
+    assert len(view.template(5, 0.3)) == len(CHROME)
 
 
 def test_failures_are_counted_by_reason_per_partition_and_summed(tmp_path, capsys, dask_scheduler):

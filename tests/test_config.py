@@ -42,6 +42,19 @@ def test_relative_paths_are_taken_from_the_config_directory(tmp_path):
         ),
         ("sources: [{name: a, type: urls, urls: ['ftp://x']}]", "sources[0].urls"),
         ("sources: []", "sources"),
+        (
+            "template: {min_share: 2}\nsources: [{name: a, type: files, path: x}]",
+            "template.min_share",
+        ),
+        (
+            "template: {max_age: soon}\nsources: [{name: a, type: files, path: x}]",
+            "template.max_age",
+        ),
+        (
+            "rules: [{site: a.example, keep: ['p[']}]\nsources: [{name: a, type: files, path: x}]",
+            "rules[0].keep[0]",
+        ),
+        ("rules: [{include: 3}]\nsources: [{name: a, type: files, path: x}]", "rules[0].include"),
     ],
 )
 def test_bad_config_names_the_field(tmp_path, text, field):
@@ -339,3 +352,21 @@ def test_run_folder_retention_defaults_and_bounds():
     for bad, field in (({"keep_runs": 0}, "keep_runs"), ({"keep_days": 0}, "keep_days")):
         with pytest.raises(ConfigError, match=f"output.{field}"):
             parse_settings({"output": bad, "sources": files})
+
+
+def test_template_settings_take_durations_and_rules_files_are_relative_to_the_config(tmp_path):
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "portals.yaml").write_text(
+        "rules:\n  - site: a.example\n    source: AP\n"
+    )
+    text = (
+        "template: {min_pages: 3, min_share: 0.5, max_age: 30d}\n"
+        "rules: [{include: rules/portals.yaml}, {site: b.example, remove: [div.x]}]\n"
+        "sources: [{name: a, type: files, path: x}]"
+    )
+    settings = load_settings(write(tmp_path, text))
+    assert settings.template.max_age.days == 30 and settings.template.min_pages == 3
+    assert [(r.site, r.source) for r in settings.site_rules()] == [
+        ("a.example", "AP"),
+        ("b.example", None),
+    ]

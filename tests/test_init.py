@@ -4,12 +4,15 @@ import scraper
 def test_public_api_is_exactly_all():
     public = {name for name in dir(scraper) if not name.startswith("_")}
     modules = {
+        "archives",
         "attribution",
         "blocks",
         "clean",
         "cluster",
         "dedup",
         "cli",
+        "embedded",
+        "explain",
         "config",
         "discover",
         "errors",
@@ -19,9 +22,11 @@ def test_public_api_is_exactly_all():
         "normalise",
         "pipeline",
         "report",
+        "rules",
         "sinks",
         "store",
         "store_pg",
+        "templates",
     }
     assert set(scraper.__all__) <= public
     assert public - set(scraper.__all__) <= modules

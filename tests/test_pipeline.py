@@ -723,3 +723,58 @@ def test_each_record_of_an_archive_is_taken_with_its_own_digest(tmp_path, monkey
     config = write_config(tmp_path, [{"name": "w", "type": "files", "path": str(archive)}])
     asyncio.run(run(load_settings(config), workers=2))
     assert taken == [content_digest(b) for b in bodies]
+
+
+def test_a_run_learns_each_sites_template_and_the_next_run_applies_it(tmp_path, capsys):
+    from .test_templates import CHROME, SITE, site_page
+
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    bodies = {}
+
+    def add(numbers: range) -> None:
+        for number in numbers:
+            url, html, paragraphs = site_page(number)
+            (pages / f"{number:02}.html").write_text(html, encoding="utf-8")
+            bodies[url] = paragraphs
+
+    add(range(30))
+    config = write_config(tmp_path, [{"name": "site", "type": "files", "path": str(pages)}])
+    assert main(["--config", str(config)]) == 0
+    capsys.readouterr()
+    assert main(["templates", "--config", str(config)]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[1].split() == ["30", str(len(CHROME)), SITE]
+    assert main(["templates", "--config", str(config), SITE]) == 0
+    listed = capsys.readouterr().out
+    assert all(text[:40] in listed for _, _, text in CHROME)
+
+    add(range(30, 40))
+    assert main(["--config", str(config)]) == 0
+    found = {r["url"]: r for r in records(tmp_path)}
+    assert len(found) == 40
+    for url, paragraphs in bodies.items():
+        assert [p for p in paragraphs if p not in found[url]["paragraphs"]] == []
+    later = [found[f"https://{SITE}/news/story-{n}"] for n in range(30, 40)]
+    assert not any(text in p for r in later for p in r["paragraphs"] for _, _, text in CHROME)
+    assert all(r["paragraphs"] == bodies[r["url"]] for r in later)
+
+
+def test_a_run_applies_the_configs_site_rules(tmp_path):
+    config = write_config(
+        tmp_path,
+        [{"name": "fx", "type": "files", "path": str(FIXTURES / "pages")}],
+        rules=[{"site": "daily8.ai", "source": "Daily Wire", "stop_phrases": ["Prime Minister"]}],
+    )
+    assert main(["--config", str(config)]) == 0
+    daily8 = next(r for r in records(tmp_path) if "daily8" in r["url"])
+    assert (daily8["source"], daily8["source_evidence"]) == ("Daily Wire", "site_rule")
+    assert not any("Prime Minister" in p for p in daily8["paragraphs"])
+    others = [r for r in records(tmp_path) if "daily8" not in r["url"]]
+    assert all(r["source_evidence"] != "site_rule" for r in others)
+
+
+def test_templates_of_a_state_with_nothing_learned(tmp_path, capsys):
+    config = write_config(tmp_path, [{"name": "fx", "type": "files", "path": str(tmp_path)}])
+    assert main(["templates", "--config", str(config)]) == 2
+    assert "no state file" in capsys.readouterr().err

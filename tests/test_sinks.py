@@ -102,6 +102,16 @@ def test_parquet_holds_the_same_records(tmp_path):
     assert table[0]["paragraphs"] == ["Para \u201c1\u201d"] and table[0]["word_count"] == 2
 
 
+def test_parquet_says_where_each_body_was_read(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    sinks = Sinks(tmp_path, ["parquet"])
+    out = sinks.new_run(STARTED)
+    out.write([article(1), article(2).model_copy(update={"extraction": "embedded_state"})])
+    out.finish()
+    table = pq.read_table(out.folder / "records.parquet").to_pylist()
+    assert [r["extraction"] for r in table] == ["dom", "embedded_state"]
+
+
 def test_a_failed_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
     path = tmp_path / "records.jsonl"
     atomic_write(path, b"old\n")

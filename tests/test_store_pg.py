@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -20,8 +21,8 @@ from scraper.cli import main
 from scraper.config import StateUrl, parse_settings
 from scraper.errors import ConfigError, StateFileError, StateUnreachable, StoreError
 from scraper.models import Article, RunReport
-from scraper.store import Store, Validators, open_store, read_runs
-from scraper.store_pg import PG_SCHEMA_VERSION, PgStore, lock_key
+from scraper.store import Store, Validators, open_store, read_runs, read_templates
+from scraper.store_pg import PG_SCHEMA_VERSION, PgStore, copy_from_sqlite, lock_key
 
 from .conftest import FIXTURES, ROOT, all_records, latest_report, write_config
 from .pgserver import free_port
@@ -431,3 +432,56 @@ def test_without_postgresql_the_tests_fail_saying_how_to_install_it(tmp_path):
     assert done.returncode != 0
     assert "apt-get install postgresql-15" in done.stdout
     assert "1 error" in done.stdout and "skipped" not in done.stdout
+
+
+# --- learned site templates ---------------------------------------------------------
+
+
+def _learn(store: Store, pages: dict[int, tuple[tuple[int, str], ...]], days_ago: int = 0) -> None:
+    when = datetime.now(UTC).replace(microsecond=0) - timedelta(days=days_ago)
+    store.learn_templates("site.example", pages, when, when - timedelta(days=60))
+
+
+def test_both_backends_count_each_template_block_once_per_page(location):
+    chrome = ((11, "div.top: Our newsroom"), (-12, "p.legal: No reproduction"))
+    with open_store(location) as store:
+        for page in range(6):
+            _learn(store, {page: (*chrome, (1000 + page, "p: a teaser of its own"))})
+        _learn(store, {0: chrome})  # seen again: not counted again
+        view = store.template_view("site.example", datetime.now(UTC) - timedelta(days=60), 5)
+    assert len(view.page_times) == 6
+    assert {p.print: p.pages for p in view.prints} == {11: 6, -12: 6}
+    assert {p.sample for p in view.prints} == {"div.top: Our newsroom", "p.legal: No reproduction"}
+    assert {p.print for p in view.template(5, 0.3)} == {11, -12}
+    cutoff = datetime.now(UTC) - timedelta(days=60)
+    listed = read_templates(location, None, cutoff, 5)
+    assert [v.site for v in listed] == ["site.example"]
+
+
+def test_both_backends_forget_what_was_not_seen_for_max_age(location):
+    with open_store(location) as store:
+        for page in range(6):
+            _learn(store, {page: ((7, "div: old chrome"),)}, days_ago=90)
+        _learn(store, {100: ((8, "div: new chrome"),)})
+        view = store.template_view("site.example", datetime.now(UTC) - timedelta(days=60), 1)
+    assert [p.print for p in view.prints] == [8]
+    assert len(view.page_times) == 1
+
+
+def test_a_site_keeps_at_most_its_share_of_fingerprints(location, monkeypatch):
+    monkeypatch.setattr("scraper.store.MAX_PRINTS_PER_SITE", 10)
+    with open_store(location) as store:
+        for page in range(5):
+            prints = ((1, "div: chrome"), *((1000 + page * 100 + i, "p: teaser") for i in range(8)))
+            _learn(store, {page: prints})
+        view = store.template_view("site.example", datetime.now(UTC) - timedelta(days=60), 1)
+    assert len(view.prints) == 10
+    assert {p.print: p.pages for p in view.prints}[1] == 5  # the most seen stays
+
+
+def test_templates_are_copied_into_postgresql(tmp_path, pg_url):
+    with Store(tmp_path / "s.sqlite") as store:
+        for page in range(5):
+            _learn(store, {page: ((3, "div: chrome"),)})
+    copied = copy_from_sqlite(tmp_path / "s.sqlite", StateUrl.checked(pg_url))
+    assert copied["template_pages"] == 5 and copied["template_prints"] == 1
