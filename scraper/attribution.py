@@ -31,7 +31,7 @@ from urllib.parse import urljoin, urlsplit
 import yaml
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from .clean import SOURCE_TOKENS, TokenIndex, node_text, tokens, with_tokens
+from .clean import SOURCE_TOKENS, node_text, tokens, with_tokens
 from .models import FeedOrigin
 from .normalise import normalise_space
 
@@ -320,10 +320,8 @@ def read_clues(
     url: str | None,
     site: str | None,
     canonical: str | None,
-    index: TokenIndex | None = None,
 ) -> Clues:
-    """The source evidence of a parsed page (call before the tree is cleaned);
-    ``index``, the page's class and id values, finds bylines and labels faster."""
+    """The source evidence of a parsed page (call before the tree is cleaned)."""
     clues = Clues(url=url, site=site, canonical=canonical, authors=list(authors))
     articles = [o for o in jsonld if _types(o) & _ARTICLE_TYPES] or jsonld[:1]
     for article in articles:
@@ -356,7 +354,7 @@ def read_clues(
     root = tree.body
     if root is None:
         return clues
-    bylines = index.in_body(BYLINE_TOKENS) if index else with_tokens(root, BYLINE_TOKENS)
+    bylines = with_tokens(root, BYLINE_TOKENS)
     if marked := root.css("[rel=author], [itemprop=author]"):
         bylines = sorted(bylines + marked, key=_position(root))
     for node in bylines:
@@ -364,8 +362,7 @@ def read_clues(
         if 1 < len(text) <= MAX_BYLINE_CHARS and not _about_media(node) and _about_this(node):
             clues.bylines.append(text)
     clues.bylines = list(dict.fromkeys(clues.bylines))[:MAX_BYLINES]
-    labels = index.in_body(SOURCE_TOKENS) if index else with_tokens(root, SOURCE_TOKENS)
-    for node in labels:
+    for node in with_tokens(root, SOURCE_TOKENS):
         text = node_text(node) or _alt(node)
         if 1 < len(text) <= MAX_NAME_CHARS and not _about_media(node) and _about_this(node):
             clues.providers.append(text)

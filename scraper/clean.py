@@ -17,7 +17,6 @@ Two layers, both generic (no per-site code):
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import urljoin
@@ -191,96 +190,17 @@ def attr_tokens(attrs: dict[str, str | None]) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=64)
-def _needed_words(words: frozenset[str]) -> tuple[str, ...]:
-    return tuple(sorted(w for w in words if not any(o != w and o in w for o in words)))
-
-
-@lru_cache(maxsize=64)
 def _substring_selector(words: frozenset[str]) -> str:
     # class and id only, and no word holding another ("authors" holds "author"):
     # lexbor tests every alternative on every element
-    return ", ".join(f'[{a}*="{w}" i]' for w in _needed_words(words) for a in ("class", "id"))
-
-
-@lru_cache(maxsize=64)
-def _substring_pattern(words: frozenset[str]) -> re.Pattern[str]:
-    # lexbor's "i" flag folds ASCII letters only
-    return re.compile("|".join(map(re.escape, _needed_words(words))), re.IGNORECASE | re.ASCII)
-
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-_ANY_NAME = "[class], [id]"
-
-
-def _distinct(nodes: list[LexborNode]) -> list[LexborNode]:
-    # lexbor lists an element once for each alternative of a selector it matches
-    return [n for i, n in enumerate(nodes) if i == 0 or n.mem_id != nodes[i - 1].mem_id]
+    needed = sorted(w for w in words if not any(o != w and o in w for o in words))
+    return ", ".join(f'[{a}*="{w}" i]' for w in needed for a in ("class", "id"))
 
 
 def with_tokens(root: LexborNode, words: frozenset[str]) -> list[LexborNode]:
     """Elements under ``root`` (itself included) whose class or id tokens include one
-    of ``words``, in document order; lexbor preselects them by substring (and lists
-    an element once per word and attribute that holds it)."""
+    of ``words``, in document order; lexbor preselects them by substring."""
     return [n for n in root.css(_substring_selector(words)) if words & set(tokens(n))]
-
-
-class TokenIndex:
-    """The elements of a page that have a class or id, in document order, for
-    ``with_tokens`` with several word sets on one page: one query, then one regular
-    expression pass over their class and id values per set (a substring selector
-    makes lexbor test each word on every element, a query per set)."""
-
-    def __init__(self, tree: LexborHTMLParser) -> None:
-        root = tree.root
-        self.nodes = _distinct(root.css(_ANY_NAME)) if root is not None else []
-        self.values = [
-            (attrs.get("class") or "", attrs.get("id") or "")
-            for attrs in (node.attributes for node in self.nodes)
-        ]
-        lines = [f"{c}\t{i}".replace("\n", " ") for c, i in self.values]
-        self.text = "\n".join(lines)
-        self.starts = [0]
-        for line in lines:
-            self.starts.append(self.starts[-1] + len(line) + 1)
-        # the page's elements come first, then the body's (which is itself included)
-        outside = root is not None and not {"class", "id"}.isdisjoint(root.attributes)
-        head = tree.head
-        self.body_start = outside + (len(_distinct(head.css(_ANY_NAME))) if head else 0)
-        self.gone: set[int] = set()  # elements removed from the tree since
-        self._positions: dict[int, int] | None = None
-
-    def in_page(self, words: frozenset[str]) -> list[LexborNode]:
-        """``with_tokens(tree.root, words)``."""
-        return self._find(words, 0)
-
-    def in_body(self, words: frozenset[str]) -> list[LexborNode]:
-        """``with_tokens(tree.body, words)``."""
-        return self._find(words, self.body_start)
-
-    def forget(self, node: LexborNode) -> None:
-        """Leave out ``node`` and what it holds: call before it leaves the tree."""
-        if self._positions is None:
-            self._positions = {n.mem_id: i for i, n in enumerate(self.nodes)}
-        start = self._positions.get(node.mem_id)
-        if start is not None:
-            self.gone.update(range(start, start + len(_distinct(node.css(_ANY_NAME)))))
-
-    def _find(self, words: frozenset[str], first: int) -> list[LexborNode]:
-        found: list[LexborNode] = []
-        if first >= len(self.nodes):
-            return found
-        last = -1
-        for match in _substring_pattern(words).finditer(self.text, self.starts[first]):
-            i = bisect_right(self.starts, match.start()) - 1
-            if i != last and i not in self.gone and words & set(tokens(self.nodes[i])):
-                # as many times as lexbor lists it (see ``with_tokens``)
-                found += [self.nodes[i]] * self._alternatives(i, words)
-            last = i
-        return found
-
-    def _alternatives(self, i: int, words: frozenset[str]) -> int:
-        values = [v.translate(_ASCII_LOWER) for v in self.values[i]]
-        return sum(w in v for w in _needed_words(words) for v in values)
 
 
 @lru_cache(maxsize=8192)

@@ -54,7 +54,6 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from . import attribution, embedded, rules
 from .blocks import BlockModel, Body, PageBlocks, read_blocks, shipped_model
 from .clean import (
-    TokenIndex,
     clean_lines,
     node_text,
     place_captions,
@@ -271,9 +270,7 @@ def _meta(tags: dict[str, str | None], *keys: str) -> str | None:
     return None
 
 
-def read_meta(tree: LexborHTMLParser, url: str | None, index: TokenIndex | None = None) -> Meta:
-    """The page's metadata; the standfirst leaves the tree (``index``, the page's class
-    and id values, finds it faster, and forgets it)."""
+def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
     meta = Meta()
     meta.jsonld = _jsonld_objects(tree)
     tags = _meta_tags(tree)
@@ -286,7 +283,7 @@ def read_meta(tree: LexborHTMLParser, url: str | None, index: TokenIndex | None 
         or _meta(tags, "og:title", "twitter:title")
         or (normalise_space(headline) if headline else None)
     )
-    meta.standfirst = _standfirst(tree, h1, index)
+    meta.standfirst = _standfirst(tree, h1)
     meta.authors = _unique(normalise_space(n) for n in _names(article.get("author")))
     meta.authors = meta.authors or _unique(
         node_text(n) for n in tree.css("[itemprop=author] [itemprop=name], [rel=author]")
@@ -312,17 +309,12 @@ def read_meta(tree: LexborHTMLParser, url: str | None, index: TokenIndex | None 
     return meta
 
 
-def _standfirst(
-    tree: LexborHTMLParser, h1: LexborNode | None, index: TokenIndex | None
-) -> str | None:
+def _standfirst(tree: LexborHTMLParser, h1: LexborNode | None) -> str | None:
     """The text of the first standfirst-classed block (else of the first lead-classed
     block beside the headline), which leaves the tree."""
     if tree.root is None:
         return None
-    if index is None:
-        candidates = with_tokens(tree.root, STANDFIRST_TOKENS)
-    else:
-        candidates = index.in_page(STANDFIRST_TOKENS)
+    candidates = with_tokens(tree.root, STANDFIRST_TOKENS)
     if h1 is not None and h1.parent is not None:
         grandparent = h1.parent.parent
         beside = (
@@ -335,8 +327,6 @@ def _standfirst(
             continue
         text = node_text(node)
         if len(text.split()) >= 5 and len(text) <= STANDFIRST_MAX_CHARS:
-            if index is not None:
-                index.forget(node)
             node.decompose()
             return text
     return None
@@ -452,12 +442,9 @@ def parse_page(text: str, url: str | None, site_rules: SiteRules | None = None) 
     the same steps for extraction and for training the block model. ``site_rules``
     mark the elements their selectors match."""
     tree = LexborHTMLParser(text)
-    index = TokenIndex(tree)
-    meta = read_meta(tree, url, index)
+    meta = read_meta(tree, url)
     # read before cleaning: credit and dateline lines are chrome to the cleaner
-    clues = attribution.read_clues(
-        tree, meta.jsonld, meta.authors, url, meta.site, meta.canonical, index
-    )
+    clues = attribution.read_clues(tree, meta.jsonld, meta.authors, url, meta.site, meta.canonical)
     states = embedded.read_states(tree)  # the cleaner removes scripts
     if meta.canonical and (not url or url.startswith("file:")):
         url = meta.canonical  # a saved page is known by its canonical URL
