@@ -59,6 +59,7 @@ from scraper.blocks import (
 from scraper.clean import clean_lines
 from scraper.errors import ExtractError
 from scraper.extract import NEVER_CUT, decode_html, main_text, parse_page
+from scraper.templates import DomNotes
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "scraper" / "data"
@@ -86,8 +87,7 @@ PARAMS: dict[str, Any] = {
     "verbosity": -1,
 }
 ROUNDS = {"stage1": 250, "stage2": 300, "stage3": 150}
-CACHE_VERSION = 4  # of ``Sample``
-STAGE3_ALL = False
+CACHE_VERSION = 5  # of ``Sample``
 
 
 # --- labels ----------------------------------------------------------------------------
@@ -242,6 +242,7 @@ class Sample:
     # trafilatura's reading of the cleaned page, as extract's fallback gets it
     trafilatura_lines: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    notes: DomNotes = field(default_factory=DomNotes)  # ``BlockModel.body`` reads them
 
 
 def _source_key() -> str:
@@ -293,6 +294,7 @@ def _parse_one(job: tuple[str, dict[str, Any], bytes]) -> Sample | None:
         trafilatura=float(theirs["f1"]),
         trafilatura_lines=reading,
         extra={"counts": theirs.get("counts")},
+        notes=page.notes,
     )
 
 
@@ -394,7 +396,7 @@ def train_model(samples: list[Sample], weights: list[np.ndarray]) -> BlockModel:
     doubtful = [
         i
         for i, s in enumerate(samples)
-        if s.texts and (STAGE3_ALL or needs_trafilatura(s, p_inner[i]))  # type: ignore[arg-type]
+        if s.texts and needs_trafilatura(s, p_inner[i])  # type: ignore[arg-type]
     ]
     third = [
         np.hstack(

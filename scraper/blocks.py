@@ -923,12 +923,8 @@ MODEL, LINK_RUN, RELATED_CARD, TEMPLATE = "model", "link_run", "related_card", "
 JSONLD_SHARE, RUN_SHARE, TRAFILATURA_SHARE = 0.5, 0.1, 0.2
 GUARD_MIN_CHARS = 500  # estimates shorter than this are not evidence of truncation
 MIN_PARAGRAPH = 40  # characters
-# Trafilatura reads a page (and stage 3 weighs its decision) only when the model is
-# unsure of it: when the text it expects to misread, the sum over blocks of length x
-# min(p, 1 - p), is over this share of the body it expects (the sum of length x p).
-# Each reading costs as much as the rest of the page, so this is a speed budget: it
-# asks about the most uncertain tenth of the corpus pages out-of-fold.
-ASK_UNCERTAINTY = 0.17
+UNSURE_LOW, UNSURE_HIGH = 0.25, 0.75
+UNSURE_SHARE = 0.3  # a page is unsure when this share of its text is in between
 RUN_BRIDGES = frozenset({"h2", "h3", "h4", "h5", "h6", "li", "blockquote"})
 
 
@@ -994,16 +990,22 @@ def guard(
 
 
 def needs_trafilatura(page: PageBlocks, p: np.ndarray) -> bool:
-    """Whether the model is unsure of a page (``uncertainty`` over ``ASK_UNCERTAINTY``)."""
-    return bool(len(p)) and uncertainty(p, page.layout.sizes) > ASK_UNCERTAINTY
+    """Whether the model is unsure of a page: the rules found no paragraph container
+    on it, or much of its text has a probability far from 0 and 1."""
+    if not len(p):
+        return False
+    on_fast_path = page.features[0, BLOCK_FEATURES.index("page_fast_path_share")] > 0
+    return not on_fast_path or unsure(p, page.layout.sizes)
 
 
-def uncertainty(p: np.ndarray, sizes: Sequence[int]) -> float:
-    """The text the model expects to misread over the text it expects to be body (1 or
-    more when no block is likely body)."""
+def unsure(p: np.ndarray, sizes: Sequence[int]) -> bool:
+    """Whether much of the page's text has a probability far from 0 and 1."""
     s = np.asarray(sizes, np.float64)
-    body = float(p @ s)
-    return float(np.minimum(p, 1.0 - p) @ s) / body if body > 0 else 1.0
+    total = s.sum()
+    if total == 0:
+        return True
+    middle = ((p > UNSURE_LOW) & (p < UNSURE_HIGH)) * s
+    return bool(middle.sum() / total >= UNSURE_SHARE or (p >= 0.5).sum() == 0)
 
 
 # --- the model ---------------------------------------------------------------------------
