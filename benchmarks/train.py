@@ -72,7 +72,7 @@ THREADS = 2
 IN_SHARE, OUT_SHARE = 0.7, 0.3  # a block this much in the truth is body / not body
 PARAMS: dict[str, Any] = {
     "objective": "binary",
-    "learning_rate": 0.06,
+    "learning_rate": 0.12,
     "num_leaves": 63,
     "min_data_in_leaf": 40,
     "feature_fraction": 0.8,
@@ -86,7 +86,9 @@ PARAMS: dict[str, Any] = {
     "num_threads": THREADS,
     "verbosity": -1,
 }
-ROUNDS = {"stage1": 250, "stage2": 300, "stage3": 150}
+# Half the trees of the first models at twice the learning rate: the same out-of-fold
+# quality (within the spread of two seeds) at half the prediction time.
+ROUNDS = {"stage1": 125, "stage2": 150, "stage3": 75}
 CACHE_VERSION = 5  # of ``Sample``
 
 
