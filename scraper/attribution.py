@@ -121,6 +121,7 @@ CREDIT_HINTS = (
     "first appeared", "first published", "republished", "provided", "distributed",
     "supplied", "material", "files from",
 )  # fmt: skip
+_CREDIT_HINT = re.compile("|".join(re.escape(hint) for hint in CREDIT_HINTS))
 _INITIALS_CREDIT = re.compile(r"^[a-z]{2,4}(?:/[a-z]{2,4})*/(?P<who>[^\s/]{2,12})$")
 VIA_DATELINE = re.compile(
     r"^(?:[^\W\d_][\w.'’ -]{0,40}\s)?via\s+(?P<who>[^\s—–-][^—–:]{0,30}?)\s*[—–:-]\s"
@@ -402,9 +403,12 @@ def _alt(node: LexborNode) -> str:
     return re.sub(r"(?i)\s+logo$", "", normalise_space(alt)) if alt else ""
 
 
+_TEXT_CHILDREN = frozenset({"-text", "a", "b", "i", "em", "strong", "span", "br"})
+
+
 def _only_text(node: LexborNode) -> bool:
     """Whether every child of ``node`` is text or inline markup without blocks."""
-    return all(c.tag in {"-text", "a", "b", "i", "em", "strong", "span", "br"} for c in node.iter())
+    return all(c.tag in _TEXT_CHILDREN for c in node.iter())
 
 
 def _position(root: LexborNode) -> Any:
@@ -540,10 +544,7 @@ def agency_closing(line: str) -> Entry | None:
 
 
 def _credit_hint(text: str) -> bool:
-    lowered = text.lower()
-    return any(hint in lowered for hint in CREDIT_HINTS) or bool(
-        _INITIALS_CREDIT.match(text.strip())
-    )
+    return bool(_CREDIT_HINT.search(text.lower()) or _INITIALS_CREDIT.match(text.strip()))
 
 
 def _initials_credit(line: str) -> Entry | None:

@@ -29,11 +29,11 @@ import math
 import re
 import zlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -163,26 +163,32 @@ _DISPLAY_NONE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 BLOCK_MARK = "data-scraper-block"
 
 
+_WORD_KINDS: dict[str, int] = {}
+for _bit, _vocabulary in (
+    (KIND_CONTENT, CONTENT_WORDS),
+    (KIND_COMMENT, COMMENT_WORDS),
+    (KIND_CAPTION, CAPTION_WORDS),
+    (KIND_META, META_WORDS),
+    (KIND_TITLE, TITLE_WORDS),
+    (KIND_HIDDEN, HIDDEN_WORDS),
+):
+    for _word in _vocabulary:
+        _WORD_KINDS[_word] = _WORD_KINDS.get(_word, 0) | _bit
+
+
 @lru_cache(maxsize=16384)
-def _kinds(value: str) -> int:
-    words = set(_words(value))
+def _value_figures(value: str) -> tuple[int, int]:
+    """clean.py's verdict and the KIND_* words of one attribute value (pages repeat
+    the same class strings many times: each is judged once)."""
     kinds = 0
-    for bit, vocabulary in (
-        (KIND_CONTENT, CONTENT_WORDS),
-        (KIND_COMMENT, COMMENT_WORDS),
-        (KIND_CAPTION, CAPTION_WORDS),
-        (KIND_META, META_WORDS),
-        (KIND_TITLE, TITLE_WORDS),
-        (KIND_HIDDEN, HIDDEN_WORDS),
-    ):
-        if not vocabulary.isdisjoint(words):
-            kinds |= bit
-    return kinds
+    for word in _words(value):
+        kinds |= _WORD_KINDS.get(word, 0)
+    return _value_verdict(value), kinds
 
 
-@dataclass(slots=True)
-class Context:
-    """What an element inherits from its ancestors."""
+class Context(NamedTuple):
+    """What an element inherits from its ancestors (a tuple: the walk makes one per
+    element)."""
 
     depth: int = 0
     flags: int = 0
@@ -192,7 +198,7 @@ class Context:
     path: int = 0  # hash of the last three tags
     parent: int = 0  # mem_id of the block element's parent and grandparent
     grandparent: int = 0
-    index: int = 0  # the parent's number in ``Elements``
+    number: int = 0  # the parent's number in ``Elements``
 
 
 @dataclass(slots=True)
@@ -236,18 +242,33 @@ class Elements:
     end: list[int] = field(default_factory=lambda: [1])
 
 
+NO_ATTRIBUTES = (0, 0, "", False)
+
+
 def _attributes(node: LexborNode) -> tuple[int, int, str, bool]:
     """clean.py's verdict, KIND_* words, class string and hidden-ness of an element."""
     attrs = node.attributes
     if not attrs:
-        return 0, 0, "", False
+        return NO_ATTRIBUTES
+    if len(attrs) == 1 and (name := attrs.get("class")) is not None:
+        return _class_figures(name)  # half of all elements: a class and nothing else
+    return _judge(attrs)
+
+
+@lru_cache(maxsize=16384)
+def _class_figures(name: str) -> tuple[int, int, str, bool]:
+    return (*_value_figures(name), name, False) if name else NO_ATTRIBUTES
+
+
+def _judge(attrs: dict[str, str | None]) -> tuple[int, int, str, bool]:
     verdict = CHROME if attrs.get("role") in CHROME_ROLES else 0
     kinds = 0
     for key in TOKEN_ATTRS:
         value = attrs.get(key)
         if value:
-            verdict = max(verdict, _value_verdict(value))
-            kinds |= _kinds(value)
+            value_verdict, value_kinds = _value_figures(value)
+            verdict = max(verdict, value_verdict)
+            kinds |= value_kinds
     style = attrs.get("style")
     hidden = "hidden" in attrs or attrs.get("aria-hidden") == "true"
     hidden = hidden or bool(style and _DISPLAY_NONE.search(style))
@@ -259,73 +280,74 @@ def segment(root: LexborNode) -> tuple[list[Block], Elements]:
     and the tree of block-level elements that hold them."""
     blocks: list[Block] = []
     elements = Elements()
+    parents, depths, ends = elements.parent, elements.depth, elements.end
     top = Block(root, root.tag or "body", Context(), 0, 0, "")
     current = top
-    # Stack items: (node, context of its parent, block it writes into, inline link,
-    # element number). ``None`` as node closes the element numbered and reopens the
-    # block of its parent.
-    stack: list[tuple[LexborNode | None, Context, Block, bool, int]] = [
-        (child, top.context, top, False, 0)
-        for child in reversed(list(root.iter(include_text=True)))
+    # A frame per open element: its children not read yet, the context they inherit,
+    # the block they write into, whether they lie inside a link, and the element's
+    # number (-1 for an inline element, whose end closes no block).
+    frames: list[tuple[Iterator[LexborNode], Context, Block, bool, int]] = [
+        (root.iter(include_text=True), top.context, top, False, -1)
     ]
-    while stack:
-        node, context, owner, in_link, number = stack.pop()
-        if node is None:
-            elements.end[number] = len(elements.parent)
-            _close(current, blocks)
-            current = owner
-            continue
-        tag = node.tag
-        if tag == "-text":
-            text = node.text_content
-            if text and not text.isspace():
-                if current.text:  # closed: its element's text goes on in a new block
-                    current = current.continued()
-                current.parts.append(text)
-                if in_link:
-                    current.link_chars += len(text.strip())
-            continue
-        if tag in SKIP_TAGS or tag is None:
-            continue
-        if tag == "br":
-            if current.parts and current.parts[-1] == "\n" and not current.text:
-                _close(current, blocks)  # two line breaks end a paragraph
-            elif not current.text:
-                current.parts.append("\n")
-            continue
-        if tag in INLINE_TAGS:
-            if tag == "a":
-                current.links += 1
-                in_link = True
-            stack.extend(
-                [(c, context, owner, in_link, 0) for c in node.iter(include_text=True)][::-1]
+    while frames:
+        children, context, owner, in_link, number = frames[-1]
+        for node in children:
+            tag = node.tag
+            if tag == "-text":
+                text = node.text_content
+                if text and not text.isspace():
+                    if current.text:  # closed: its element's text goes on in a new block
+                        current = current.continued()
+                    current.parts.append(text)
+                    if in_link:
+                        current.link_chars += len(text.strip())
+                continue
+            if tag in INLINE_TAGS:
+                if tag == "br":
+                    if current.parts and current.parts[-1] == "\n" and not current.text:
+                        _close(current, blocks)  # two line breaks end a paragraph
+                    elif not current.text:
+                        current.parts.append("\n")
+                    continue
+                if tag == "a":
+                    current.links += 1
+                    frames.append((node.iter(include_text=True), context, owner, True, -1))
+                else:
+                    frames.append((node.iter(include_text=True), context, owner, in_link, -1))
+                break
+            if tag in SKIP_TAGS or tag is None:
+                continue
+            verdict, kinds, class_name, hidden = _attributes(node)
+            child = len(parents)
+            parents.append(context.number)
+            depth = context.depth + 1
+            depths.append(depth)
+            ends.append(child + 1)
+            child_context = Context(
+                depth,
+                context.flags | FLAG_OF_TAG.get(tag, 0) | (IN_HIDDEN if hidden else 0),
+                verdict if verdict > context.verdict else context.verdict,
+                context.chrome_depth + (verdict > 0),
+                context.kinds | kinds,
+                (context.path * 31 + TAG_CODES.get(tag, OTHER_TAG)) % 29791,
+                node.mem_id,
+                context.parent,
+                child,
             )
-            continue
-        verdict, kinds, class_name, hidden = _attributes(node)
-        number = len(elements.parent)
-        elements.parent.append(context.index)
-        elements.depth.append(context.depth + 1)
-        elements.end.append(number + 1)
-        child_context = Context(
-            depth=context.depth + 1,
-            flags=context.flags | FLAG_OF_TAG.get(tag, 0) | (IN_HIDDEN if hidden else 0),
-            verdict=max(context.verdict, verdict),
-            chrome_depth=context.chrome_depth + (verdict > 0),
-            kinds=context.kinds | kinds,
-            path=(context.path * 31 + TAG_CODES.get(tag, OTHER_TAG)) % 29791,
-            parent=node.mem_id,
-            grandparent=context.parent,
-            index=number,
-        )
-        _close(current, blocks)
-        block = Block(node, tag, context, verdict, kinds, class_name, number)
-        current = block
-        stack.append((None, context, owner, in_link, number))
-        stack.extend(
-            [(c, child_context, block, False, 0) for c in node.iter(include_text=True)][::-1]
-        )
+            if current.parts and not current.text:
+                _close(current, blocks)
+            current = Block(node, tag, context, verdict, kinds, class_name, child)
+            frames.append((node.iter(include_text=True), child_context, current, False, child))
+            break
+        else:  # the element's children are all read: it ends
+            frames.pop()
+            if number >= 0:
+                ends[number] = len(parents)
+                if current.parts and not current.text:
+                    _close(current, blocks)
+                current = frames[-1][2]  # the block of the element around it
     _close(current, blocks)
-    elements.end[0] = len(elements.parent)
+    ends[0] = len(parents)
     return blocks, elements
 
 
@@ -557,117 +579,150 @@ def _hash(value: str, buckets: int) -> int:
     return zlib.crc32(value.encode("utf-8", "replace")) % buckets
 
 
+@lru_cache(maxsize=4096)
+def _path_code(path: int) -> int:
+    return _hash(f"{path}", 64)
+
+
 def block_features(blocks: list[Block], evidence: Evidence) -> np.ndarray:
     """The feature matrix of a page's blocks (columns: ``BLOCK_FEATURES``), built
-    column by column (a list comprehension per feature is the cheap way in Python)."""
+    column by column: numpy where a column is arithmetic on other columns, a list
+    comprehension where it reads text."""
     n = len(blocks)
     if n == 0:
         return np.zeros((0, len(BLOCK_FEATURES)), np.float32)
     texts = [b.text for b in blocks]
     contexts = [b.context for b in blocks]
-    sizes = [len(t) for t in texts]
-    total = float(sum(sizes)) or 1.0
-    tags = [TAG_CODES.get(b.tag, OTHER_TAG) for b in blocks]
-    densities = [min(1.0, b.link_chars / s) for b, s in zip(blocks, sizes, strict=True)]
-    log_sizes = [math.log1p(s) for s in sizes]
-    parents = [c.parent for c in contexts]
+    size_list = [len(t) for t in texts]
+    sizes = np.array(size_list, np.float64)
+    total = float(sum(size_list)) or 1.0
+    tag_list = [b.tag for b in blocks]
+    tags = np.array([TAG_CODES.get(t, OTHER_TAG) for t in tag_list], np.float64)
+    link_chars = np.array([b.link_chars for b in blocks], np.float64)
+    densities = np.minimum(1.0, link_chars / sizes)
+    log_sizes = np.log1p(sizes)
+    parent_list = [c.parent for c in contexts]
+    parents = np.array(parent_list, np.int64)
+    grands = np.array([c.grandparent for c in contexts], np.int64)
     # containers: the element around the block's element, and the one around that
-    by_parent: dict[int, list[int]] = {}
-    by_grand: dict[int, int] = {}
-    by_class: Counter[tuple[int, str, str]] = Counter()
+    _, in_parent = np.unique(parents, return_inverse=True)
+    parent_chars = np.bincount(in_parent, sizes)
+    parent_links = np.bincount(in_parent, link_chars)
+    parent_blocks = np.bincount(in_parent)
+    is_p = np.array([t == "p" for t in tag_list], np.float64)
+    parent_p = np.bincount(in_parent, is_p)
+    _, in_grand = np.unique(grands, return_inverse=True)
+    grand_chars = np.bincount(in_grand, sizes)
+    classes = [b.class_name for b in blocks]
+    by_class = Counter(zip(parent_list, tag_list, classes, strict=True))
     by_class_chars: dict[tuple[str, str], int] = {}
-    for i, b in enumerate(blocks):
-        by_parent.setdefault(parents[i], []).append(i)
-        grand = contexts[i].grandparent
-        by_grand[grand] = by_grand.get(grand, 0) + sizes[i]
-        by_class[(parents[i], b.tag, b.class_name)] += 1
-        if b.class_name:
-            key = (b.tag, b.class_name)
-            by_class_chars[key] = by_class_chars.get(key, 0) + sizes[i]
-    parent_stats: dict[int, tuple[float, int, int, float]] = {}
-    for parent, members in by_parent.items():
-        chars = sum(sizes[i] for i in members)
-        links = sum(blocks[i].link_chars for i in members)
-        paragraphs = sum(blocks[i].tag == "p" for i in members)
-        parent_stats[parent] = (chars / total, len(members), paragraphs, links / (chars or 1))
-    stats = [parent_stats[p] for p in parents]
-    h1 = next((i for i, b in enumerate(blocks) if b.tag == "h1"), None)
+    for key, size in zip(zip(tag_list, classes, strict=True), size_list, strict=True):
+        if key[1]:
+            by_class_chars[key] = by_class_chars.get(key, 0) + size
+    h1 = next((i for i, t in enumerate(tag_list) if t == "h1"), None)
     reference = set(shingles(evidence.jsonld_body)) if evidence.jsonld_body else set()
     repeats = Counter(texts)
     samples = [t[:SAMPLE_CHARS] for t in texts]
-    words = [t.count(" ") + 1 for t in texts]
-    short = [s <= 200 for s in sizes]
+    sample_sizes = np.array([len(t) for t in samples], np.float64)
+    words = np.array([t.count(" ") + 1 for t in texts], np.float64)
+    short = [s <= 200 for s in size_list]
     end_markers = [sh and bool(END_MARKERS.match(t)) for t, sh in zip(texts, short, strict=True)]
-    flags = [c.flags for c in contexts]
-    kinds = [c.kinds for c in contexts]
-    own_kinds = [b.own_kinds for b in blocks]
-    fast_chars = sum(s for s, f in zip(sizes, evidence.in_fast, strict=True) if f)
-    kept_chars = sum(s for s, k in zip(sizes, evidence.kept, strict=True) if k)
-    cumulative = [0, *np.cumsum(sizes[:-1]).tolist()]
-    ends_before = [0, *np.cumsum(end_markers[:-1]).tolist()]
-    padded_logs = [0.0] * 3 + log_sizes + [0.0] * 3
+    flags = np.array([c.flags for c in contexts], np.int64)
+    kinds = np.array([c.kinds for c in contexts], np.int64)
+    own_kinds = np.array([b.own_kinds for b in blocks], np.int64)
+    in_fast = np.array(evidence.in_fast, bool)
+    kept = np.array(evidence.kept, bool)
+    fast_chars = float(sizes[in_fast].sum())
+    kept_chars = float(sizes[kept].sum())
+    index = np.arange(n)
+    padded_logs = np.concatenate([np.zeros(3), log_sizes, np.zeros(3)])
+    window = padded_logs[0:n]
+    for k in range(1, 7):
+        window = window + padded_logs[k : k + n]
     columns: list[Sequence[float] | np.ndarray] = [
         log_sizes,
         words,
-        [(s - w + 1) / w for s, w in zip(sizes, words, strict=True)],
-        [len(_PUNCT.findall(t)) / len(t) for t in samples],
-        [len(_DIGIT.findall(t)) / len(t) for t in samples],
+        (sizes - words + 1) / words,
+        np.array([len(_PUNCT.findall(t)) for t in samples], np.float64) / sample_sizes,
+        np.array([len(_DIGIT.findall(t)) for t in samples], np.float64) / sample_sizes,
         [t.endswith(SENTENCE_ENDS) for t in texts],
         [t[0].isupper() for t in texts],
         [t.count(",") for t in texts],
         densities,
         [b.links for b in blocks],
-        [d > 0.95 for d in densities],
+        densities > 0.95,
         tags,
         [c.depth for c in contexts],
-        [_hash(f"{c.path}", 64) for c in contexts],
-        *[[bool(f & bit) for f in flags] for bit in FLAG_BITS],
+        [_path_code(c.path) for c in contexts],
+        *((flags & bit) > 0 for bit in FLAG_BITS),
         [c.verdict for c in contexts],
         [b.own_verdict for b in blocks],
         [c.chrome_depth for c in contexts],
-        *[[bool(k & bit) for k in kinds] for bit in KIND_BITS],
-        *[[bool(k & bit) for k in own_kinds] for bit in KIND_BITS],
-        *[[st[k] for st in stats] for k in range(4)],
-        [by_grand[c.grandparent] / total for c in contexts],
-        [by_class[(p, b.tag, b.class_name)] for p, b in zip(parents, blocks, strict=True)],
+        *((kinds & bit) > 0 for bit in KIND_BITS),
+        *((own_kinds & bit) > 0 for bit in KIND_BITS),
+        parent_chars[in_parent] / total,
+        parent_blocks[in_parent],
+        parent_p[in_parent],
+        parent_links[in_parent] / np.where(parent_chars == 0, 1.0, parent_chars)[in_parent],
+        grand_chars[in_grand] / total,
+        [by_class[key] for key in zip(parent_list, tag_list, classes, strict=True)],
         [
-            by_class_chars.get((b.tag, b.class_name), 0) / total if b.class_name else 0.0
-            for b in blocks
+            by_class_chars.get((t, c), 0) / total if c else 0.0
+            for t, c in zip(tag_list, classes, strict=True)
         ],
     ]
     for d in NEIGHBOURS:
-        inside = [0 <= i + d < n for i in range(n)]
         columns += [
-            [log_sizes[i + d] if ok else -1.0 for i, ok in enumerate(inside)],
-            [densities[i + d] if ok else -1.0 for i, ok in enumerate(inside)],
-            [tags[i + d] if ok else 0 for i, ok in enumerate(inside)],
-            [ok and parents[i + d] == parents[i] for i, ok in enumerate(inside)],
+            _shifted(log_sizes, d, -1.0),
+            _shifted(densities, d, -1.0),
+            _shifted(tags, d, 0.0),
+            _same_parent(in_parent, d),
         ]
     columns += [
-        [sum(padded_logs[i : i + 7]) for i in range(n)],
-        [i / n for i in range(n)],
-        [c / total for c in cumulative],
-        [
-            max(-H1_REACH, min(H1_REACH, i - h1)) if h1 is not None else H1_REACH * 2
-            for i in range(n)
-        ],
-        [h1 is not None and i > h1 for i in range(n)],
-        [_overlap(t, reference) for t in texts] if reference else [-1.0] * n,
-        [bool(reference)] * n,
+        window,
+        index / n,
+        np.concatenate([[0.0], np.cumsum(sizes[:-1])]) / total,
+        np.clip(index - h1, -H1_REACH, H1_REACH) if h1 is not None else np.full(n, H1_REACH * 2),
+        index > h1 if h1 is not None else np.zeros(n, bool),
+        [_overlap(t, reference) for t in texts] if reference else np.full(n, -1.0),
+        np.full(n, bool(reference)),
         [sh and bool(DROP_LINES.match(t)) for t, sh in zip(texts, short, strict=True)],
         end_markers,
         [sh and bool(CARD_LABEL.match(t)) for t, sh in zip(texts, short, strict=True)],
-        ends_before,
-        evidence.kept,
-        evidence.in_fast,
+        np.concatenate([[0], np.cumsum(end_markers[:-1])]),
+        kept,
+        in_fast,
         evidence.in_main,
         [repeats[t] for t in texts],
-        [fast_chars / total] * n,
-        [math.log1p(total)] * n,
-        [math.log1p(n)] * n,
-        [kept_chars / total] * n,
+        np.full(n, fast_chars / total),
+        np.full(n, math.log1p(total)),
+        np.full(n, math.log1p(n)),
+        np.full(n, kept_chars / total),
     ]
-    return np.array(columns, np.float32).T.copy()
+    matrix = np.empty((n, len(columns)), np.float32)
+    for i, values in enumerate(columns):
+        matrix[:, i] = values
+    return matrix
+
+
+def _shifted(values: np.ndarray, d: int, missing: float) -> np.ndarray:
+    """``values`` of the block ``d`` places away (``missing`` past either end)."""
+    out = np.full(len(values), missing)
+    if d > 0:
+        out[:-d] = values[d:]
+    else:
+        out[-d:] = values[:d]
+    return out
+
+
+def _same_parent(in_parent: np.ndarray, d: int) -> np.ndarray:
+    """Whether the block ``d`` places away has the same parent element."""
+    out = np.zeros(len(in_parent), bool)
+    if d > 0:
+        out[:-d] = in_parent[d:] == in_parent[:-d]
+    else:
+        out[-d:] = in_parent[:d] == in_parent[-d:]
+    return out
 
 
 # --- stage 2 -------------------------------------------------------------------------
@@ -905,22 +960,27 @@ def guard(
     """``chosen``, or a better-supported reading when the body is much shorter than
     an independent estimate of its length; returns the choice, the guard's reason,
     and trafilatura's lines when they were taken."""
-    texts, tags, flags = page.texts, page.tags, page.flags
     sizes = page.layout.sizes
     body_chars = sum(s for s, c in zip(sizes, chosen, strict=True) if c)
     article_body = page.jsonld_body
     if len(article_body) >= GUARD_MIN_CHARS and body_chars < JSONLD_SHARE * len(article_body):
         reference = set(shingles(article_body))
-        reading = [c or _overlap(t, reference) >= 0.5 for t, c in zip(texts, chosen, strict=True)]
+        reading = [
+            c or _overlap(t, reference) >= 0.5 for t, c in zip(page.texts, chosen, strict=True)
+        ]
         if sum(s for s, c in zip(sizes, reading, strict=True) if c) > body_chars:
             return reading, "jsonld", None
-    run = paragraph_run(texts, tags, flags)
-    run_chars = sum(
-        sizes[i] for i in range(run.start, run.stop) if _is_paragraph(tags[i], sizes[i], flags[i])
-    )
-    if run_chars >= GUARD_MIN_CHARS and body_chars < RUN_SHARE * run_chars:
-        reading = [c or run.start <= i < run.stop for i, c in enumerate(chosen)]
-        return reading, "paragraphs", None
+    if body_chars < RUN_SHARE * sum(sizes):  # else even a run of all the text is no reason
+        tags, flags = page.tags, page.flags
+        run = paragraph_run(page.texts, tags, flags)
+        run_chars = sum(
+            sizes[i]
+            for i in range(run.start, run.stop)
+            if _is_paragraph(tags[i], sizes[i], flags[i])
+        )
+        if run_chars >= GUARD_MIN_CHARS and body_chars < RUN_SHARE * run_chars:
+            reading = [c or run.start <= i < run.stop for i, c in enumerate(chosen)]
+            return reading, "paragraphs", None
     if fallback is not None:
         lines = fallback()
         theirs = sum(len(line) for line in lines)
@@ -956,12 +1016,12 @@ KEPT, VERDICT = BLOCK_FEATURES.index("kept_by_rules"), BLOCK_FEATURES.index("ver
 LINK_RUN_CHARS, LINK_RUN_DENSITY = 200, 0.8
 
 
-def is_related_card(row: Sequence[float]) -> bool:
+def is_related_card(kept: float, verdict: float) -> bool:
     """A block of a related-content box that ``clean_tree`` took out of the page: its
     cards are the record's ``related`` links, so their text is not also body (the model
     alone can take a card's long summary for a paragraph; out-of-fold, leaving them
     out changed nothing on the corpora)."""
-    return not row[KEPT] and row[VERDICT] == RELATED
+    return not kept and verdict == RELATED
 
 
 def is_link_run(size: int, density: float) -> bool:
@@ -1045,10 +1105,12 @@ class BlockModel:
             third = np.hstack([second, overlap[:, None]])
             p = np.asarray(self.stage3.predict(third, num_threads=1))
         decoded = decode(p, sizes)
-        rows = page.features.tolist()
+        features = page.features
+        densities = features[:, LINK_DENSITY].tolist()
+        kept, verdicts = features[:, KEPT].tolist(), features[:, VERDICT].tolist()
         chosen = [
-            c and not is_link_run(size, row[LINK_DENSITY]) and not is_related_card(row)
-            for c, size, row in zip(decoded, sizes, rows, strict=True)
+            c and not is_link_run(size, d) and not is_related_card(k, v)
+            for c, size, d, k, v in zip(decoded, sizes, densities, kept, verdicts, strict=True)
         ]
         inside = main_run(page, chosen, BODY_MASS)  # the model's own: what a page teaches
         steered = main_run(page, chosen, BODY_MASS, template) if template else inside
@@ -1056,7 +1118,7 @@ class BlockModel:
         chosen, reason, other = guard(
             page, filtered, p, trafilatura if doubt and fallback else None
         )
-        reasons = _reasons(rows, sizes, decoded, filtered, chosen, reason)
+        reasons = _reasons(densities, kept, verdicts, sizes, decoded, filtered, chosen, reason)
         if reason:
             self.guarded[reason] = self.guarded.get(reason, 0) + 1
         probabilities = p.tolist()
@@ -1067,7 +1129,9 @@ class BlockModel:
 
 
 def _reasons(
-    rows: list[list[float]],
+    densities: Sequence[float],
+    kept: Sequence[float],
+    verdicts: Sequence[float],
     sizes: Sequence[int],
     decoded: Sequence[bool],
     filtered: Sequence[bool],
@@ -1083,9 +1147,9 @@ def _reasons(
             reasons.append(f"guard:{guard_reason}")
         elif not decoded[i] or filtered[i]:
             reasons.append(MODEL)
-        elif is_link_run(size, rows[i][LINK_DENSITY]):
+        elif is_link_run(size, densities[i]):
             reasons.append(LINK_RUN)
-        elif is_related_card(rows[i]):
+        elif is_related_card(kept[i], verdicts[i]):
             reasons.append(RELATED_CARD)
         else:
             reasons.append(TEMPLATE)

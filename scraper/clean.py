@@ -191,8 +191,10 @@ def attr_tokens(attrs: dict[str, str | None]) -> tuple[str, ...]:
 
 @lru_cache(maxsize=64)
 def _substring_selector(words: frozenset[str]) -> str:
-    # class and id only: lexbor tests every alternative on every element
-    return ", ".join(f'[{a}*="{w}" i]' for w in sorted(words) for a in ("class", "id"))
+    # class and id only, and no word holding another ("authors" holds "author"):
+    # lexbor tests every alternative on every element
+    needed = sorted(w for w in words if not any(o != w and o in w for o in words))
+    return ", ".join(f'[{a}*="{w}" i]' for w in needed for a in ("class", "id"))
 
 
 def with_tokens(root: LexborNode, words: frozenset[str]) -> list[LexborNode]:
@@ -203,8 +205,11 @@ def with_tokens(root: LexborNode, words: frozenset[str]) -> list[LexborNode]:
 
 @lru_cache(maxsize=8192)
 def _words(raw: str) -> tuple[str, ...]:
-    # Pages repeat the same class strings many times: split each one once.
-    return tuple(t for t in _SPLIT_TOKENS.split(_CAMEL.sub(" ", raw).lower()) if t)
+    # Pages repeat the same class strings many times: split each one once. A string
+    # without capitals has no camel case to split and is its own lower case.
+    if not raw.islower():
+        raw = _CAMEL.sub(" ", raw).lower()
+    return tuple(t for t in _SPLIT_TOKENS.split(raw) if t)
 
 
 # Words for boxes that never hold running prose themselves: ad slots and navigation.
@@ -217,6 +222,15 @@ SLOT_TOKENS = frozenset(
 )
 RELATED, CHROME, SLOT = 3, 2, 1
 _BIGRAM_STARTS = frozenset(b.split()[0] for b in CHROME_BIGRAMS | RELATED_BIGRAMS)
+# What each word can say of a value, as bits: one dict lookup per word.
+_IS_RELATED, _IS_BIGRAM_START, _IS_SLOT, _IS_CHROME = 1, 2, 4, 8
+_WORD_BITS = {
+    word: (word in RELATED_TOKENS) * _IS_RELATED
+    | (word in _BIGRAM_STARTS) * _IS_BIGRAM_START
+    | (word in CHROME_TOKENS and word in SLOT_TOKENS) * _IS_SLOT
+    | (word in CHROME_TOKENS and word not in SLOT_TOKENS) * _IS_CHROME
+    for word in RELATED_TOKENS | _BIGRAM_STARTS | CHROME_TOKENS
+}
 
 
 @lru_cache(maxsize=16384)
@@ -224,23 +238,28 @@ def _value_verdict(value: str) -> int:
     """RELATED, CHROME, SLOT or 0 for one attribute value (pages repeat the same
     class strings many times: each is judged once)."""
     words = _words(value)
-    if not RELATED_TOKENS.isdisjoint(words):
+    bits = 0
+    for word in words:
+        bits |= _WORD_BITS.get(word, 0)
+    if not bits:
+        return 0
+    if bits & _IS_RELATED:
         return RELATED
-    pairs: set[str] = set()
-    if not _BIGRAM_STARTS.isdisjoint(words[:-1]):
+    if bits & _IS_BIGRAM_START and not _BIGRAM_STARTS.isdisjoint(words[:-1]):
         pairs = {f"{a} {b}" for a, b in zip(words, words[1:], strict=False)}
         if not pairs.isdisjoint(RELATED_BIGRAMS):
             return RELATED
-    if not pairs.isdisjoint(CHROME_BIGRAMS):
+        if not pairs.isdisjoint(CHROME_BIGRAMS):
+            return CHROME
+    if bits & _IS_CHROME:
         return CHROME
-    chrome = CHROME_TOKENS.intersection(words)
-    if chrome:
-        return SLOT if chrome <= SLOT_TOKENS else CHROME
-    return 0
+    return SLOT if bits & _IS_SLOT else 0
 
 
 def _verdict(attrs: dict[str, str | None]) -> int:
     """RELATED, CHROME, SLOT or 0 for an element's attributes."""
+    if len(attrs) == 1 and (name := attrs.get("class")) is not None:
+        return _value_verdict(name) if name else 0  # most elements: a class alone
     verdict = CHROME if attrs.get("role") in CHROME_ROLES else 0
     for key in TOKEN_ATTRS:
         value = attrs.get(key)
@@ -273,9 +292,7 @@ def mark_main_text(body: LexborNode) -> LexborNode | None:
         parent = paragraph.parent
         if parent is None:
             continue
-        if parent.mem_id not in in_comments:
-            in_comments[parent.mem_id] = _in_comment_thread(parent)
-        if in_comments[parent.mem_id]:
+        if _in_comment_thread(parent, in_comments):
             continue
         score, _ = totals.get(parent.mem_id, (0.0, parent))
         # many paragraphs beat one long teaser summary
@@ -290,15 +307,26 @@ def mark_main_text(body: LexborNode) -> LexborNode | None:
 COMMENT_THREAD_TOKENS = frozenset("comment comments commentlist reply replies disqus".split())
 
 
-def _in_comment_thread(node: LexborNode) -> bool:
+def _in_comment_thread(node: LexborNode, known: dict[int, bool]) -> bool:
     """Whether ``node`` lies in a readers' comment thread (a long reply under a
-    short post holds more paragraphs than the post, but is not the article)."""
+    short post holds more paragraphs than the post, but is not the article).
+    ``known`` holds the answers for elements already seen (by ``mem_id``), which
+    answer for their descendants too."""
+    chain: list[int] = []
+    found = False
     current: LexborNode | None = node
     while current is not None and current.tag not in {"body", "html", "article", "main"}:
+        if (seen := known.get(current.mem_id)) is not None:
+            found = seen
+            break
+        chain.append(current.mem_id)
         if not COMMENT_THREAD_TOKENS.isdisjoint(tokens(current)):
-            return True
+            found = True
+            break
         current = current.parent
-    return False
+    for key in chain:
+        known[key] = found
+    return found
 
 
 def _is_prose(node: LexborNode) -> bool:

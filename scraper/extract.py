@@ -232,10 +232,22 @@ def _names(value: Any) -> list[str]:
     return []
 
 
-def _meta(tree: LexborHTMLParser, *keys: str) -> str | None:
+def _meta_tags(tree: LexborHTMLParser) -> dict[str, str | None]:
+    """The content of the first ``<meta>`` whose ``property`` or ``name`` is each key
+    (one pass, where a query per key would read the whole page for each one missing)."""
+    first: dict[str, str | None] = {}
+    for node in tree.css("meta[property], meta[name]"):
+        attrs = node.attributes
+        for name in ("property", "name"):
+            key = attrs.get(name)
+            if key is not None and key not in first:
+                first[key] = attrs.get("content")
+    return first
+
+
+def _meta(tags: dict[str, str | None], *keys: str) -> str | None:
     for key in keys:
-        node = tree.css_first(f"meta[property='{key}'], meta[name='{key}']")
-        content = node.attributes.get("content") if node is not None else None
+        content = tags.get(key)
         if content and content.strip():
             return normalise_space(content)
     return None
@@ -244,13 +256,14 @@ def _meta(tree: LexborHTMLParser, *keys: str) -> str | None:
 def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
     meta = Meta()
     meta.jsonld = _jsonld_objects(tree)
+    tags = _meta_tags(tree)
     article = next((o for o in meta.jsonld if jsonld_types(o) & ARTICLE_TYPES), None)
     article = article or next((o for o in meta.jsonld if jsonld_types(o) & PAGE_TYPES), {})
     h1 = tree.css_first("article h1") or tree.css_first("h1")
     headline = article.get("headline") if isinstance(article.get("headline"), str) else None
     meta.title = (
         (node_text(h1) if h1 is not None else None)
-        or _meta(tree, "og:title", "twitter:title")
+        or _meta(tags, "og:title", "twitter:title")
         or (normalise_space(headline) if headline else None)
     )
     meta.standfirst = _standfirst(tree, h1)
@@ -258,20 +271,20 @@ def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
     meta.authors = meta.authors or _unique(
         node_text(n) for n in tree.css("[itemprop=author] [itemprop=name], [rel=author]")
     )
-    author = _meta(tree, "author", "article:author")
+    author = _meta(tags, "author", "article:author")
     if not meta.authors and author and not author.startswith("http"):
         meta.authors = [author]
     meta.published = normalise_date(
         _str(article.get("datePublished"))
-        or _meta(tree, *DATE_META)
+        or _meta(tags, *DATE_META)
         or _attr(tree.css_first("[itemprop=datePublished]"), "content")
         or _attr(tree.css_first("[itemprop=datePublished], time[datetime]"), "datetime")
     )
-    meta.site = _meta(tree, "og:site_name", "application-name") or _host(url)
+    meta.site = _meta(tags, "og:site_name", "application-name") or _host(url)
     lang = _attr(tree.css_first("html"), "lang") or _str(article.get("inLanguage"))
-    lang = lang or _meta(tree, "og:locale", "language")
+    lang = lang or _meta(tags, "og:locale", "language")
     meta.language = re.split(r"[-_]", lang.strip().lower())[0] if lang else None
-    canonical = _attr(tree.css_first("link[rel=canonical]"), "href") or _meta(tree, "og:url")
+    canonical = _attr(tree.css_first("link[rel=canonical]"), "href") or _meta(tags, "og:url")
     if canonical and url:
         canonical = urljoin(url, canonical)
     if canonical and canonical.startswith(("http://", "https://")):

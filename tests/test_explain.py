@@ -66,6 +66,9 @@ def test_explain_names_the_reason_of_each_removed_block():
             assert block.text in chrome
         elif block.reason == "site_rule":
             assert block is kicker
+        elif block.reason == "field":  # the headline, if the model took it, is the title
+            assert found.article is not None
+            assert (block.detail, block.text) == ("the headline (title)", found.article.title)
         else:  # the model's own decision: the block was never in its body
             assert block.reason == "model" and block.text not in paragraphs
 
