@@ -632,8 +632,13 @@ def _describe(node: LexborNode) -> str:
     return f"<{node.tag}{' ' + attrs if attrs else ''}>"
 
 
-def clean_tree(tree: LexborHTMLParser, base_url: str | None = None) -> Harvest:
-    """Remove chrome from ``tree`` in place; return the captions and related links."""
+def clean_tree(
+    tree: LexborHTMLParser, base_url: str | None = None, verdicts: dict[int, int] | None = None
+) -> Harvest:
+    """Remove chrome from ``tree`` in place; return the captions and related links.
+    ``verdicts``: the verdicts of elements already judged, by ``mem_id`` (the block
+    walk judges the same attributes)."""
+    verdicts = verdicts or {}
     harvest = Harvest()
     body = tree.body
     if body is None:
@@ -658,7 +663,9 @@ def clean_tree(tree: LexborHTMLParser, base_url: str | None = None) -> Harvest:
         if node.mem_id == judged:
             continue
         judged = node.mem_id
-        verdict = _verdict(node.attributes)
+        verdict = verdicts.get(judged)
+        if verdict is None:
+            verdict = _verdict(node.attributes)
         if not verdict or node.tag in PROTECTED_TAGS or node.mem_id in in_code:
             continue
         if verdict == RELATED:
