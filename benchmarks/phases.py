@@ -9,13 +9,15 @@ Each phase is a function of the extractor, wrapped by a timer while this runs (t
 wrapper costs well under a microsecond a call); a phase's time excludes the phases
 it calls, so the rows add up to the whole ``extract``. The figures are ms per page,
 the best of ``--rounds`` passes over the pages, in CPU time of this process (one
-core; CPU time, so that other jobs on a shared machine inflate it less than wall time).
+core; CPU time, so that other jobs on a shared machine inflate it less than wall time),
+with the garbage collector off while the pages run.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import sys
 import time
 from collections.abc import Callable
@@ -30,6 +32,7 @@ PHASES = [
     ("metadata", "scraper.extract", "read_meta"),
     ("attribution clues", "scraper.attribution", "read_clues"),
     ("block walk", "scraper.blocks", "segment"),
+    ("block fingerprints", "scraper.blocks", "dom_notes"),
     ("clean_tree", "scraper.blocks", "clean_tree"),
     ("fast-path containers", "scraper.extract", "text_containers"),
     ("features", "scraper.blocks", "block_features"),
@@ -103,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         best_total = float("inf")
         for _ in range(max(1, args.rounds)):
             timer.spent = {}
+            gc.collect()
+            gc.disable()  # a collection's pause would land in whichever step runs then
             start = time.process_time()
             for page in pages:
                 try:
@@ -110,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                 except Exception:  # noqa: BLE001, S112 - a page without article
                     continue
             total = time.process_time() - start
+            gc.enable()
             if total < best_total:
                 best_total, best = total, dict(timer.spent)
         column = {name: 1000 * best.get(name, 0.0) / len(pages) for name, _, _ in PHASES}

@@ -355,12 +355,10 @@ def read_clues(
                 name = author.get("name")
                 if isinstance(name, str):
                     clues.agency_authors.append(name)
-    clues.microdata = [
-        node_text(n) for n in tree.css("[itemprop=sourceOrganization] [itemprop=name]")
-    ] + [
-        value
-        for n in tree.css("[itemprop=sourceOrganization] meta[itemprop=name]")
-        if (value := n.attributes.get("content"))
+    # the <meta> names are among the names: one walk of the page finds both
+    names = tree.css("[itemprop=sourceOrganization] [itemprop=name]")
+    clues.microdata = [node_text(n) for n in names] + [
+        value for n in names if n.tag == "meta" if (value := n.attributes.get("content"))
     ]
     for node in tree.css("meta[name], meta[property]"):
         key = (node.attributes.get("name") or node.attributes.get("property") or "").lower()

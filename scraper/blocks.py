@@ -240,6 +240,9 @@ class Elements:
     parent: list[int] = field(default_factory=lambda: [-1])
     depth: list[int] = field(default_factory=lambda: [0])
     end: list[int] = field(default_factory=lambda: [1])
+    # clean.py's verdict of each element, by ``mem_id``: lexbor removes elements
+    # without freeing them, so an id names one element for the life of the tree.
+    verdicts: dict[int, int] = field(default_factory=dict)
 
 
 NO_ATTRIBUTES = (0, 0, "", False)
@@ -281,6 +284,7 @@ def segment(root: LexborNode) -> tuple[list[Block], Elements]:
     blocks: list[Block] = []
     elements = Elements()
     parents, depths, ends = elements.parent, elements.depth, elements.end
+    verdicts = elements.verdicts
     top = Block(root, root.tag or "body", Context(), 0, 0, "")
     current = top
     # A frame per open element: its children not read yet, the context they inherit,
@@ -318,6 +322,8 @@ def segment(root: LexborNode) -> tuple[list[Block], Elements]:
             if tag in SKIP_TAGS or tag is None:
                 continue
             verdict, kinds, class_name, hidden = _attributes(node)
+            mem_id = node.mem_id
+            verdicts[mem_id] = verdict
             child = len(parents)
             parents.append(context.number)
             depth = context.depth + 1
@@ -330,7 +336,7 @@ def segment(root: LexborNode) -> tuple[list[Block], Elements]:
                 context.chrome_depth + (verdict > 0),
                 context.kinds | kinds,
                 (context.path * 31 + TAG_CODES.get(tag, OTHER_TAG)) % 29791,
-                node.mem_id,
+                mem_id,
                 context.parent,
                 child,
             )
@@ -503,7 +509,7 @@ def read_blocks(
         if key not in marked and block.node.tag not in {"body", "html"}:
             marked[key] = index
             block.node.attrs[BLOCK_MARK] = str(index)
-    harvest = clean_tree(tree, url)
+    harvest = clean_tree(tree, url, elements.verdicts)
     kept_nodes = {_mark(node) for node in body.css(f"[{BLOCK_MARK}]")}
     fast: set[int] = set()
     if containers is not None:

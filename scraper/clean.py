@@ -178,6 +178,7 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 TOKEN_ATTRS = ("class", "id", "aria-label", "data-component", "data-testid")
 # Only elements with one of these attributes can match a token or role rule.
 TOKEN_HOLDERS = ", ".join(f"[{a}]" for a in (*TOKEN_ATTRS, "role"))
+CODE_TAGS = frozenset({"pre", "code"})
 
 
 def tokens(node: LexborNode) -> tuple[str, ...]:
@@ -631,8 +632,13 @@ def _describe(node: LexborNode) -> str:
     return f"<{node.tag}{' ' + attrs if attrs else ''}>"
 
 
-def clean_tree(tree: LexborHTMLParser, base_url: str | None = None) -> Harvest:
-    """Remove chrome from ``tree`` in place; return the captions and related links."""
+def clean_tree(
+    tree: LexborHTMLParser, base_url: str | None = None, verdicts: dict[int, int] | None = None
+) -> Harvest:
+    """Remove chrome from ``tree`` in place; return the captions and related links.
+    ``verdicts``: the verdicts of elements already judged, by ``mem_id`` (the block
+    walk judges the same attributes)."""
+    verdicts = verdicts or {}
     harvest = Harvest()
     body = tree.body
     if body is None:
@@ -648,9 +654,18 @@ def clean_tree(tree: LexborHTMLParser, base_url: str | None = None) -> Harvest:
         if not is_protected(node) and not _is_prose(node):
             node.decompose()
     # Syntax highlighting names its spans "comment", "tag", "nav"...: code is text.
-    in_code = {n.mem_id for code in body.css("pre, code") for n in code.traverse()}
-    for node in body.css(TOKEN_HOLDERS):
-        verdict = _verdict(node.attributes)
+    # One walk for both queries (code without these attributes has no verdict). lexbor
+    # lists an element once per selector it matches, in a row: each is judged once.
+    holders = body.css(f"pre, code, {TOKEN_HOLDERS}")
+    in_code = {n.mem_id for code in holders if code.tag in CODE_TAGS for n in code.traverse()}
+    judged = 0
+    for node in holders:
+        if node.mem_id == judged:
+            continue
+        judged = node.mem_id
+        verdict = verdicts.get(judged)
+        if verdict is None:
+            verdict = _verdict(node.attributes)
         if not verdict or node.tag in PROTECTED_TAGS or node.mem_id in in_code:
             continue
         if verdict == RELATED:

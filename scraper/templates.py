@@ -109,13 +109,13 @@ def _digest(text: str) -> int:
     )
 
 
-_DIGIT_TO_ZERO = str.maketrans("123456789", "000000000")
-
-
 def normalised(text: str) -> str:
     """A block's text as its fingerprint reads it: lower case, digits as 0, spaces
     collapsed (block texts come with their spaces collapsed already)."""
-    return _SPACES.sub(" ", text.casefold().translate(_DIGIT_TO_ZERO)).strip()
+    text = text.casefold()
+    for digit in "123456789":  # nine replaces cost a fifth of one str.translate
+        text = text.replace(digit, "0")
+    return _SPACES.sub(" ", text).strip()
 
 
 @dataclass

@@ -25,6 +25,7 @@ from scraper.blocks import (
     segment,
     shipped_model,
 )
+from scraper.clean import _verdict, clean_tree
 from scraper.errors import ExtractError, NotAnArticle
 from scraper.extract import extract, parse_page, text_containers
 
@@ -88,6 +89,24 @@ def test_two_line_breaks_end_a_paragraph_and_one_is_a_space():
 def test_very_deep_nesting_is_walked_without_recursion():
     html = "<div>" * 5000 + "<p>Deep text</p>"
     assert blocks_of(html) == [("p", "Deep text")]
+
+
+def test_the_cleaner_acts_on_the_verdicts_the_walk_gave_each_element():
+    html = (
+        '<div class="sidebar" id="story"><div class="related-stories"><p>Other story</p></div>'
+        f'<div class="article-body" data-testid="ad-slot"><p>{SENTENCE}</p></div></div>'
+    )
+    tree, fresh = LexborHTMLParser(html), LexborHTMLParser(html)
+    assert tree.body is not None and fresh.body is not None
+    _, elements = segment(tree.body)
+    divs = [n for n in tree.body.traverse() if n.tag == "div"]
+    verdicts = [elements.verdicts[n.mem_id] for n in divs]
+    assert verdicts == [_verdict(n.attributes) for n in divs]
+    assert len(set(verdicts)) == 3  # chrome, related and slot: each judged alike
+    clean_tree(fresh)
+    assert "Other story" not in fresh.body.text()
+    clean_tree(tree, None, dict.fromkeys(elements.verdicts, 0))  # no element judged chrome
+    assert "Other story" in tree.body.text()
 
 
 # --- features --------------------------------------------------------------------------
