@@ -37,7 +37,6 @@ difference is the cost of a task.
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
 import io
 import os
@@ -53,7 +52,7 @@ from pathlib import Path
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from .parallel import BASE_URL, MB, PROJECT, corpus_files, descendants, pss, usage, write_warc
+from .parallel import MB, PROJECT, corpus_files, descendants, pss, usage, write_warc
 
 TINY_PAGE = b"<html><body><article><p>A short page.</p></article></body></html>"
 
@@ -65,19 +64,7 @@ def split_warc(files: Sequence[Path], count: int, parts: int, folder: Path) -> l
     size = -(-count // parts)
     for part in range(parts):
         path = folder / f"part-{part:02d}.warc.gz"
-        with path.open("wb") as out:
-            writer = WARCWriter(out, gzip=True)
-            for i in range(part * size, min(count, (part + 1) * size)):
-                body = gzip.decompress(files[i % len(files)].read_bytes())
-                headers = StatusAndHeaders(
-                    "200 OK",
-                    [("Content-Type", "text/html"), ("Content-Length", str(len(body)))],
-                    protocol="HTTP/1.1",
-                )
-                record = writer.create_warc_record(
-                    f"{BASE_URL}{i}", "response", payload=io.BytesIO(body), http_headers=headers
-                )
-                writer.write_record(record)
+        write_warc(path, files, min(count, (part + 1) * size), part * size)
         paths.append(path)
     return paths
 

@@ -76,12 +76,12 @@ def corpus_files(folders: Sequence[Path]) -> list[Path]:
     return files
 
 
-def write_warc(path: Path, files: Sequence[Path], count: int) -> int:
-    """Write pages 0..count-1 (the corpus files in turn); returns the bytes of HTML."""
+def write_warc(path: Path, files: Sequence[Path], count: int, start: int = 0) -> int:
+    """Write pages start..count-1 (the corpus files in turn); returns the bytes of HTML."""
     total = 0
     with path.open("wb") as out:
         writer = WARCWriter(out, gzip=True)
-        for i in range(count):
+        for i in range(start, count):
             body = gzip.decompress(files[i % len(files)].read_bytes())
             total += len(body)
             headers = StatusAndHeaders(

@@ -63,7 +63,7 @@ from .discover import iter_input_files, iter_pages
 from .errors import DiscoverError, EngineError, ExtractError, ScrapeError, SinkError
 from .extract import ExtractPool, Outcome
 from .models import Article, Fetched
-from .sinks import ParquetWriter, atomic_write
+from .sinks import ParquetWriter, atomic_write, fsync_path
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +269,7 @@ class _Staged:
                 os.replace(tmp, final)
             data = json.dumps(marker, indent=1, sort_keys=True).encode()
             atomic_write(self.folder / f"{self.name}{MARKER}", data)
-            _fsync_dir(self.folder)
+            fsync_path(self.folder)
 
 
 @contextmanager
@@ -280,14 +280,6 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _sha256(path: Path) -> str:
