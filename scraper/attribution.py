@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -295,6 +295,9 @@ ARTICLE_TYPES = frozenset(
 )
 
 
+MetaTag = tuple[str | None, str | None, str | None]  # a <meta>'s property, name, content
+
+
 def jsonld_types(obj: dict[str, Any]) -> set[str]:
     value = obj.get("@type")
     return {value} if isinstance(value, str) else {v for v in value or [] if isinstance(v, str)}
@@ -332,12 +335,14 @@ def _is_url(text: str) -> bool:
 def read_clues(
     tree: LexborHTMLParser,
     jsonld: list[dict[str, Any]],
+    meta_tags: Sequence[MetaTag],
     authors: list[str],
     url: str | None,
     site: str | None,
     canonical: str | None,
 ) -> Clues:
-    """The source evidence of a parsed page (call before the tree is cleaned)."""
+    """The source evidence of a parsed page (call before the tree is cleaned);
+    ``meta_tags``: the page's ``<meta>`` tags, as ``extract`` read them."""
     clues = Clues(url=url, site=site, canonical=canonical, authors=list(authors))
     articles = [o for o in jsonld if jsonld_types(o) & ARTICLE_TYPES] or jsonld[:1]
     for article in articles:
@@ -360,9 +365,8 @@ def read_clues(
     clues.microdata = [node_text(n) for n in names] + [
         value for n in names if n.tag == "meta" if (value := n.attributes.get("content"))
     ]
-    for node in tree.css("meta[name], meta[property]"):
-        key = (node.attributes.get("name") or node.attributes.get("property") or "").lower()
-        content = node.attributes.get("content")
+    for prop, name, content in meta_tags:
+        key = (name or prop or "").lower()
         if key in SYNDICATION_META + PUBLISHER_META and content and content.strip():
             clues.meta.setdefault(key, normalise_space(content))
     root = tree.body

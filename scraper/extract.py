@@ -200,6 +200,7 @@ class Meta:
     language: str | None = None
     canonical: str | None = None
     jsonld: list[dict[str, Any]] = field(default_factory=list)
+    tags: list[attribution.MetaTag] = field(default_factory=list, repr=False)
 
 
 def _jsonld_objects(tree: LexborHTMLParser) -> list[dict[str, Any]]:
@@ -232,16 +233,23 @@ def _names(value: Any) -> list[str]:
     return []
 
 
-def _meta_tags(tree: LexborHTMLParser) -> dict[str, str | None]:
+def _meta_tags(tree: LexborHTMLParser) -> list[attribution.MetaTag]:
+    """Every ``<meta>`` with a ``property`` or ``name``, in document order: one query
+    for the metadata and the attribution."""
+    return [
+        (attrs.get("property"), attrs.get("name"), attrs.get("content"))
+        for attrs in (node.attributes for node in tree.css("meta[property], meta[name]"))
+    ]
+
+
+def _first_contents(tags: list[attribution.MetaTag]) -> dict[str, str | None]:
     """The content of the first ``<meta>`` whose ``property`` or ``name`` is each key
     (one pass, where a query per key would read the whole page for each one missing)."""
     first: dict[str, str | None] = {}
-    for node in tree.css("meta[property], meta[name]"):
-        attrs = node.attributes
-        for name in ("property", "name"):
-            key = attrs.get(name)
+    for prop, name, content in tags:
+        for key in (prop, name):
             if key is not None and key not in first:
-                first[key] = attrs.get("content")
+                first[key] = content
     return first
 
 
@@ -256,7 +264,8 @@ def _meta(tags: dict[str, str | None], *keys: str) -> str | None:
 def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
     meta = Meta()
     meta.jsonld = _jsonld_objects(tree)
-    tags = _meta_tags(tree)
+    meta.tags = _meta_tags(tree)
+    tags = _first_contents(meta.tags)
     article = next((o for o in meta.jsonld if jsonld_types(o) & ARTICLE_TYPES), None)
     article = article or next((o for o in meta.jsonld if jsonld_types(o) & PAGE_TYPES), {})
     h1 = tree.css_first("article h1") or tree.css_first("h1")
@@ -427,7 +436,9 @@ def parse_page(text: str, url: str | None, site_rules: SiteRules | None = None) 
     tree = LexborHTMLParser(text)
     meta = read_meta(tree, url)
     # read before cleaning: credit and dateline lines are chrome to the cleaner
-    clues = attribution.read_clues(tree, meta.jsonld, meta.authors, url, meta.site, meta.canonical)
+    clues = attribution.read_clues(
+        tree, meta.jsonld, meta.tags, meta.authors, url, meta.site, meta.canonical
+    )
     states = embedded.read_states(tree)  # the cleaner removes scripts
     if meta.canonical and (not url or url.startswith("file:")):
         url = meta.canonical  # a saved page is known by its canonical URL
