@@ -507,6 +507,13 @@ def card(
     }
 
 
+def model_args(args: argparse.Namespace) -> list[str]:
+    """The arguments that shape the model file, for its card: where the cache, the
+    fold models and the model itself are written changes no byte of it."""
+    extra = [] if args.corpora == DEFAULT_CORPORA else [str(args.corpora)]
+    return extra + (["--no-oof"] if args.no_oof else [])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("corpora", nargs="?", type=Path, default=DEFAULT_CORPORA)
@@ -549,9 +556,7 @@ def main(argv: list[str] | None = None) -> int:
         model = train_model(samples, weights)
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / blocks_module.MODEL_FILE).write_text(model.to_string(), encoding="utf-8")
-        command = "python -m benchmarks.train " + " ".join(
-            argv if argv is not None else sys.argv[1:]
-        )
+        command = " ".join(["python -m benchmarks.train", *model_args(args)])
         (args.out / blocks_module.CARD_FILE).write_text(
             json.dumps(card(samples, oof, command.strip(), model), indent=2) + "\n",
             encoding="utf-8",

@@ -3,12 +3,17 @@ into folds by site."""
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
 from benchmarks.train import (
+    DEFAULT_CORPORA,
     assign_folds,
     domain_of,
     label_by_body,
     label_by_snippets,
     labels_for,
+    model_args,
 )
 
 BODY = (
@@ -95,3 +100,11 @@ def test_folds_keep_every_domain_in_one_fold_and_balance_pages():
     sizes = [folds.count(f) for f in range(3)]
     assert max(sizes) - min(sizes) <= 2
     assert folds == assign_folds(domains, 3)  # deterministic
+
+
+def test_the_card_records_only_the_arguments_that_shape_the_model():
+    def args(corpora: Path, no_oof: bool) -> argparse.Namespace:
+        return argparse.Namespace(corpora=corpora, no_oof=no_oof, cache=Path("/tmp/c"))
+
+    assert model_args(args(DEFAULT_CORPORA, False)) == []
+    assert model_args(args(Path("other"), True)) == ["other", "--no-oof"]
