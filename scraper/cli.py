@@ -67,6 +67,7 @@ from .errors import (
     ConfigError,
     DiscoverError,
     EngineError,
+    ExtractError,
     LockedError,
     ScrapeError,
     SinkError,
@@ -662,7 +663,7 @@ def cmd_templates(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from .explain import explain, report_html, report_text
+    from .explain import DEFAULT_TIMEOUT, explain, report_html, report_text
 
     settings = _load(args.explain_config) if args.explain_config else None
     if args.explain_config and settings is None:
@@ -690,9 +691,19 @@ def cmd_explain(args: argparse.Namespace) -> int:
     template: frozenset[int] = frozenset()
     if settings is not None and (site := site_of(where)) is not None:
         template = _learned(settings, site)
-    found = explain(
-        page.body, url, encoding=page.encoding, site_rules=site_rules, template=template
-    )
+    timeout = settings.extract.timeout if settings else DEFAULT_TIMEOUT
+    try:
+        found = explain(
+            page.body,
+            url,
+            encoding=page.encoding,
+            site_rules=site_rules,
+            template=template,
+            timeout=timeout,
+        )
+    except ExtractError as exc:
+        _error(f"unreadable {target}: {exc}")
+        return FAILED
     print(report_text(found))
     if args.html is not None:
         with _output(args.html) as out:

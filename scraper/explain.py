@@ -32,9 +32,9 @@ from .clean import (
     Harvest,
     clean_lines,
 )
-from .config import CONTROL_CHARS
+from .config import CONTROL_CHARS, ExtractConfig
 from .errors import NotAnArticle
-from .extract import Meta, Trace, extract
+from .extract import Meta, Trace, extract, time_limited
 from .models import Article, SiteRules
 
 # Why a block is in or out, and the colour of its kind in the HTML report.
@@ -57,6 +57,7 @@ VERDICTS = {
 }
 LANDMARKS = ("nav", "footer", "aside", "header", "form", "hidden", "dialog")
 TEXT_CHARS = 90  # of a block, in the text report
+DEFAULT_TIMEOUT = ExtractConfig().timeout  # seconds, as for a page of a run
 
 
 @dataclass
@@ -97,21 +98,24 @@ def explain(
     model: BlockModel | None = None,
     site_rules: SiteRules | None = None,
     template: frozenset[int] = frozenset(),
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> Explanation:
-    """The decisions behind the record of ``page``."""
+    """The decisions behind the record of ``page``; a page that takes longer than
+    ``timeout`` seconds, or breaks the extractor, raises ``ExtractError``."""
     trace = Trace()
     error = None
     article = None
     try:
-        article = extract(
-            page,
-            url,
-            encoding=encoding,
-            model=model,
-            site_rules=site_rules,
-            template=template,
-            trace=trace,
-        )
+        with time_limited(timeout):
+            article = extract(
+                page,
+                url,
+                encoding=encoding,
+                model=model,
+                site_rules=site_rules,
+                template=template,
+                trace=trace,
+            )
     except NotAnArticle as exc:
         error = str(exc)
     found = Explanation(url, article, error, site_rules=site_rules, template=len(template))

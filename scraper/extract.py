@@ -574,21 +574,14 @@ class _Alarm:
             signal.signal(signal.SIGALRM, previous)
 
 
-def extract_page(page: Fetched, timeout: float) -> Article:
-    """``extract`` of a fetched page, stopped after ``timeout`` seconds by SIGALRM when
-    it is in Python code (``ExtractPool`` kills a worker stuck in C code)."""
+@contextmanager
+def time_limited(timeout: float) -> Iterator[None]:
+    """Run the block on one page: stopped after ``timeout`` seconds by SIGALRM when it
+    is in Python code, and whatever it raises an ``ExtractError``."""
     alarm = _Alarm(timeout)
     with alarm.armed():
         try:
-            article = extract(
-                page.body,
-                page.url,
-                encoding=page.encoding,
-                fetched_at=page.fetched_at,
-                origin=page.origin,
-                site_rules=page.rules,
-                template=page.template,
-            )
+            yield
         except ExtractError:
             raise
         except RecursionError as exc:
@@ -597,6 +590,21 @@ def extract_page(page: Fetched, timeout: float) -> Article:
             raise ExtractError(f"{type(exc).__name__}: {exc}") from exc
     if alarm.fired:
         raise ExtractTimeout("extraction ran past its time limit")
+
+
+def extract_page(page: Fetched, timeout: float) -> Article:
+    """``extract`` of a fetched page under the time limit (``ExtractPool`` kills a
+    worker stuck in C code, where the limit's signal is not seen)."""
+    with time_limited(timeout):
+        article = extract(
+            page.body,
+            page.url,
+            encoding=page.encoding,
+            fetched_at=page.fetched_at,
+            origin=page.origin,
+            site_rules=page.rules,
+            template=page.template,
+        )
     return article
 
 

@@ -207,3 +207,18 @@ def test_blocks_the_cleaner_harvested_say_so():
     titles = {title for title, _, _ in found.related}
     cards = [b for b in found.blocks if b.text in titles]
     assert cards and all("harvested as a related card" in b.detail for b in cards)
+
+
+def test_explain_of_a_page_past_the_time_limit_is_one_line_and_no_report(tmp_path, capsys):
+    body = "".join(
+        f"<p>Paragraph {i} tells a long story about the council.</p>" for i in range(4000)
+    )
+    page = tmp_path / "big.html"
+    page.write_text(f"<html><body><article><h1>Big</h1>{body}</article></body></html>")
+    source = {"name": "pages", "type": "files", "path": str(tmp_path)}
+    config = write_config(tmp_path, [source], extract={"workers": 1, "timeout": 0.01})
+    report = tmp_path / "report.html"
+    assert main(["explain", str(page), "--config", str(config), "--html", str(report)]) == 1
+    err = capsys.readouterr().err
+    assert "time limit" in err and len(err.strip().splitlines()) == 1
+    assert not report.exists()
