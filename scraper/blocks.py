@@ -299,12 +299,18 @@ def segment(root: LexborNode) -> tuple[list[Block], Elements]:
             tag = node.tag
             if tag == "-text":
                 text = node.text_content
-                if text and not text.isspace():
-                    if current.text:  # closed: its element's text goes on in a new block
-                        current = current.continued()
-                    current.parts.append(text)
-                    if in_link:
-                        current.link_chars += len(text.strip())
+                if not text:
+                    continue
+                if text.isspace():  # between two inline elements it parts two words
+                    parts = current.parts
+                    if parts and not current.text and not parts[-1][-1].isspace():
+                        parts.append(" ")
+                    continue
+                if current.text:  # closed: its element's text goes on in a new block
+                    current = current.continued()
+                current.parts.append(text)
+                if in_link:
+                    current.link_chars += len(text.strip())
                 continue
             if tag in INLINE_TAGS:
                 if tag == "br":

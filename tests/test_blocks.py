@@ -69,6 +69,19 @@ def test_blocks_come_in_document_order_with_inline_text_kept_together():
     ]
 
 
+def test_the_space_between_two_inline_elements_parts_their_words():
+    html = (
+        "<body><p>The <b>big</b> <i>red</i> dog.</p><p><a href='/a'>One</a>\n<a href='/b'>Two</a></p>"
+        "<div>Posted by Ann<br>\n<br>The first paragraph</div></body>"
+    )
+    assert blocks_of(html) == [
+        ("p", "The big red dog."),
+        ("p", "One Two"),
+        ("div", "Posted by Ann"),
+        ("div", "The first paragraph"),
+    ]
+
+
 def test_a_div_holding_its_own_text_is_a_block_split_around_its_child_blocks():
     html = "<body><div>Before the list<p>Inside</p>after the list</div></body>"
     assert blocks_of(html) == [
