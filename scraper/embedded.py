@@ -31,6 +31,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser
@@ -193,7 +194,9 @@ def revive(values: list[Any]) -> Any:
     return value(0, 0)
 
 
+@lru_cache(maxsize=4096)
 def _key(name: str) -> str:
+    # states repeat the same few key names many times: each is normalised once
     return name.lower().replace("_", "").replace("-", "")
 
 
@@ -254,13 +257,20 @@ def _walk(
             return
         title = _title(value) or title
         for key, item in value.items():
-            if _key(key) in BODY_KEYS and (pieces := _unique(_pieces(item, root, budget))):
+            name = _key(key)
+            if name in BODY_KEYS and (pieces := _unique(_pieces(item, root, budget))):
                 found.append(Run(pieces, title, sum(len(p) for p in pieces)))
-            if _key(key) not in SKIP_KEYS:
-                _walk(item, root, found, budget, depth + 1, title, followed)
+            if name not in SKIP_KEYS:
+                if isinstance(item, (dict, list)):
+                    _walk(item, root, found, budget, depth + 1, title, followed)
+                else:
+                    budget[0] -= 1  # a scalar: visited, with nothing under it
     elif isinstance(value, list):
         for item in value:
-            _walk(item, root, found, budget, depth + 1, title, followed)
+            if isinstance(item, (dict, list)):
+                _walk(item, root, found, budget, depth + 1, title, followed)
+            else:
+                budget[0] -= 1
 
 
 def _pieces(value: Any, root: Any, budget: list[int]) -> list[str]:
@@ -287,9 +297,9 @@ def _pieces(value: Any, root: Any, budget: list[int]) -> list[str]:
                     stack.append((target, textual, depth + 1))
                 continue
             children = [
-                (v, _key(k) in TEXT_KEYS, depth + 1)
+                (v, name in TEXT_KEYS, depth + 1)
                 for k, v in item.items()
-                if _key(k) not in SKIP_KEYS
+                if (name := _key(k)) not in SKIP_KEYS
             ]
             stack.extend(reversed(children))
     return pieces
