@@ -289,9 +289,10 @@ def segment(root: LexborNode) -> tuple[list[Block], Elements]:
     current = top
     # A frame per open element: its children not read yet, the context they inherit,
     # the block they write into, whether they lie inside a link, and the element's
-    # number (-1 for an inline element, whose end closes no block).
+    # number (-1 for an inline element, whose end closes no block). The iterators
+    # pass over text nodes of ASCII spaces in C (other blank text is passed over below).
     frames: list[tuple[Iterator[LexborNode], Context, Block, bool, int]] = [
-        (root.iter(include_text=True), top.context, top, False, -1)
+        (root.iter(include_text=True, skip_empty=True), top.context, top, False, -1)
     ]
     while frames:
         children, context, owner, in_link, number = frames[-1]
@@ -315,9 +316,8 @@ def segment(root: LexborNode) -> tuple[list[Block], Elements]:
                     continue
                 if tag == "a":
                     current.links += 1
-                    frames.append((node.iter(include_text=True), context, owner, True, -1))
-                else:
-                    frames.append((node.iter(include_text=True), context, owner, in_link, -1))
+                inner = node.iter(include_text=True, skip_empty=True)
+                frames.append((inner, context, owner, in_link or tag == "a", -1))
                 break
             if tag in SKIP_TAGS or tag is None:
                 continue
@@ -343,7 +343,8 @@ def segment(root: LexborNode) -> tuple[list[Block], Elements]:
             if current.parts and not current.text:
                 _close(current, blocks)
             current = Block(node, tag, context, verdict, kinds, class_name, child)
-            frames.append((node.iter(include_text=True), child_context, current, False, child))
+            inner = node.iter(include_text=True, skip_empty=True)
+            frames.append((inner, child_context, current, False, child))
             break
         else:  # the element's children are all read: it ends
             frames.pop()
