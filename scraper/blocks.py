@@ -321,9 +321,8 @@ def segment(root: LexborNode) -> tuple[list[Block], Elements]:
                     continue
                 if tag == "a":
                     current.links += 1
-                    frames.append((node.iter(include_text=True), context, owner, True, -1))
-                else:
-                    frames.append((node.iter(include_text=True), context, owner, in_link, -1))
+                inner = node.iter(include_text=True)
+                frames.append((inner, context, owner, in_link or tag == "a", -1))
                 break
             if tag in SKIP_TAGS or tag is None:
                 continue
@@ -349,7 +348,8 @@ def segment(root: LexborNode) -> tuple[list[Block], Elements]:
             if current.parts and not current.text:
                 _close(current, blocks)
             current = Block(node, tag, context, verdict, kinds, class_name, child)
-            frames.append((node.iter(include_text=True), child_context, current, False, child))
+            inner = node.iter(include_text=True)
+            frames.append((inner, child_context, current, False, child))
             break
         else:  # the element's children are all read: it ends
             frames.pop()
@@ -865,12 +865,12 @@ def _element_columns(p: np.ndarray, sizes: np.ndarray, layout: Layout) -> list[n
 
 
 def _group_mean(keys: Sequence[int], p: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    sums: dict[int, float] = {}
-    totals: dict[int, float] = {}
-    for key, value, weight in zip(keys, p.tolist(), weights.tolist(), strict=True):
-        sums[key] = sums.get(key, 0.0) + value * weight
-        totals[key] = totals.get(key, 0.0) + weight
-    return np.array([sums[k] / (totals[k] or 1.0) for k in keys])
+    """Each block's weighted mean of ``p`` over the blocks with its key (bincount adds
+    in block order: the same sums as a loop)."""
+    _, group = np.unique(np.asarray(keys, np.int64), return_inverse=True)
+    sums = np.bincount(group, p * weights)
+    totals = np.bincount(group, weights)
+    return (sums / np.where(totals == 0, 1.0, totals))[group]
 
 
 # --- decoding and the guard ------------------------------------------------------------

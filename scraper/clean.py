@@ -171,7 +171,7 @@ PROTECTED_TAGS = frozenset({"html", "body", "main", "article", "h1"})
 SEMANTIC_CHROME = frozenset({"nav", "header", "footer", "aside", "menu", "dialog"})
 MIN_ARTICLE_CHARS = 200
 
-_SPLIT_TOKENS = re.compile(r"[^a-z0-9]+")
+_TOKEN = re.compile(r"[a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -210,7 +210,7 @@ def _words(raw: str) -> tuple[str, ...]:
     # without capitals has no camel case to split and is its own lower case.
     if not raw.islower():
         raw = _CAMEL.sub(" ", raw).lower()
-    return tuple(t for t in _SPLIT_TOKENS.split(raw) if t)
+    return tuple(_TOKEN.findall(raw))  # the runs between separators, none empty
 
 
 # Words for boxes that never hold running prose themselves: ad slots and navigation.

@@ -31,6 +31,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser
@@ -65,6 +66,9 @@ SKIP_KEYS = frozenset(
 TITLE_KEYS = ("headline", "title", "name")
 JSONLD = "JSON-LD articleBody"
 _STATE_NAME = re.compile(r"(?:window|self|globalThis)\s*\.\s*(__[A-Z][A-Z0-9_]*__)\s*=\s*")
+# What every match of _STATE_NAME holds: with its literal start, a fast first look
+# (the alternatives that begin _STATE_NAME make its search crawl over long scripts).
+_STATE_TAIL = re.compile(r"__[A-Z][A-Z0-9_]*__\s*=")
 _BLOCK_TAG = re.compile(r"<(?:p|div|h[1-6]|ul|ol|li|blockquote|figure|section|br|table)\b", re.I)
 _ANY_TAG = re.compile(r"</?[a-zA-Z][^<>]{0,500}>")
 _URLISH = re.compile(r"^(?:https?:)?//|^[\w.-]+\.(?:jpe?g|png|gif|webp|svg|mp4)$", re.I)
@@ -114,7 +118,7 @@ def read_states(tree: LexborHTMLParser) -> list[State]:
             "json" in kind and name.startswith("__") and name.endswith("__")
         ):
             states.append(State(name, text))
-        elif match := _STATE_NAME.search(text):
+        elif _STATE_TAIL.search(text) and (match := _STATE_NAME.search(text)):
             states.append(State(match.group(1), text[match.end() :]))
     return states
 
@@ -193,7 +197,9 @@ def revive(values: list[Any]) -> Any:
     return value(0, 0)
 
 
+@lru_cache(maxsize=4096)
 def _key(name: str) -> str:
+    # states repeat the same few key names many times: each is normalised once
     return name.lower().replace("_", "").replace("-", "")
 
 
@@ -254,13 +260,20 @@ def _walk(
             return
         title = _title(value) or title
         for key, item in value.items():
-            if _key(key) in BODY_KEYS and (pieces := _unique(_pieces(item, root, budget))):
+            name = _key(key)
+            if name in BODY_KEYS and (pieces := _unique(_pieces(item, root, budget))):
                 found.append(Run(pieces, title, sum(len(p) for p in pieces)))
-            if _key(key) not in SKIP_KEYS:
-                _walk(item, root, found, budget, depth + 1, title, followed)
+            if name not in SKIP_KEYS:
+                if isinstance(item, (dict, list)):
+                    _walk(item, root, found, budget, depth + 1, title, followed)
+                else:
+                    budget[0] -= 1  # a scalar: visited, with nothing under it
     elif isinstance(value, list):
         for item in value:
-            _walk(item, root, found, budget, depth + 1, title, followed)
+            if isinstance(item, (dict, list)):
+                _walk(item, root, found, budget, depth + 1, title, followed)
+            else:
+                budget[0] -= 1
 
 
 def _pieces(value: Any, root: Any, budget: list[int]) -> list[str]:
@@ -287,9 +300,9 @@ def _pieces(value: Any, root: Any, budget: list[int]) -> list[str]:
                     stack.append((target, textual, depth + 1))
                 continue
             children = [
-                (v, _key(k) in TEXT_KEYS, depth + 1)
+                (v, name in TEXT_KEYS, depth + 1)
                 for k, v in item.items()
-                if _key(k) not in SKIP_KEYS
+                if (name := _key(k)) not in SKIP_KEYS
             ]
             stack.extend(reversed(children))
     return pieces

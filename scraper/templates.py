@@ -115,7 +115,11 @@ def normalised(text: str) -> str:
     text = text.casefold()
     for digit in "123456789":  # nine replaces cost a fifth of one str.translate
         text = text.replace(digit, "0")
-    return _SPACES.sub(" ", text).strip()
+    # Every space but " " is unprintable: a printable text without "  " has nothing
+    # to collapse, and one C scan costs a fraction of the regular expression's.
+    if "  " in text or not text.isprintable():
+        text = _SPACES.sub(" ", text)
+    return text.strip()
 
 
 @dataclass

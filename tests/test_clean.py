@@ -12,6 +12,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from scraper.clean import (
     Harvest,
+    attr_tokens,
     clean_lines,
     clean_tree,
     place_captions,
@@ -862,3 +863,9 @@ def test_blank_lines_are_dropped_whitespace_is_normalised_and_quotes_are_kept():
         "The council met on Tuesday.",
         "\u201cWe\u2019re ready,\u201d she said.",
     ]
+
+
+def test_class_and_id_words_are_lower_case_runs_of_letters_and_digits_split_at_camel_case():
+    attrs = {"class": "ArticleBody--main  js_x-2 ", "id": "caféBox3D", "aria-label": "__"}
+    assert attr_tokens(attrs) == ("article", "body", "main", "js", "x", "2", "caf", "box3", "d")
+    assert attr_tokens({"class": "story-body__inner"}) == ("story", "body", "inner")

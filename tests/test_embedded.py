@@ -159,3 +159,12 @@ def test_a_state_holding_each_paragraph_twice_gives_each_once():
     body = "<article>" + "".join(f"<p>{p}</p>" for p in PARAGRAPHS) + "</article>"
     article = extract(page(body=body, script=script), "https://city.example/a")
     assert (article.extraction, article.paragraphs) == ("dom", PARAGRAPHS)
+
+
+def test_every_value_visited_counts_against_the_node_budget(monkeypatch):
+    monkeypatch.setattr("scraper.embedded.MAX_NODES", 40)
+    story = {"body": PARAGRAPHS[:2]}
+    assert [r.pieces for r in runs({"ids": list(range(10)), "story": story})] == [PARAGRAPHS[:2]]
+    # the numbers before the story use up the budget: its body is never reached
+    assert runs({"ids": list(range(40)), "story": story}) == []
+    assert runs([0] * 40 + [story]) == []

@@ -202,6 +202,8 @@ def test_a_saved_page_is_placed_by_its_canonical_link():
 
 def test_fingerprints_ignore_digits_and_case_but_not_the_place_in_the_dom():
     assert normalised("Comments (12)  TODAY") == normalised("comments (34) today")
+    # every kind of space collapses, not only doubled ones
+    assert normalised(" Comments\u00a0(12)\tTODAY\n") == "comments (00) today"
     first = parse_page(
         '<body><div class="a"><p>Read 3 stories free</p></div><p>Read 3 stories free</p></body>',
         None,
