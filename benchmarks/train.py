@@ -63,7 +63,7 @@ from scraper.templates import DomNotes
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "scraper" / "data"
-DEFAULT_CORPORA = ROOT.parent.parent / "shared" / "corpora"
+DEFAULT_CORPORA = Path("../shared/corpora")  # from the project root, as documented
 CORPORA = ("aeb", "trafeval", "wcxb")
 FOLDS = 5
 INNER_FOLDS = 3
@@ -523,6 +523,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-oof", action="store_true", help="train the shipped model only")
     ap.add_argument("--oof-only", action="store_true", help="do not write the shipped model")
     args = ap.parse_args(argv)
+    missing = [c for c in CORPORA if not (args.corpora / c / "truth.jsonl").is_file()]
+    if missing:
+        raise SystemExit(
+            f"{args.corpora}: no {', '.join(missing)} corpus there (run from the project root, or name the folder)"
+        )
     samples = load_samples(args.corpora, args.cache)
     weights = block_weights(samples)
     folds = assign_folds([s.domain for s in samples], FOLDS)
