@@ -511,6 +511,7 @@ def model_args(args: argparse.Namespace) -> list[str]:
     """The arguments that shape the model file, for its card: where the cache, the
     fold models and the model itself are written changes no byte of it."""
     extra = [] if args.corpora == DEFAULT_CORPORA else [str(args.corpora)]
+    extra += ["--seed", str(args.seed)] if args.seed != SEED else []
     return extra + (["--no-oof"] if args.no_oof else [])
 
 
@@ -522,12 +523,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DATA, help="where the shipped model goes")
     ap.add_argument("--no-oof", action="store_true", help="train the shipped model only")
     ap.add_argument("--oof-only", action="store_true", help="do not write the shipped model")
+    ap.add_argument(
+        "--seed",
+        type=int,
+        default=SEED,
+        help="LightGBM seed: a second seed shows how much of a change is noise (the shipped "
+        "model keeps the default)",
+    )
     args = ap.parse_args(argv)
     missing = [c for c in CORPORA if not (args.corpora / c / "truth.jsonl").is_file()]
     if missing:
         raise SystemExit(
             f"{args.corpora}: no {', '.join(missing)} corpus there (run from the project root, or name the folder)"
         )
+    PARAMS["seed"] = args.seed
     samples = load_samples(args.corpora, args.cache)
     weights = block_weights(samples)
     folds = assign_folds([s.domain for s in samples], FOLDS)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from benchmarks.train import (
     DEFAULT_CORPORA,
+    SEED,
     assign_folds,
     domain_of,
     label_by_body,
@@ -103,8 +104,9 @@ def test_folds_keep_every_domain_in_one_fold_and_balance_pages():
 
 
 def test_the_card_records_only_the_arguments_that_shape_the_model():
-    def args(corpora: Path, no_oof: bool) -> argparse.Namespace:
-        return argparse.Namespace(corpora=corpora, no_oof=no_oof, cache=Path("/tmp/c"))
+    def args(corpora: Path, no_oof: bool, seed: int = SEED) -> argparse.Namespace:
+        return argparse.Namespace(corpora=corpora, no_oof=no_oof, seed=seed, cache=Path("/tmp/c"))
 
     assert model_args(args(DEFAULT_CORPORA, False)) == []
     assert model_args(args(Path("other"), True)) == ["other", "--no-oof"]
+    assert model_args(args(DEFAULT_CORPORA, False, seed=7)) == ["--seed", "7"]
