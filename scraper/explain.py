@@ -187,6 +187,8 @@ def _why(
         return "field", "the headline (title)"
     if text == meta.standfirst:
         return "field", "the standfirst"
+    if meta.title and text.startswith(meta.title):
+        return "field", "the headline, run into a byline or the site's name"
     if CARD_LABEL.match(text):
         return "line_rule", "a related-story label"
     if END_MARKERS.match(text):

@@ -61,7 +61,7 @@ from .clean import (
     with_tokens,
 )
 from .errors import ExtractError, NotAnArticle, ScrapeError
-from .models import Article, FeedOrigin, Fetched, SiteRules, utc_now
+from .models import Article, Caption, FeedOrigin, Fetched, SiteRules, utc_now
 from .normalise import canonicalise_url, normalise_date, normalise_space
 from .templates import kept_prints, outside_prints
 
@@ -72,6 +72,8 @@ STANDFIRST_TOKENS = frozenset(
 # Also used for promos and leading media, so taken only beside the headline.
 LEAD_TOKENS = frozenset({"lead", "lede", "epigraph", "intro"})
 STANDFIRST_MAX_CHARS = 600
+TITLE_TAIL_CHARS = 80  # a byline and date after the title, at most
+MIN_TITLE_CHARS = 25  # a shorter title may well begin a paragraph
 # A block of running text, not a form prompt or a promo.
 MIN_BLOCK_CHARS = 200
 DATE_META = (
@@ -490,13 +492,13 @@ def extract(
     # The model has decided where the body ends (end markers are among its features),
     # so an end-marker line is only dropped here, never a cut.
     lines = clean_lines(body.lines, min_body_lines=NEVER_CUT)
-    paragraphs = [p for p in lines.lines if p not in {meta.title, meta.standfirst}]
+    paragraphs = _without_headings(lines.lines, meta)
     found = embedded.reading(
         parsed.states, parsed.page.jsonld_body, paragraphs, meta.title, _html_reader(model)
     )
     if found is not None:
         lines = clean_lines(found.lines, min_body_lines=NEVER_CUT)
-        paragraphs = [p for p in lines.lines if p not in {meta.title, meta.standfirst}]
+        paragraphs = _without_headings(lines.lines, meta)
     credited = attribution.attribute(parsed.clues, paragraphs, origin)
     if site_rules is not None and site_rules.source:
         credited = attribution.Attribution(
@@ -522,7 +524,7 @@ def extract(
         source_url=credited.url,
         language=meta.language,
         paragraphs=paragraphs,
-        captions=place_captions(harvest.captions, paragraphs) + lines.captions,
+        captions=_unique_captions(place_captions(harvest.captions, paragraphs) + lines.captions),
         fetched_at=fetched_at or utc_now(),
         related=harvest.related,
         extraction=found.extraction if found is not None else "dom",
@@ -530,6 +532,30 @@ def extract(
     article._template_prints = outside_prints(parsed.page, body.inside)
     article._template_kept = kept_prints(parsed.page, body.chosen)
     return article
+
+
+def _without_headings(lines: list[str], meta: Meta) -> list[str]:
+    """``lines`` without the title and standfirst (the record has them in their own
+    fields), nor a first line that is the title run into a short byline, date or
+    site name ("<title> by Ann Lee · AFP · May 20, 2025")."""
+    paragraphs = [line for line in lines if line not in {meta.title, meta.standfirst}]
+    title = meta.title
+    if paragraphs and title and len(title) >= MIN_TITLE_CHARS:
+        first = paragraphs[0]
+        if first.startswith(title) and len(first) - len(title) <= TITLE_TAIL_CHARS:
+            return paragraphs[1:]
+    return paragraphs
+
+
+def _unique_captions(captions: list[Caption]) -> list[Caption]:
+    """A caption found twice (under its photo and as a caption line) is one caption."""
+    seen: set[tuple[str, str | None]] = set()
+    unique = []
+    for caption in captions:
+        if (caption.text, caption.credit) not in seen:
+            seen.add((caption.text, caption.credit))
+            unique.append(caption)
+    return unique
 
 
 def _html_reader(model: BlockModel) -> Callable[[str], list[str]]:

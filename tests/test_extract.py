@@ -9,8 +9,16 @@ from datetime import datetime
 import pytest
 
 from scraper.errors import ExtractError, NotAnArticle
-from scraper.extract import ExtractTimeout, decode_html, extract, extract_page
-from scraper.models import Fetched
+from scraper.extract import (
+    ExtractTimeout,
+    Meta,
+    _unique_captions,
+    _without_headings,
+    decode_html,
+    extract,
+    extract_page,
+)
+from scraper.models import Caption, Fetched
 from scraper.normalise import article_seed_text
 
 from .conftest import SEED_CLEAN, fixture_html, fixture_names, load_expected
@@ -382,3 +390,35 @@ def test_nested_text_blocks_are_read_once_each(monkeypatch):
         "A quoted paragraph from the mayor.",
     ]
     assert len(paragraphs) == len(set(paragraphs)) == 8
+
+
+TITLE = "Ancient footprints surface on a beach after storms"
+BODY_LINES = [
+    "Dozens of human footprints have been exposed on a beach in central Chile.",
+    "Archaeologists say they may be thousands of years old.",
+]
+
+
+def test_the_title_run_into_a_byline_at_the_top_of_the_body_is_not_a_paragraph():
+    meta = Meta(title=TITLE, standfirst="Storms stripped the sand away.")
+    lines = [TITLE, f"{TITLE} by Ann Lee · AFP · May 20, 2025", *BODY_LINES]
+    assert _without_headings(lines, meta) == BODY_LINES
+
+
+def test_a_paragraph_that_only_begins_like_the_title_stays():
+    meta = Meta(title=TITLE)
+    long_tail = f"{TITLE}, the regional museum said on Tuesday, and more may follow as the sea keeps rising."
+    assert _without_headings([long_tail, *BODY_LINES], meta) == [long_tail, *BODY_LINES]
+    later = [BODY_LINES[0], f"{TITLE}: what we know", BODY_LINES[1]]  # a section heading
+    assert _without_headings(later, meta) == later
+    short = Meta(title="Storms")  # a short title may well begin a paragraph
+    assert _without_headings(["Storms hit the coast again.", *BODY_LINES], short)[0].startswith(
+        "Storms hit"
+    )
+
+
+def test_a_caption_found_under_its_photo_and_as_a_caption_line_is_one_caption():
+    photo = Caption(text="The footprints at low tide", credit="AFP", position=1)
+    line = Caption(text="The footprints at low tide", credit="AFP", position=2)
+    other = Caption(text="A footprint, close up", credit="AFP", position=2)
+    assert _unique_captions([photo, line, other]) == [photo, other]
