@@ -592,12 +592,20 @@ class _Alarm:
             yield
             return
         previous = signal.signal(signal.SIGALRM, self._on_alarm)
+        previous_hook = sys.unraisablehook
+
+        def quiet(unraisable: Any) -> None:  # the swallowed alarm: no traceback on stderr
+            if not isinstance(unraisable.exc_value, ExtractTimeout):
+                previous_hook(unraisable)
+
+        sys.unraisablehook = quiet
         signal.setitimer(signal.ITIMER_REAL, self.seconds)
         try:
             yield
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
+            sys.unraisablehook = previous_hook
 
 
 @contextmanager

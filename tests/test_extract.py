@@ -237,6 +237,28 @@ def _story(paragraphs: int, extra: str = "") -> str:
     )
 
 
+def test_an_alarm_landing_in_a_finalizer_fails_the_page_without_a_traceback(monkeypatch):
+    """Python can only print an exception raised in a finalizer: the time limit's own
+    one is kept quiet (the page fails all the same), any other still reaches the hook."""
+    module = sys.modules["scraper.extract"]
+    real = module.extract
+    printed = []
+    monkeypatch.setattr(sys, "unraisablehook", printed.append)
+
+    class SlowToFree:
+        def __del__(self) -> None:
+            time.sleep(0.5)  # the alarm lands here
+
+    def freeing_slowly(*args, **kwargs):
+        SlowToFree()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "extract", freeing_slowly)
+    with pytest.raises(ExtractTimeout):
+        extract_page(big_page(20), timeout=0.05)
+    assert printed == []
+
+
 def test_a_confident_paragraph_container_is_read_without_trafilatura(monkeypatch):
     module = sys.modules["scraper.extract"]
 
