@@ -34,7 +34,7 @@ from .clean import (
 )
 from .config import CONTROL_CHARS, ExtractConfig
 from .errors import NotAnArticle
-from .extract import Meta, Trace, extract, time_limited
+from .extract import Meta, Trace, extract, time_limited, title_run_in
 from .models import Article, SiteRules
 
 # Why a block is in or out, and the colour of its kind in the HTML report.
@@ -187,7 +187,7 @@ def _why(
         return "field", "the headline (title)"
     if text == meta.standfirst:
         return "field", "the standfirst"
-    if meta.title and text.startswith(meta.title):
+    if title_run_in(text, meta.title):
         return "field", "the headline, run into a byline or the site's name"
     if CARD_LABEL.match(text):
         return "line_rule", "a related-story label"

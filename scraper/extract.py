@@ -539,12 +539,20 @@ def _without_headings(lines: list[str], meta: Meta) -> list[str]:
     fields), nor a first line that is the title run into a short byline, date or
     site name ("<title> by Ann Lee · AFP · May 20, 2025")."""
     paragraphs = [line for line in lines if line not in {meta.title, meta.standfirst}]
-    title = meta.title
-    if paragraphs and title and len(title) >= MIN_TITLE_CHARS:
-        first = paragraphs[0]
-        if first.startswith(title) and len(first) - len(title) <= TITLE_TAIL_CHARS:
-            return paragraphs[1:]
+    if paragraphs and title_run_in(paragraphs[0], meta.title):
+        return paragraphs[1:]
     return paragraphs
+
+
+def title_run_in(line: str, title: str | None) -> bool:
+    """Whether ``line`` is ``title`` followed by a short tail (a byline, a date, the
+    site's name)."""
+    return (
+        title is not None
+        and len(title) >= MIN_TITLE_CHARS
+        and line.startswith(title)
+        and len(line) - len(title) <= TITLE_TAIL_CHARS
+    )
 
 
 def _unique_captions(captions: list[Caption]) -> list[Caption]:
