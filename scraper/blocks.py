@@ -1043,6 +1043,26 @@ def is_link_run(size: int, density: float) -> bool:
     return size < LINK_RUN_CHARS and density > LINK_RUN_DENSITY
 
 
+# The later stages are not asked about a block stage 1 is this sure is not body, on a
+# page where stage 1 is sure of some body: the block keeps stage 1's probability. Out
+# of fold (two seeds) this changed 6 and 10 of the 1,369 pages and no figure; it spares
+# those stages about half of the blocks.
+SURE_OUT, SURE_IN = 0.01, 0.5
+STAGE1_P = len(BLOCK_FEATURES)  # stage 1's probability, a column of the later stages
+
+
+def later_stage(stage: lightgbm.Booster, x: np.ndarray) -> np.ndarray:
+    """A later stage's probabilities on the blocks that stage 1 is not sure of."""
+    p1 = x[:, STAGE1_P]
+    if not len(p1) or p1.max() < SURE_IN:
+        return np.asarray(stage.predict(x, num_threads=1))
+    p = p1.astype(np.float64)
+    asked = p1 >= SURE_OUT
+    if asked.any():
+        p[asked] = stage.predict(x[asked], num_threads=1)
+    return p
+
+
 class BlockModel:
     """The LightGBM stages; ``body`` turns a page's blocks into its body.
 
@@ -1083,7 +1103,7 @@ class BlockModel:
         """Stage 2's features (stage 1's probabilities in context) and probabilities."""
         p = np.asarray(self.stage1.predict(page.features, num_threads=1))
         second = np.hstack([page.features, context_features(p, page.layout)])
-        return second, np.asarray(self.stage2.predict(second, num_threads=1))
+        return second, later_stage(self.stage2, second)
 
     def probabilities(self, page: PageBlocks) -> np.ndarray:
         return self.second_stage(page)[1] if page.texts else np.zeros(0)
@@ -1115,7 +1135,7 @@ class BlockModel:
         if doubt and self.stage3 is not None and fallback is not None:
             overlap = trafilatura_overlap(page.texts, trafilatura())
             third = np.hstack([second, overlap[:, None]])
-            p = np.asarray(self.stage3.predict(third, num_threads=1))
+            p = later_stage(self.stage3, third)
         decoded = decode(p, sizes)
         features = page.features
         densities = features[:, LINK_DENSITY].tolist()

@@ -21,6 +21,7 @@ from scraper.blocks import (
     context_features,
     decode,
     guard,
+    later_stage,
     read_blocks,
     segment,
     shipped_model,
@@ -185,6 +186,35 @@ def test_context_features_read_the_first_stage_in_context():
     rel_max = extra[:, CONTEXT_FEATURES.index("p_rel_max")]
     assert rel_max[1] == pytest.approx(1.0)
     assert extra[2, CONTEXT_FEATURES.index("confident_before")] == 1
+
+
+class Recorder:
+    """A stand-in for a later stage: it answers 0.7 and keeps the rows it was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[np.ndarray] = []
+
+    def predict(self, x: np.ndarray, num_threads: int = 1) -> np.ndarray:
+        self.asked.append(x)
+        return np.full(len(x), 0.7)
+
+
+def test_the_later_stages_are_not_asked_about_blocks_stage_1_is_sure_are_out():
+    page = page_of("".join(f"<p>{SENTENCE} Part {i}.</p>" for i in range(3)) + "<p>Ad</p>")
+    p1 = np.array([0.9, 0.6, 0.3, 0.001])
+    x = np.hstack([page.features, context_features(p1, page.layout)])
+    stage = Recorder()
+    p = later_stage(stage, x)  # type: ignore[arg-type]
+    assert p.tolist() == [0.7, 0.7, 0.7, pytest.approx(0.001)]
+    assert [len(rows) for rows in stage.asked] == [3]
+
+
+def test_on_a_page_stage_1_is_sure_of_nothing_every_block_is_asked():
+    page = page_of("".join(f"<p>{SENTENCE} Part {i}.</p>" for i in range(3)) + "<p>Ad</p>")
+    p1 = np.array([0.3, 0.2, 0.1, 0.001])  # the article may be all of it: stage 2 rescues
+    stage = Recorder()
+    p = later_stage(stage, np.hstack([page.features, context_features(p1, page.layout)]))  # type: ignore[arg-type]
+    assert p.tolist() == [0.7] * 4 and [len(rows) for rows in stage.asked] == [4]
 
 
 # --- decoding ----------------------------------------------------------------------------
