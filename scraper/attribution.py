@@ -633,7 +633,8 @@ def attribute(clues: Clues, body: list[str], feed: FeedOrigin | None = None) -> 
     the body comes back without its attribution lines (bylines and credit lines)."""
     names = agencies()
     kept = _without_attribution_lines(body)
-    removed = [line for line in body if line not in set(kept)]
+    kept_lines = set(kept)
+    removed = [line for line in body if line not in kept_lines]
     lead = body[:LEAD_LINES]
 
     def decide() -> tuple[str, str, str | None, str | None] | None:

@@ -29,7 +29,7 @@ import math
 import re
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib import resources
@@ -516,12 +516,12 @@ def read_blocks(
             marked[key] = index
             block.node.attrs[BLOCK_MARK] = str(index)
     harvest = clean_tree(tree, url, elements.verdicts)
-    kept_nodes = {_mark(node) for node in body.css(f"[{BLOCK_MARK}]")}
+    kept_nodes = _marks(body.css(f"[{BLOCK_MARK}]"), marked)
     fast: set[int] = set()
     if containers is not None:
         for container in containers(tree, harvest.main):
-            fast |= _marks_under(container)
-    main = _marks_under(harvest.main) if harvest.main is not None else set()
+            fast |= _marks_under(container, marked)
+    main = _marks_under(harvest.main, marked) if harvest.main is not None else set()
     numbers = [marked.get(b.node.mem_id, -1) for b in blocks]
     evidence = Evidence(
         kept=[
@@ -537,9 +537,9 @@ def read_blocks(
     return PageBlocks(blocks, features, harvest, jsonld_body, Layout.of(blocks, elements), notes)
 
 
-def _marks_under(node: LexborNode) -> set[int]:
+def _marks_under(node: LexborNode, marked: dict[int, int]) -> set[int]:
     """Numbers of the blocks marked at or under ``node``."""
-    found = {_mark(n) for n in node.css(f"[{BLOCK_MARK}]")}
+    found = _marks(node.css(f"[{BLOCK_MARK}]"), marked)
     if BLOCK_MARK in node.attributes:
         found.add(_mark(node))
     return found
@@ -555,6 +555,14 @@ class Evidence:
     in_fast: list[bool]
     in_main: list[bool]
     jsonld_body: str
+
+
+def _marks(nodes: Iterable[LexborNode], marked: dict[int, int]) -> set[int]:
+    """The numbers ``nodes`` are marked with. ``marked`` holds the marks the walk set,
+    by ``mem_id`` (lexbor frees no element while the tree lives, so an id names one
+    element): one dict lookup instead of reading all the attributes. An element the
+    cleaner made anew (from a layout table) or one the page marked itself is read."""
+    return {marked[key] if (key := n.mem_id) in marked else _mark(n) for n in nodes}
 
 
 def _mark(node: LexborNode) -> int:

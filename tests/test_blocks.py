@@ -166,6 +166,18 @@ def test_rule_evidence_is_a_feature_not_a_cut():
     assert column(page, "end_marker")[-1] == 1.0
 
 
+def test_blocks_of_a_layout_table_the_cleaner_made_anew_are_known_as_kept():
+    # clean_tree turns a layout table into new <div> elements: their block marks are
+    # read from them, not from the elements the walk marked
+    rows = "".join(f"<tr><td><p>{SENTENCE} Part {i}.</p></td></tr>" for i in range(3))
+    page = page_of(
+        f"<table><tr><td><h2>Budget vote</h2></td></tr>{rows}</table>"
+        "<div class='share-bar'><p>Share this story with your friends</p></div>"
+    )
+    assert page.texts[0] == "Budget vote"
+    assert column(page, "kept_by_rules") == [1.0, 1.0, 1.0, 1.0, 0.0]
+
+
 def test_jsonld_article_body_overlap_is_a_feature():
     article_body = f"{SENTENCE} Part 0."
     head = (
