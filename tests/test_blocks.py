@@ -224,9 +224,11 @@ def test_the_later_stages_are_not_asked_about_blocks_stage_1_is_sure_are_out():
 def test_on_a_page_stage_1_is_sure_of_nothing_every_block_is_asked():
     page = page_of("".join(f"<p>{SENTENCE} Part {i}.</p>" for i in range(3)) + "<p>Ad</p>")
     p1 = np.array([0.3, 0.2, 0.1, 0.001])  # the article may be all of it: stage 2 rescues
+    x = np.hstack([page.features, context_features(p1, page.layout)])
     stage = Recorder()
-    p = later_stage(stage, np.hstack([page.features, context_features(p1, page.layout)]))  # type: ignore[arg-type]
-    assert p.tolist() == [0.7] * 4 and [len(rows) for rows in stage.asked] == [4]
+    p = later_stage(stage, x)  # type: ignore[arg-type]
+    assert p.tolist() == [0.7] * 4
+    assert [len(rows) for rows in stage.asked] == [4]
 
 
 # --- decoding ----------------------------------------------------------------------------
