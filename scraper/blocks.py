@@ -935,6 +935,42 @@ class Body:
 # one of its filters, the learned template, or the guard (``guard:<reason>``);
 # ``rules.steer`` adds the site rules' reasons.
 MODEL, LINK_RUN, RELATED_CARD, TEMPLATE = "model", "link_run", "related_card", "template"
+COPY = "copy"
+
+# Chosen blocks that repeat, in the same order, at least this many earlier chosen blocks
+# that other elements hold are a second rendering of the article (a variant for another
+# screen size, a copy the page hides with a class): the text is already in the body.
+# Repeats inside one element (a recipe's steps, a schedule) stay.
+COPY_RUN = 3
+COPY_LOOKBACK = 8  # earlier occurrences of a text compared with (a bound on the work)
+
+
+def repeated_copies(
+    texts: Sequence[str], parents: Sequence[int], chosen: Sequence[bool]
+) -> set[int]:
+    """The chosen blocks that are a later copy of a run of chosen blocks."""
+    order = [i for i, c in enumerate(chosen) if c]
+    seen: dict[str, list[int]] = {}  # text -> its places in ``order``
+    runs = [0] * len(order)  # the longest repeated run ending at each place
+    previous: dict[int, int] = {}  # run lengths at the previous place, by earlier place
+    for k, i in enumerate(order):
+        current = {
+            j: previous.get(j - 1, 0) + 1
+            for j in seen.get(texts[i], [])[-COPY_LOOKBACK:]
+            if parents[order[j]] != parents[i]
+        }
+        runs[k] = max(current.values(), default=0)
+        seen.setdefault(texts[i], []).append(k)
+        previous = current
+    copies: set[int] = set()
+    k = len(order) - 1
+    while k >= 0:
+        if runs[k] >= COPY_RUN:
+            copies.update(order[k - runs[k] + 1 : k + 1])
+            k -= runs[k]
+        else:
+            k -= 1
+    return copies
 
 
 # A body under this share of an independent estimate of its length is re-examined.
@@ -1155,10 +1191,15 @@ class BlockModel:
         inside = main_run(page, chosen, BODY_MASS)  # the model's own: what a page teaches
         steered = main_run(page, chosen, BODY_MASS, template) if template else inside
         filtered = without_template(page.notes.prints, chosen, steered, template)
+        copies = repeated_copies(page.texts, page.layout.parents, filtered)
+        filtered = [c and i not in copies for i, c in enumerate(filtered)]
         chosen, reason, other = guard(
             page, filtered, p, trafilatura if doubt and fallback else None
         )
         reasons = _reasons(densities, kept, verdicts, sizes, decoded, filtered, chosen, reason)
+        for i in copies:
+            if reasons[i] == TEMPLATE:  # a filter took it out, and it was this one
+                reasons[i] = COPY
         if reason:
             self.guarded[reason] = self.guarded.get(reason, 0) + 1
         probabilities = p.tolist()

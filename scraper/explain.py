@@ -43,6 +43,7 @@ REASONS = {
     "link_run": ("a short run of links", "#9ecae1"),
     "related_card": ("a card of a related-content box (see related)", "#6baed6"),
     "template": ("the site's learned template", "#fd8d3c"),
+    "copy": ("a second copy of text already in the body", "#a1d99b"),
     "guard": ("the guard (the body was much too short)", "#74c476"),
     "site_rule": ("a site rule", "#e377c2"),
     "line_rule": ("a line rule (clean_lines)", "#fdd0a2"),
@@ -177,7 +178,7 @@ def _why(
         return "guard", f"{reason.removeprefix('guard:')} estimate of the body's length"
     if reason == "template":
         return "template", "seen outside the body on many pages of the site"
-    if reason in ("link_run", "related_card"):
+    if reason in ("link_run", "related_card", "copy"):
         return reason, ""
     if not chosen and text == meta.title:
         return "model", "; ".join(filter(None, ["the record's title", _evidence(tag, row)]))

@@ -23,6 +23,7 @@ from scraper.blocks import (
     guard,
     later_stage,
     read_blocks,
+    repeated_copies,
     segment,
     shipped_model,
 )
@@ -358,6 +359,29 @@ def test_an_article_split_into_chunks_with_ads_between_them_comes_out_whole():
     article = extract(html, "https://news.example/bridge")
     assert article.paragraphs == paragraphs
     assert not any("Subscribe" in p or "Advertisement" in p for p in article.paragraphs)
+
+
+def test_an_article_rendered_twice_for_two_screen_sizes_comes_out_once():
+    story = [f"Part {i}: {SENTENCE}" for i in range(6)]
+    variant = "".join(f"<p>{t}</p>" for t in story)
+    html = (
+        "<html><head><title>Bridge</title></head><body><main><h1>Council votes to rebuild "
+        f"the bridge</h1><div class='variant hidden-desktop'>{variant}</div>"
+        f"<div class='variant hidden-mobile'>{variant}</div></main></body></html>"
+    )
+    assert extract(html, "https://news.example/bridge").paragraphs == story
+
+
+def test_a_copy_is_a_run_of_chosen_blocks_repeated_from_other_elements():
+    texts = ["Intro", "Step one", "Step two", "Step three", "Outro", "Step one", "Step two",
+             "Step three"]  # fmt: skip
+    chosen = [True] * 8
+    assert repeated_copies(texts, [1, 1, 1, 1, 1, 2, 2, 2], chosen) == {5, 6, 7}
+    # the same steps again inside one element (a recipe, a schedule) are the text itself
+    assert repeated_copies(texts, [1] * 8, chosen) == set()
+    # two repeated blocks are too few, and blocks left out of the body do not count
+    assert repeated_copies([*texts[:7], "The end"], [1, 1, 1, 1, 1, 2, 2, 2], chosen) == set()
+    assert repeated_copies(texts, [1, 1, 1, 1, 1, 2, 2, 2], [True, False] + [True] * 6) == set()
 
 
 def test_the_guard_restores_a_body_the_model_threw_away():

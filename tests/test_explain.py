@@ -222,3 +222,19 @@ def test_explain_of_a_page_past_the_time_limit_is_one_line_and_no_report(tmp_pat
     err = capsys.readouterr().err
     assert "time limit" in err and len(err.strip().splitlines()) == 1
     assert not report.exists()
+
+
+def test_a_second_copy_of_the_article_is_named_a_copy():
+    story = "".join(
+        f"<p>Part {i}: the council agreed on Monday to rebuild the old bridge over the river, "
+        "ending a decade of argument about the cost.</p>"
+        for i in range(5)
+    )
+    html = (
+        f"<html><body><main><h1>Bridge</h1><div class='wide'>{story}</div>"
+        f"<div class='narrow'>{story}</div></main></body></html>"
+    )
+    found = explain(html, "https://news.example/bridge")
+    parts = [b for b in found.blocks if b.text.startswith("Part ")]
+    assert [b.kept for b in parts] == [True] * 5 + [False] * 5
+    assert {b.reason for b in parts[5:]} == {"copy"}
