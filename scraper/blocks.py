@@ -932,7 +932,8 @@ class Body:
 
 
 # Why a block is in or out of the body (``scrape explain``): the model's decision,
-# one of its filters, the learned template, or the guard (``guard:<reason>``);
+# one of its filters (a link run, a related card, a copy), the learned template, or the
+# guard (``guard:<reason>``);
 # ``rules.steer`` adds the site rules' reasons.
 MODEL, LINK_RUN, RELATED_CARD, TEMPLATE = "model", "link_run", "related_card", "template"
 COPY = "copy"
@@ -1196,10 +1197,9 @@ class BlockModel:
         chosen, reason, other = guard(
             page, filtered, p, trafilatura if doubt and fallback else None
         )
-        reasons = _reasons(densities, kept, verdicts, sizes, decoded, filtered, chosen, reason)
-        for i in copies:
-            if reasons[i] == TEMPLATE:  # a filter took it out, and it was this one
-                reasons[i] = COPY
+        reasons = _reasons(
+            densities, kept, verdicts, sizes, decoded, filtered, chosen, reason, copies
+        )
         if reason:
             self.guarded[reason] = self.guarded.get(reason, 0) + 1
         probabilities = p.tolist()
@@ -1218,10 +1218,11 @@ def _reasons(
     filtered: Sequence[bool],
     chosen: Sequence[bool],
     guard_reason: str | None,
+    copies: set[int],
 ) -> list[str]:
     """Why each block is in or out: the model's decoding, a filter that took a decoded
-    block out (a link run, a related card, the learned template), or the guard that
-    changed it."""
+    block out (a link run, a related card, a copy, the learned template), or the guard
+    that changed it."""
     reasons = []
     for i, size in enumerate(sizes):
         if chosen[i] != filtered[i]:
@@ -1232,6 +1233,8 @@ def _reasons(
             reasons.append(LINK_RUN)
         elif is_related_card(kept[i], verdicts[i]):
             reasons.append(RELATED_CARD)
+        elif i in copies:
+            reasons.append(COPY)
         else:
             reasons.append(TEMPLATE)
     return reasons
