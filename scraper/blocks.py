@@ -933,8 +933,7 @@ class Body:
 
 # Why a block is in or out of the body (``scrape explain``): the model's decision,
 # one of its filters (a link run, a related card, a copy), the learned template, or the
-# guard (``guard:<reason>``);
-# ``rules.steer`` adds the site rules' reasons.
+# guard (``guard:<reason>``); ``rules.steer`` adds the site rules' reasons.
 MODEL, LINK_RUN, RELATED_CARD, TEMPLATE = "model", "link_run", "related_card", "template"
 COPY = "copy"
 
