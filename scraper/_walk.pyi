@@ -16,8 +16,10 @@ class Element:
 def segment(
     root: LexborNode,
     tag_kind: Callable[[str], tuple[int, int, int]],
+    judged_keys: tuple[str, ...],
     class_figures: Callable[[str], tuple[int, int, str, bool]],
     judge: Callable[[dict[str, str | None]], tuple[int, int, str, bool]],
+    judged: dict[Any, tuple[int, int, str, bool]],
     normalise: Callable[[str], str],
     make_block: Callable[..., Any],
     make_context: Callable[[tuple[int, ...]], Any],

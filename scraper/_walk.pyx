@@ -46,6 +46,9 @@ DEF NODE_ELEMENT = 0x01
 DEF NODE_TEXT = 0x03
 DEF NODE_DOCUMENT = 0x09
 
+DEF MAX_JUDGED = 16
+JUDGED_CACHE = 16384  # answers of ``judge`` kept (pages repeat the same attributes)
+
 # What the walk does with an element, by its tag (``tag_kind`` in scraper.blocks).
 DEF KIND_BLOCK = 0
 DEF KIND_INLINE = 1
@@ -337,14 +340,16 @@ cdef inline bint _all_space(str text):
     return len(text) > 0
 
 
-def segment(root, tag_kind, class_figures, judge, normalise, make_block, make_context,
-            long hidden_flag, long path_base, long path_buckets):
+def segment(root, tag_kind, judged_keys, class_figures, judge, dict judged, normalise,
+            make_block, make_context, long hidden_flag, long path_base, long path_buckets):
     """``scraper.blocks.segment`` on ``root`` (a LexborNode): the text blocks and the
     block-level elements, as ``(blocks, parents, depths, ends, verdicts)``. The
     callables are those of ``scraper.blocks``: ``tag_kind(tag) -> (kind, flag, code)``;
-    ``class_figures(class)`` judges an element whose one attribute is its class,
-    ``judge(attributes)`` any other element with attributes (both return ``(verdict,
-    kinds, class, hidden)``); ``make_block`` and ``make_context`` make the records.
+    ``judged_keys`` are the attributes ``judge`` reads (``class`` among them):
+    ``class_figures(class)`` judges an element whose class is the only one of them it
+    has, ``judge(attributes)`` one with others (both return ``(verdict, kinds, class,
+    hidden)``), its answers kept in ``judged``; ``make_block`` and ``make_context``
+    make the records.
     The numbers are the walk's constants: the flag of a hidden element, and the base
     and modulus of the hash of the tags above an element."""
     cdef size_t root_pointer = root.mem_id
@@ -354,6 +359,22 @@ def segment(root, tag_kind, class_figures, judge, normalise, make_block, make_co
     cdef void *document = <void *>root_pointer
     while document != NULL and type_of(document) != NODE_DOCUMENT:
         document = parent_of(document)
+
+    cdef list keys = [key.encode("utf-8") for key in judged_keys]
+    cdef const char *judged_names[MAX_JUDGED]
+    cdef size_t judged_lengths[MAX_JUDGED]
+    cdef Py_ssize_t judged_count = len(keys), class_slot = -1, i
+    if judged_count > MAX_JUDGED:
+        raise ValueError(f"at most {MAX_JUDGED} attributes are judged")
+    for i in range(judged_count):
+        judged_names[i] = <bytes>keys[i]
+        judged_lengths[i] = len(<bytes>keys[i])
+        if keys[i] == b"class":
+            class_slot = i
+    if class_slot < 0:
+        raise ValueError("the class attribute must be judged")
+    cdef long class_bit = 1 << class_slot, mask
+    cdef list values = [None] * judged_count
 
     cdef _Walk walk = _Walk.__new__(_Walk)
     walk.owners = []
@@ -472,37 +493,40 @@ def segment(root, tag_kind, class_figures, judge, normalise, make_block, make_co
             walk.push(first_child_of(node), context, in_link, -1, owner)
             continue
         context = frame.context
-        if type_of(node) == NODE_ELEMENT:
-            attribute = first_attribute_of(node)
-        else:
-            attribute = NULL
-        if attribute == NULL:
+        attribute = first_attribute_of(node) if type_of(node) == NODE_ELEMENT else NULL
+        mask = 0
+        while attribute != NULL:  # the attributes judged, each in its slot
+            name = attribute_name_of(attribute, &length)
+            for i in range(judged_count):
+                if judged_lengths[i] == length and memcmp(name, judged_names[i], length) == 0:
+                    value = attribute_value_of(attribute, &value_length)
+                    values[i] = _decode(value, value_length) if value != NULL else None
+                    mask |= 1 << i
+                    break
+            attribute = next_attribute_of(attribute)
+        if mask == 0:
             verdict = kinds = 0
             class_name = ""
             hidden = False
-        else:
-            name = attribute_name_of(attribute, &length)
-            value = attribute_value_of(attribute, &value_length)
-            if (
-                next_attribute_of(attribute) == NULL
-                and value != NULL
-                and length == 5
-                and memcmp(name, b"class", 5) == 0
-            ):  # half of all elements: a class and nothing else
-                verdict, kinds, class_name, hidden = class_figures(_decode(value, value_length))
+        elif mask == class_bit:  # most elements: a class and no other attribute judged
+            if values[class_slot] is None:
+                verdict = kinds = 0
+                class_name = ""
+                hidden = False
             else:
-                pairs = {}
-                while attribute != NULL:
-                    name = attribute_name_of(attribute, &length)
-                    value = attribute_value_of(attribute, &value_length)
-                    pairs[_decode(name, length)] = (
-                        _decode(value, value_length) if value != NULL else None
-                    )
-                    attribute = next_attribute_of(attribute)
-                if len(pairs) == 1 and pairs.get("class") is not None:
-                    verdict, kinds, class_name, hidden = class_figures(pairs["class"])
-                else:
-                    verdict, kinds, class_name, hidden = judge(pairs)
+                verdict, kinds, class_name, hidden = class_figures(values[class_slot])
+        else:
+            key = (mask, *values)
+            found = judged.get(key)
+            if found is None:
+                if len(judged) >= JUDGED_CACHE:
+                    judged.clear()
+                found = judged[key] = judge(
+                    {judged_keys[i]: values[i] for i in range(judged_count) if mask & (1 << i)}
+                )
+            verdict, kinds, class_name, hidden = found
+        for i in range(judged_count):
+            values[i] = None
         verdicts[<size_t>node] = verdict
         child = walk.number(context.number, context.depth + 1)
         inner.depth = context.depth + 1

@@ -284,6 +284,10 @@ def _class_figures(name: str) -> tuple[int, int, str, bool]:
     return (*_value_figures(name), name, False) if name else NO_ATTRIBUTES
 
 
+# The attributes ``_judge`` reads.
+JUDGED_ATTRIBUTES = (*TOKEN_ATTRS, "role", "style", "hidden", "aria-hidden")
+
+
 def _judge(attrs: dict[str, str | None]) -> tuple[int, int, str, bool]:
     verdict = CHROME if attrs.get("role") in CHROME_ROLES else 0
     kinds = 0
@@ -432,13 +436,16 @@ def tag_kind(tag: str) -> tuple[int, int, int]:
 
 def _compiled_walk(walk: Any) -> Callable[[LexborNode], tuple[list[Block], Elements]]:
     make_context = partial(tuple.__new__, Context)
+    judged: dict[Any, tuple[int, int, str, bool]] = {}
 
     def compiled_segment(root: LexborNode) -> tuple[list[Block], Elements]:
         blocks, parents, depths, ends, verdicts = walk.segment(
             root,
             tag_kind,
+            JUDGED_ATTRIBUTES,
             _class_figures,
             _judge,
+            judged,
             normalise_space,
             Block,
             make_context,
