@@ -434,7 +434,8 @@ def tag_kind(tag: str) -> tuple[int, int, int]:
     return kind, FLAG_OF_TAG.get(tag, 0), TAG_CODES.get(tag, OTHER_TAG)
 
 
-def _compiled_walk(walk: Any) -> Callable[[LexborNode], tuple[list[Block], Elements]]:
+def compiled_walk(walk: Any) -> Callable[[LexborNode], tuple[list[Block], Elements]]:
+    """``segment`` through the compiled module ``walk`` (``scraper._walk``)."""
     make_context = partial(tuple.__new__, Context)
     judged: dict[Any, tuple[int, int, str, bool]] = {}
 
@@ -459,7 +460,8 @@ def _compiled_walk(walk: Any) -> Callable[[LexborNode], tuple[list[Block], Eleme
 
 
 def walk_summary(blocks: list[Block], elements: Elements) -> list[Any]:
-    """Everything a walk gives, with each block's node as its ``mem_id`` and tag."""
+    """Everything a walk gives, each block's node as its ``mem_id`` and tag (what the
+    two walks are compared on)."""
     return [
         [
             (b.node.mem_id, b.node.tag, b.tag, b.context, b.own_verdict, b.own_kinds)
@@ -470,14 +472,23 @@ def walk_summary(blocks: list[Block], elements: Elements) -> list[Any]:
     ]
 
 
-def _choose_walk() -> tuple[Callable[[LexborNode], tuple[list[Block], Elements]] | None, str]:
+def _load_walk() -> Any:
+    from . import _walk
+
+    return _walk
+
+
+def choose_walk(
+    load: Callable[[], Any] = _load_walk,
+) -> tuple[Callable[[LexborNode], tuple[list[Block], Elements]] | None, str]:
+    """The compiled walk, if it is built, not turned off and agrees with the Python
+    walk on ``PROBE_PAGE`` (else None), and which walk that leaves."""
     if os.environ.get(PYTHON_WALK_ENV) == "1":
         return None, f"python ({PYTHON_WALK_ENV}=1)"
     try:
-        from . import _walk
+        compiled = compiled_walk(load())
     except ImportError as exc:
         return None, f"python (no compiled walk: {exc})"
-    compiled = _compiled_walk(_walk)
     probe = LexborHTMLParser(PROBE_PAGE).body
     assert probe is not None
     if walk_summary(*compiled(probe)) != walk_summary(*python_segment(probe)):
@@ -485,7 +496,7 @@ def _choose_walk() -> tuple[Callable[[LexborNode], tuple[list[Block], Elements]]
     return compiled, "compiled"
 
 
-_compiled, WALK = _choose_walk()
+_compiled, WALK = choose_walk()
 
 
 # --- features ------------------------------------------------------------------------
