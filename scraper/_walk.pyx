@@ -14,7 +14,7 @@ opaque pointer. A symbol missing from the extension makes the import fail, and
 from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
 from cpython.list cimport PyList_GET_SIZE
 from cpython.ref cimport PyObject
-from cpython.unicode cimport PyUnicode_DecodeUTF8
+from cpython.unicode cimport PyUnicode_DATA, PyUnicode_DecodeASCII, PyUnicode_DecodeUTF8
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcmp
 
@@ -285,13 +285,43 @@ cdef class _Walk:
         return self.count - 1
 
     cdef int close(self, _Open block) except -1:
+        cdef str joined
         if PyList_GET_SIZE(block.parts) and not block.closed:
-            text = self.normalise(self.empty.join(block.parts))
+            joined = self.empty.join(block.parts)
+            text = normalise_ascii(joined) if joined.isascii() else self.normalise(joined)
             if text:
                 block.text = text
                 block.closed = True
                 self.blocks.append(block)
         return 0
+
+
+cpdef str normalise_ascii(str text):
+    """``normalise.normalise_space`` of an ASCII ``text`` (a test holds the two
+    alike): NFC changes no ASCII character, the control characters that are not
+    white space go, and the white space (as ``str.split`` counts it) collapses."""
+    cdef Py_ssize_t length = len(text), i, size = 0
+    cdef const uchar *data = <const uchar *>PyUnicode_DATA(text)
+    cdef bytearray out = bytearray(length)
+    cdef uchar *write = out
+    cdef uchar c
+    cdef bint space = False
+    if not text.isascii():
+        raise ValueError("not ASCII")
+    for i in range(length):
+        c = data[i]
+        if c <= 8 or 14 <= c <= 27 or c == 127:  # invisible: dropped
+            continue
+        if c == 32 or 9 <= c <= 13 or 28 <= c <= 31:
+            space = size > 0
+            continue
+        if space:
+            write[size] = 32
+            size += 1
+            space = False
+        write[size] = c
+        size += 1
+    return PyUnicode_DecodeASCII(<const char *>write, size, NULL)
 
 
 cdef long *_grown(long *array, Py_ssize_t size) except NULL:

@@ -5,6 +5,7 @@ Python walk takes over when the compiled one is missing, disagrees or is turned 
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from scraper.blocks import (
     read_blocks,
     walk_summary,
 )
+from scraper.normalise import normalise_space
 
 
 def compiled() -> Any:
@@ -194,3 +196,16 @@ def test_a_page_s_elements_keep_their_numbers_in_both_walks():
     assert elements.parent == [-1, 0, 1, 1, 3, 0]
     assert elements.end == [6, 5, 3, 5, 5, 6]
     assert elements == python_segment(tree.body)[1]
+
+
+def test_the_compiled_walk_s_ascii_normalising_is_normalise_space():
+    compiled()
+    from scraper._walk import normalise_ascii
+
+    rng = random.Random(14)
+    alphabet = [chr(c) for c in range(128)] + [" ", "\n", "a", "b"] * 8
+    texts = ["", " ", "a", "  a \x01b\x1cc  ", "x\x7fy\x0bz\x1b."]
+    texts += ["".join(rng.choices(alphabet, k=rng.randrange(16))) for _ in range(20000)]
+    assert [normalise_ascii(t) for t in texts] == [normalise_space(t) for t in texts]
+    with pytest.raises(ValueError):
+        normalise_ascii("caf\u00e9")
