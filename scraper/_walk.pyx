@@ -324,6 +324,28 @@ cpdef str normalise_ascii(str text):
     return PyUnicode_DecodeASCII(<const char *>write, size, NULL)
 
 
+def sample_counts(list texts, Py_ssize_t limit):
+    """For each of ``texts``, in its first ``limit`` characters: how many the pattern
+    ``[^\\w\\s]`` matches, and how many ``\\d`` does (``scraper.blocks``' punctuation
+    and digit figures; Python's ``re`` reads them as these character tests)."""
+    cdef list punctuation = [], digits = []
+    cdef str text
+    cdef Py_ssize_t i, n, marks, numbers
+    cdef Py_UCS4 ch
+    for text in texts:
+        n = min(len(text), limit)
+        marks = numbers = 0
+        for i in range(n):
+            ch = text[i]
+            if ch.isdecimal():
+                numbers += 1
+            elif not (ch.isalnum() or ch == u"_" or ch.isspace()):
+                marks += 1
+        punctuation.append(marks)
+        digits.append(numbers)
+    return punctuation, digits
+
+
 cdef long *_grown(long *array, Py_ssize_t size) except NULL:
     cdef long *grown = <long *>realloc(array, size * sizeof(long))
     if grown == NULL:

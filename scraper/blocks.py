@@ -772,6 +772,7 @@ def block_features(blocks: list[Block], evidence: Evidence) -> np.ndarray:
     repeats = Counter(texts)
     samples = [t[:SAMPLE_CHARS] for t in texts]
     sample_sizes = np.array([len(t) for t in samples], np.float64)
+    punctuation, digits = _sample_counts(texts, SAMPLE_CHARS)
     words = np.array([t.count(" ") + 1 for t in texts], np.float64)
     short = [s <= 200 for s in size_list]
     end_markers = [sh and bool(END_MARKERS.match(t)) for t, sh in zip(texts, short, strict=True)]
@@ -791,8 +792,8 @@ def block_features(blocks: list[Block], evidence: Evidence) -> np.ndarray:
         log_sizes,
         words,
         (sizes - words + 1) / words,
-        np.array([len(_PUNCT.findall(t)) for t in samples], np.float64) / sample_sizes,
-        np.array([len(_DIGIT.findall(t)) for t in samples], np.float64) / sample_sizes,
+        np.array(punctuation, np.float64) / sample_sizes,
+        np.array(digits, np.float64) / sample_sizes,
         [t.endswith(SENTENCE_ENDS) for t in texts],
         [t[0].isupper() for t in texts],
         [t.count(",") for t in texts],
@@ -851,6 +852,19 @@ def block_features(blocks: list[Block], evidence: Evidence) -> np.ndarray:
     for i, values in enumerate(columns):
         matrix[:, i] = values
     return matrix
+
+
+def python_sample_counts(texts: Sequence[str], limit: int) -> tuple[list[int], list[int]]:
+    """For each text, in its first ``limit`` characters: the punctuation (``_PUNCT``)
+    and the digits (``_DIGIT``); ``_walk.sample_counts`` where it is built."""
+    samples = [t[:limit] for t in texts]
+    return [len(_PUNCT.findall(t)) for t in samples], [len(_DIGIT.findall(t)) for t in samples]
+
+
+# The features' character counts come from the same module as the walk.
+_sample_counts: Callable[[list[str], int], tuple[list[int], list[int]]] = (
+    _load_walk().sample_counts if _compiled is not None else python_sample_counts
+)
 
 
 def _shifted(values: np.ndarray, d: int, missing: float) -> np.ndarray:

@@ -22,6 +22,7 @@ from scraper.blocks import (
     Elements,
     choose_walk,
     compiled_walk,
+    python_sample_counts,
     python_segment,
     read_blocks,
     walk_summary,
@@ -209,3 +210,27 @@ def test_the_compiled_walk_s_ascii_normalising_is_normalise_space():
     assert [normalise_ascii(t) for t in texts] == [normalise_space(t) for t in texts]
     with pytest.raises(ValueError):
         normalise_ascii("caf\u00e9")
+
+
+def test_the_compiled_character_counts_are_the_patterns_counts():
+    compiled()
+    from scraper._walk import sample_counts
+
+    rng = random.Random(14)
+    alphabet = list("aZ_ 9,.!?\t\n-—«»'\"()") + [
+        "\u0663",  # ARABIC-INDIC DIGIT THREE: a digit to \\d
+        "\u00b2",  # SUPERSCRIPT TWO: a digit, not a decimal
+        "\u2167",  # ROMAN NUMERAL EIGHT: a number, not a digit
+        "\u0301",  # a combining accent
+        "\u00a0",
+        "\u3000",
+        "\u4e2d",
+        "\U0001f600",
+        "\u200b",
+        "\x1c",
+    ]
+    texts = ["", "...", "a_b 1,2"] + [
+        "".join(rng.choices(alphabet, k=rng.randrange(30))) for _ in range(5000)
+    ]
+    for limit in (0, 5, 400):
+        assert sample_counts(texts, limit) == python_sample_counts(texts, limit)
