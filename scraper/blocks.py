@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache, partial
-from importlib import resources
+from importlib import import_module, resources
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
@@ -473,9 +473,7 @@ def walk_summary(blocks: list[Block], elements: Elements) -> list[Any]:
 
 
 def _load_walk() -> Any:
-    from . import _walk
-
-    return _walk
+    return import_module(f"{__package__}._walk")
 
 
 def choose_walk(
