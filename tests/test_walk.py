@@ -234,3 +234,19 @@ def test_the_compiled_character_counts_are_the_patterns_counts():
     ]
     for limit in (0, 5, 400):
         assert sample_counts(texts, limit) == python_sample_counts(texts, limit)
+
+
+def test_the_compiled_walk_reads_every_attribute_the_judge_reads():
+    read: set[str] = set()
+
+    class Spy(dict[str, str | None]):
+        def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+            read.add(key)
+            return super().get(key, default)
+
+        def __contains__(self, key: object) -> bool:
+            read.add(str(key))
+            return super().__contains__(key)
+
+    blocks._judge(Spy({"style": "display:none", "role": "main", "class": "story"}))
+    assert read and read <= set(blocks.JUDGED_ATTRIBUTES)
