@@ -26,14 +26,15 @@ much too short.
 from __future__ import annotations
 
 import math
+import os
 import re
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
-from importlib import resources
-from typing import TYPE_CHECKING, Any, NamedTuple
+from functools import cache, lru_cache, partial
+from importlib import import_module, resources
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -159,6 +160,9 @@ KIND_CONTENT, KIND_COMMENT, KIND_CAPTION, KIND_META, KIND_TITLE, KIND_HIDDEN = (
 KIND_BITS = (KIND_CONTENT, KIND_COMMENT, KIND_CAPTION, KIND_META, KIND_TITLE, KIND_HIDDEN)
 _DISPLAY_NONE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 
+# A block's ``path``: a hash of the last three tags above it.
+PATH_BASE, PATH_BUCKETS = 31, 29791
+
 # Marks the element of each block, so the blocks clean_tree keeps can be found.
 BLOCK_MARK = "data-scraper-block"
 
@@ -201,12 +205,29 @@ class Context(NamedTuple):
     number: int = 0  # the parent's number in ``Elements``
 
 
+class NodeAttributes(Protocol):
+    def get(self, key: str, default: None = None) -> str | None: ...
+    def __setitem__(self, key: str, value: str) -> None: ...
+
+
+class BlockNode(Protocol):
+    """What is read and written of a block's element: a LexborNode (the Python
+    walk), or the compiled walk's ``_walk.Element``."""
+
+    @property
+    def mem_id(self) -> int: ...
+    @property
+    def tag(self) -> str | None: ...
+    @property
+    def attrs(self) -> NodeAttributes: ...
+
+
 @dataclass(slots=True)
 class Block:
     """One text block: the text an element holds outside its child blocks (the text
     before a child block and the text after it are two blocks)."""
 
-    node: LexborNode
+    node: BlockNode
     tag: str
     context: Context
     own_verdict: int
@@ -263,6 +284,10 @@ def _class_figures(name: str) -> tuple[int, int, str, bool]:
     return (*_value_figures(name), name, False) if name else NO_ATTRIBUTES
 
 
+# The attributes ``_judge`` reads.
+JUDGED_ATTRIBUTES = (*TOKEN_ATTRS, "role", "style", "hidden", "aria-hidden")
+
+
 def _judge(attrs: dict[str, str | None]) -> tuple[int, int, str, bool]:
     verdict = CHROME if attrs.get("role") in CHROME_ROLES else 0
     kinds = 0
@@ -280,7 +305,16 @@ def _judge(attrs: dict[str, str | None]) -> tuple[int, int, str, bool]:
 
 def segment(root: LexborNode) -> tuple[list[Block], Elements]:
     """The text blocks under ``root`` in document order, in one pass over the tree,
-    and the tree of block-level elements that hold them."""
+    and the tree of block-level elements that hold them (``WALK`` says which walk:
+    the compiled one, or ``python_segment``)."""
+    if _compiled is not None:
+        return _compiled(root)
+    return python_segment(root)
+
+
+def python_segment(root: LexborNode) -> tuple[list[Block], Elements]:
+    """``segment`` in Python, through selectolax's nodes: the walk when the compiled
+    one (``scraper/_walk.pyx``) is missing, disagrees with this one, or is turned off."""
     blocks: list[Block] = []
     elements = Elements()
     parents, depths, ends = elements.parent, elements.depth, elements.end
@@ -340,7 +374,7 @@ def segment(root: LexborNode) -> tuple[list[Block], Elements]:
                 verdict if verdict > context.verdict else context.verdict,
                 context.chrome_depth + (verdict > 0),
                 context.kinds | kinds,
-                (context.path * 31 + TAG_CODES.get(tag, OTHER_TAG)) % 29791,
+                (context.path * PATH_BASE + TAG_CODES.get(tag, OTHER_TAG)) % PATH_BUCKETS,
                 mem_id,
                 context.parent,
                 child,
@@ -369,6 +403,98 @@ def _close(block: Block, blocks: list[Block]) -> None:
         if text:
             block.text = text
             blocks.append(block)
+
+
+# --- the compiled walk -----------------------------------------------------------------
+
+# Set to 1, the Python walk is used even where the compiled one is built.
+PYTHON_WALK_ENV = "SCRAPER_PYTHON_WALK"
+# What the compiled walk does with an element, by its tag.
+TAG_BLOCK, TAG_INLINE, TAG_BREAK, TAG_LINK, TAG_SKIP = 0, 1, 2, 3, 4
+# The page both walks read when this module is imported: the compiled walk is used
+# only if it gives what the Python walk gives here.
+PROBE_PAGE = """<html><body>Loose text<div class="story main" id="s1"><h1>Title \u00e9</h1>
+<p>One <a href="/x">link <b>bold</b></a> <i>and</i> <span>more</span> text.<br>Line<br><br>
+Next paragraph</p><div hidden><p>Hidden</p></div><div aria-hidden="true">Aria</div>
+<div style="display: none">None</div><script>var x;</script><style>p{}</style><!-- note -->
+<table><tr><td>Cell</td><th class>Head</th></tr></table><ul><li>Item<ul><li>Inner</li></ul>
+after</li></ul>Tail \u00a0text<section role="navigation"><a>Menu</a></section>
+<div class="related-stories"><div><div><p>Deep \u4e2d\u6587</p></div></div></div>
+<button>Press</button><textarea>t</textarea></div>After all</body></html>"""
+
+
+@cache
+def tag_kind(tag: str) -> tuple[int, int, int]:
+    """The compiled walk's reading of a tag: what it does with the element (TAG_*),
+    the context flag it sets, and its code in ``TAG_CODES``."""
+    if tag in INLINE_TAGS:
+        kind = TAG_BREAK if tag == "br" else TAG_LINK if tag == "a" else TAG_INLINE
+    else:
+        kind = TAG_SKIP if tag in SKIP_TAGS else TAG_BLOCK
+    return kind, FLAG_OF_TAG.get(tag, 0), TAG_CODES.get(tag, OTHER_TAG)
+
+
+def compiled_walk(walk: Any) -> Callable[[LexborNode], tuple[list[Block], Elements]]:
+    """``segment`` through the compiled module ``walk`` (``scraper._walk``)."""
+    make_context = partial(tuple.__new__, Context)
+    judged: dict[Any, tuple[int, int, str, bool]] = {}
+
+    def compiled_segment(root: LexborNode) -> tuple[list[Block], Elements]:
+        blocks, parents, depths, ends, verdicts = walk.segment(
+            root,
+            tag_kind,
+            JUDGED_ATTRIBUTES,
+            _class_figures,
+            _judge,
+            judged,
+            normalise_space,
+            Block,
+            make_context,
+            IN_HIDDEN,
+            PATH_BASE,
+            PATH_BUCKETS,
+        )
+        return blocks, Elements(parents, depths, ends, verdicts)
+
+    return compiled_segment
+
+
+def walk_summary(blocks: list[Block], elements: Elements) -> list[Any]:
+    """Everything a walk gives, each block's node as its ``mem_id`` and tag (what the
+    two walks are compared on)."""
+    return [
+        [
+            (b.node.mem_id, b.node.tag, b.tag, b.context, b.own_verdict, b.own_kinds)
+            + (b.class_name, b.element, b.parts, b.link_chars, b.links, b.text)
+            for b in blocks
+        ],
+        elements,
+    ]
+
+
+def _load_walk() -> Any:
+    return import_module(f"{__package__}._walk")
+
+
+def choose_walk(
+    load: Callable[[], Any] = _load_walk,
+) -> tuple[Callable[[LexborNode], tuple[list[Block], Elements]] | None, str]:
+    """The compiled walk, if it is built, not turned off and agrees with the Python
+    walk on ``PROBE_PAGE`` (else None), and which walk that leaves."""
+    if os.environ.get(PYTHON_WALK_ENV) == "1":
+        return None, f"python ({PYTHON_WALK_ENV}=1)"
+    try:
+        compiled = compiled_walk(load())
+    except ImportError as exc:
+        return None, f"python (no compiled walk: {exc})"
+    probe = LexborHTMLParser(PROBE_PAGE).body
+    assert probe is not None
+    if walk_summary(*compiled(probe)) != walk_summary(*python_segment(probe)):
+        return None, "python (the compiled walk disagrees with it on the probe page)"
+    return compiled, "compiled"
+
+
+_compiled, WALK = choose_walk()
 
 
 # --- features ------------------------------------------------------------------------
@@ -644,6 +770,7 @@ def block_features(blocks: list[Block], evidence: Evidence) -> np.ndarray:
     repeats = Counter(texts)
     samples = [t[:SAMPLE_CHARS] for t in texts]
     sample_sizes = np.array([len(t) for t in samples], np.float64)
+    punctuation, digits = _sample_counts(texts, SAMPLE_CHARS)
     words = np.array([t.count(" ") + 1 for t in texts], np.float64)
     short = [s <= 200 for s in size_list]
     end_markers = [sh and bool(END_MARKERS.match(t)) for t, sh in zip(texts, short, strict=True)]
@@ -663,8 +790,8 @@ def block_features(blocks: list[Block], evidence: Evidence) -> np.ndarray:
         log_sizes,
         words,
         (sizes - words + 1) / words,
-        np.array([len(_PUNCT.findall(t)) for t in samples], np.float64) / sample_sizes,
-        np.array([len(_DIGIT.findall(t)) for t in samples], np.float64) / sample_sizes,
+        np.array(punctuation, np.float64) / sample_sizes,
+        np.array(digits, np.float64) / sample_sizes,
         [t.endswith(SENTENCE_ENDS) for t in texts],
         [t[0].isupper() for t in texts],
         [t.count(",") for t in texts],
@@ -723,6 +850,19 @@ def block_features(blocks: list[Block], evidence: Evidence) -> np.ndarray:
     for i, values in enumerate(columns):
         matrix[:, i] = values
     return matrix
+
+
+def python_sample_counts(texts: Sequence[str], limit: int) -> tuple[list[int], list[int]]:
+    """For each text, in its first ``limit`` characters: the punctuation (``_PUNCT``)
+    and the digits (``_DIGIT``); ``_walk.sample_counts`` where it is built."""
+    samples = [t[:limit] for t in texts]
+    return [len(_PUNCT.findall(t)) for t in samples], [len(_DIGIT.findall(t)) for t in samples]
+
+
+# The features' character counts come from the same module as the walk.
+_sample_counts: Callable[[list[str], int], tuple[list[int], list[int]]] = (
+    _load_walk().sample_counts if _compiled is not None else python_sample_counts
+)
 
 
 def _shifted(values: np.ndarray, d: int, missing: float) -> np.ndarray:

@@ -1,0 +1,630 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The block walk of ``scraper.blocks.segment``, compiled: the same pass over the
+lexbor tree, with the per-node work (moving through the tree, reading tags and
+text, the context each element inherits) in C and only the judging of attributes,
+the closing of blocks and the making of the result in Python.
+
+It reads the tree through lexbor's own accessor functions, which selectolax's
+extension exports: they are looked up in it when this module is imported (the
+extension is loaded already), so no lexbor header is needed and every node is an
+opaque pointer. A symbol missing from the extension makes the import fail, and
+``scraper.blocks`` then uses its Python walk.
+"""
+
+from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
+from cpython.list cimport PyList_GET_SIZE
+from cpython.ref cimport PyObject
+from cpython.unicode cimport PyUnicode_DATA, PyUnicode_DecodeASCII, PyUnicode_DecodeUTF8
+from libc.stdlib cimport free, realloc
+from libc.string cimport memcmp
+
+cdef extern from "<dlfcn.h>" nogil:
+    void *dlopen(const char *filename, int flags)
+    void *dlsym(void *handle, const char *symbol)
+    char *dlerror()
+    int RTLD_NOW
+    int RTLD_NOLOAD
+
+ctypedef unsigned char uchar
+
+ctypedef size_t (*tag_id_fn)(void *node) noexcept nogil
+ctypedef void *(*node_fn)(void *node) noexcept nogil
+ctypedef int (*type_fn)(void *node) noexcept nogil
+ctypedef const uchar *(*name_fn)(void *obj, size_t *length) noexcept nogil
+ctypedef uchar *(*text_fn)(void *node, size_t *length) noexcept nogil
+ctypedef void *(*free_text_fn)(void *document, uchar *text) noexcept nogil
+ctypedef void *(*set_attribute_fn)(
+    void *element, const uchar *name, size_t name_length, const uchar *value, size_t value_length
+) noexcept nogil
+
+# lexbor's tag ids and node types (lexbor/tag/const.h, lexbor/dom/interfaces/node.h)
+DEF TAG_TEXT = 0x02
+DEF TAG_DOCUMENT = 0x03
+DEF TAG_COMMENT = 0x04
+DEF TAG_DOCTYPE = 0x05
+DEF NODE_ELEMENT = 0x01
+DEF NODE_TEXT = 0x03
+DEF NODE_DOCUMENT = 0x09
+
+DEF MAX_JUDGED = 16
+JUDGED_CACHE = 16384  # answers of ``judge`` kept (pages repeat the same attributes)
+
+# What the walk does with an element, by its tag (``tag_kind`` in scraper.blocks).
+DEF KIND_BLOCK = 0
+DEF KIND_INLINE = 1
+DEF KIND_BREAK = 2
+DEF KIND_LINK = 3
+DEF KIND_SKIP = 4
+
+cdef tag_id_fn tag_id_of
+cdef node_fn first_child_of, next_of, parent_of, first_attribute_of, next_attribute_of
+cdef type_fn type_of
+cdef name_fn element_name_of, attribute_name_of, attribute_value_of
+cdef text_fn text_of
+cdef free_text_fn free_text
+cdef set_attribute_fn set_attribute_of
+
+
+cdef void *_symbol(void *library, bytes name) except NULL:
+    cdef void *found = dlsym(library, name)
+    if found == NULL:
+        raise ImportError(f"lexbor's {name.decode()} not found in selectolax's extension")
+    return found
+
+
+def _bind():
+    global tag_id_of, first_child_of, next_of, parent_of, first_attribute_of
+    global next_attribute_of, type_of, element_name_of, attribute_name_of
+    global attribute_value_of, text_of, free_text, set_attribute_of
+    import selectolax.lexbor
+
+    path = selectolax.lexbor.__file__.encode()
+    cdef void *library = dlopen(path, RTLD_NOW | RTLD_NOLOAD)
+    if library == NULL:
+        raise ImportError(f"selectolax's extension not loaded: {dlerror().decode()}")
+    tag_id_of = <tag_id_fn>_symbol(library, b"lxb_dom_node_tag_id_noi")
+    first_child_of = <node_fn>_symbol(library, b"lxb_dom_node_first_child_noi")
+    next_of = <node_fn>_symbol(library, b"lxb_dom_node_next_noi")
+    parent_of = <node_fn>_symbol(library, b"lxb_dom_node_parent_noi")
+    type_of = <type_fn>_symbol(library, b"lxb_dom_node_type_noi")
+    element_name_of = <name_fn>_symbol(library, b"lxb_dom_element_qualified_name")
+    first_attribute_of = <node_fn>_symbol(library, b"lxb_dom_element_first_attribute_noi")
+    next_attribute_of = <node_fn>_symbol(library, b"lxb_dom_element_next_attribute_noi")
+    attribute_name_of = <name_fn>_symbol(library, b"lxb_dom_attr_qualified_name")
+    attribute_value_of = <name_fn>_symbol(library, b"lxb_dom_attr_value_noi")
+    text_of = <text_fn>_symbol(library, b"lxb_dom_node_text_content")
+    free_text = <free_text_fn>_symbol(library, b"lxb_dom_document_destroy_text_noi")
+    set_attribute_of = <set_attribute_fn>_symbol(library, b"lxb_dom_element_set_attribute")
+
+
+_bind()
+
+
+cdef inline str _decode(const uchar *data, size_t length):
+    # as selectolax decodes: bytes lexbor passed through undecoded become U+FFFD
+    return PyUnicode_DecodeUTF8(<const char *>data, length, "replace")
+
+
+cdef class Element:
+    """An element of the tree a block belongs to: what ``scraper.blocks`` reads and
+    writes of a block's node (its ``mem_id``, tag, and attributes through ``attrs``).
+    It holds the parser, so the tree lives as long as it does."""
+
+    cdef size_t pointer
+    cdef readonly object tag
+    cdef object parser
+
+    @property
+    def mem_id(self):
+        return self.pointer
+
+    @property
+    def attrs(self):
+        return self
+
+    def get(self, str key, default=None):
+        """The value of attribute ``key`` (None for one without a value), or
+        ``default``; the name is matched as selectolax matches it (the qualified
+        name, ASCII case-insensitive)."""
+        cdef bytes name = key.encode("utf-8")
+        cdef const uchar *wanted = name
+        cdef size_t length = len(name), found_length = 0, value_length = 0, i
+        cdef const uchar *found
+        cdef const uchar *value
+        if self.pointer == 0 or type_of(<void *>self.pointer) != NODE_ELEMENT:
+            return default
+        cdef void *attribute = first_attribute_of(<void *>self.pointer)
+        while attribute != NULL:
+            found = attribute_name_of(attribute, &found_length)
+            if found != NULL and found_length == length:
+                for i in range(length):
+                    if _lower(found[i]) != _lower(wanted[i]):
+                        break
+                else:
+                    value = attribute_value_of(attribute, &value_length)
+                    return _decode(value, value_length) if value != NULL else None
+            attribute = next_attribute_of(attribute)
+        return default
+
+    def __setitem__(self, str key, str value):
+        if not key:
+            raise ValueError("attribute name cannot be empty")
+        if self.pointer == 0 or type_of(<void *>self.pointer) != NODE_ELEMENT:
+            raise TypeError("attributes are only set on elements")
+        cdef bytes name = key.encode("utf-8")
+        cdef bytes data = value.encode("utf-8")
+        if set_attribute_of(<void *>self.pointer, name, len(name), data, len(data)) == NULL:
+            raise MemoryError("lexbor could not set the attribute")
+
+
+cdef inline uchar _lower(uchar c) noexcept nogil:
+    return c + 32 if 65 <= c <= 90 else c
+
+
+cdef Element _element(size_t pointer, object tag, object parser):
+    cdef Element element = Element.__new__(Element)
+    element.pointer = pointer
+    element.tag = tag
+    element.parser = parser
+    return element
+
+
+cdef struct Context:
+    long depth
+    long flags
+    long verdict
+    long chrome_depth
+    long kinds
+    long path
+    size_t parent
+    size_t grandparent
+    long number
+
+
+cdef class _Open:
+    """A block while the walk writes into it (``scraper.blocks.Block``'s fields)."""
+
+    cdef size_t node
+    cdef object tag
+    cdef Context context
+    cdef long own_verdict, own_kinds, element
+    cdef object class_name
+    cdef list parts
+    cdef Py_ssize_t link_chars, links
+    cdef object text
+    cdef bint closed
+    cdef bint last_space  # the last part ends in a space
+    cdef bint last_break  # the last part is a line break's "\n"
+
+    cdef _Open continued(self):
+        cdef _Open block = _Open.__new__(_Open)
+        block.node = self.node
+        block.tag = self.tag
+        block.context = self.context
+        block.own_verdict = self.own_verdict
+        block.own_kinds = self.own_kinds
+        block.class_name = self.class_name
+        block.element = self.element
+        block.parts = []
+        block.text = ""
+        return block
+
+
+cdef _Open _open(size_t node, object tag, Context context, long verdict, long kinds,
+                 object class_name, long element):
+    cdef _Open block = _Open.__new__(_Open)
+    block.node = node
+    block.tag = tag
+    block.context = context
+    block.own_verdict = verdict
+    block.own_kinds = kinds
+    block.class_name = class_name
+    block.element = element
+    block.parts = []
+    block.text = ""
+    return block
+
+
+cdef struct Frame:
+    void *next  # the next child to read
+    Context context  # what the children inherit
+    bint in_link
+    long number  # the element's number, -1 for an inline element
+
+
+cdef class _Walk:
+    """One walk: its frames (a C stack), the tree of block-level elements it
+    numbers, and what it calls back into Python for."""
+
+    cdef Frame *frames
+    cdef Py_ssize_t depth, capacity
+    cdef long *parents
+    cdef long *depths
+    cdef long *ends
+    cdef Py_ssize_t count, room
+    cdef list owners  # each frame's block, beside ``frames``
+    cdef list blocks
+    cdef dict verdicts
+    cdef dict kinds  # tag name pointer -> (tag, kind, flag, code)
+    cdef object normalise
+    cdef object empty
+
+    def __dealloc__(self):
+        free(self.frames)
+        free(self.parents)
+        free(self.depths)
+        free(self.ends)
+
+    cdef int push(self, void *first, Context context, bint in_link, long number,
+                  _Open owner) except -1:
+        cdef Frame *grown
+        if self.depth == self.capacity:
+            self.capacity = self.capacity * 2 + 64
+            grown = <Frame *>realloc(self.frames, self.capacity * sizeof(Frame))
+            if grown == NULL:
+                raise MemoryError()
+            self.frames = grown
+        self.frames[self.depth].next = first
+        self.frames[self.depth].context = context
+        self.frames[self.depth].in_link = in_link
+        self.frames[self.depth].number = number
+        self.depth += 1
+        self.owners.append(owner)
+        return 0
+
+    cdef long number(self, long parent, long depth) except -1:
+        if self.count == self.room:
+            self.room = self.room * 2 + 256
+            self.parents = _grown(self.parents, self.room)
+            self.depths = _grown(self.depths, self.room)
+            self.ends = _grown(self.ends, self.room)
+        self.parents[self.count] = parent
+        self.depths[self.count] = depth
+        self.ends[self.count] = self.count + 1
+        self.count += 1
+        return self.count - 1
+
+    cdef int close(self, _Open block) except -1:
+        cdef str joined
+        if PyList_GET_SIZE(block.parts) and not block.closed:
+            joined = self.empty.join(block.parts)
+            text = normalise_ascii(joined) if joined.isascii() else self.normalise(joined)
+            if text:
+                block.text = text
+                block.closed = True
+                self.blocks.append(block)
+        return 0
+
+
+cpdef str normalise_ascii(str text):
+    """``normalise.normalise_space`` of an ASCII ``text`` (a test holds the two
+    alike): NFC changes no ASCII character, the control characters that are not
+    white space go, and the white space (as ``str.split`` counts it) collapses."""
+    cdef Py_ssize_t length = len(text), i, size = 0
+    cdef const uchar *data = <const uchar *>PyUnicode_DATA(text)
+    cdef bytearray out = bytearray(length)
+    cdef uchar *write = out
+    cdef uchar c
+    cdef bint space = False
+    if not text.isascii():
+        raise ValueError("not ASCII")
+    for i in range(length):
+        c = data[i]
+        if c <= 8 or 14 <= c <= 27 or c == 127:  # invisible: dropped
+            continue
+        if c == 32 or 9 <= c <= 13 or 28 <= c <= 31:
+            space = size > 0
+            continue
+        if space:
+            write[size] = 32
+            size += 1
+            space = False
+        write[size] = c
+        size += 1
+    return PyUnicode_DecodeASCII(<const char *>write, size, NULL)
+
+
+def sample_counts(list texts, Py_ssize_t limit):
+    """For each of ``texts``, in its first ``limit`` characters: how many the pattern
+    ``[^\\w\\s]`` matches, and how many ``\\d`` does (``scraper.blocks``' punctuation
+    and digit figures; Python's ``re`` reads them as these character tests)."""
+    cdef list punctuation = [], digits = []
+    cdef str text
+    cdef Py_ssize_t i, n, marks, numbers
+    cdef Py_UCS4 ch
+    for text in texts:
+        n = min(len(text), limit)
+        marks = numbers = 0
+        for i in range(n):
+            ch = text[i]
+            if ch.isdecimal():
+                numbers += 1
+            elif not (ch.isalnum() or ch == u"_" or ch.isspace()):
+                marks += 1
+        punctuation.append(marks)
+        digits.append(numbers)
+    return punctuation, digits
+
+
+cdef long *_grown(long *array, Py_ssize_t size) except NULL:
+    cdef long *grown = <long *>realloc(array, size * sizeof(long))
+    if grown == NULL:
+        raise MemoryError()
+    return grown
+
+
+cdef inline bint _ends_in_space(str text):
+    cdef Py_ssize_t n = len(text)
+    return n > 0 and (<Py_UCS4>text[n - 1]).isspace()
+
+
+cdef inline Py_ssize_t _stripped_length(str text):
+    """``len(text.strip())``."""
+    cdef Py_ssize_t start = 0, end = len(text)
+    while start < end and (<Py_UCS4>text[start]).isspace():
+        start += 1
+    while end > start and (<Py_UCS4>text[end - 1]).isspace():
+        end -= 1
+    return end - start
+
+
+cdef inline int _ascii_space(const uchar *data, size_t length) noexcept nogil:
+    """1 when ``data`` is all ASCII white space (as ``str.isspace`` counts it), 0 when
+    it holds an ASCII character that is not, -1 when only its decoded text can tell
+    (it holds other characters)."""
+    cdef size_t i
+    cdef int unsure = 0
+    cdef uchar c
+    for i in range(length):
+        c = data[i]
+        if c >= 128:
+            unsure = 1
+        elif not (c == 32 or 9 <= c <= 13 or 28 <= c <= 31):
+            return 0
+    return -1 if unsure else 1
+
+
+cdef inline bint _all_space(str text):
+    cdef Py_UCS4 ch
+    for ch in text:
+        if not ch.isspace():
+            return False
+    return len(text) > 0
+
+
+def segment(root, tag_kind, judged_keys, class_figures, judge, dict judged, normalise,
+            make_block, make_context, long hidden_flag, long path_base, long path_buckets):
+    """``scraper.blocks.segment`` on ``root`` (a LexborNode): the text blocks and the
+    block-level elements, as ``(blocks, parents, depths, ends, verdicts)``. The
+    callables are those of ``scraper.blocks``: ``tag_kind(tag) -> (kind, flag, code)``;
+    ``judged_keys`` are the attributes ``judge`` reads (``class`` among them):
+    ``class_figures(class)`` judges an element whose class is the only one of them it
+    has, ``judge(attributes)`` one with others (both return ``(verdict, kinds, class,
+    hidden)``), its answers kept in ``judged``; ``make_block`` and ``make_context``
+    make the records.
+    The numbers are the walk's constants: the flag of a hidden element, and the base
+    and modulus of the hash of the tags above an element."""
+    cdef size_t root_pointer = root.mem_id
+    if root_pointer == 0:
+        raise ValueError("no node")
+    parser = root.parser
+    cdef void *document = <void *>root_pointer
+    while document != NULL and type_of(document) != NODE_DOCUMENT:
+        document = parent_of(document)
+
+    cdef list keys = [key.encode("utf-8") for key in judged_keys]
+    cdef const char *judged_names[MAX_JUDGED]
+    cdef size_t judged_lengths[MAX_JUDGED]
+    cdef Py_ssize_t judged_count = len(keys), class_slot = -1, i
+    if judged_count > MAX_JUDGED:
+        raise ValueError(f"at most {MAX_JUDGED} attributes are judged")
+    for i in range(judged_count):
+        judged_names[i] = <bytes>keys[i]
+        judged_lengths[i] = len(<bytes>keys[i])
+        if keys[i] == b"class":
+            class_slot = i
+    if class_slot < 0:
+        raise ValueError("the class attribute must be judged")
+    cdef long class_bit = 1 << class_slot, mask
+    cdef list values = [None] * judged_count
+
+    cdef _Walk walk = _Walk.__new__(_Walk)
+    walk.owners = []
+    walk.blocks = []
+    walk.verdicts = {}
+    walk.kinds = {}
+    walk.normalise = normalise
+    walk.empty = ""
+    cdef Context zero
+    zero.depth = zero.flags = zero.verdict = zero.chrome_depth = zero.kinds = zero.path = 0
+    zero.parent = zero.grandparent = 0
+    zero.number = 0
+    walk.number(-1, 0)
+    root_tag = root.tag
+    cdef _Open current = _open(root_pointer, root_tag or "body", zero, 0, 0, "", 0)
+    walk.push(first_child_of(<void *>root_pointer), zero, False, -1, current)
+
+    cdef Frame *frame
+    cdef void *node
+    cdef void *attribute
+    cdef size_t tag_id, length, value_length
+    cdef long number, flag, code, verdict, kinds, child
+    cdef int kind, space
+    cdef bint in_link, hidden
+    cdef uchar *data
+    cdef const uchar *name
+    cdef const uchar *value
+    cdef Context context, inner
+    cdef PyObject *cached
+    cdef str text
+    cdef list parts
+    cdef _Open owner
+    verdicts = walk.verdicts
+    kinds_by_name = walk.kinds
+
+    while walk.depth:
+        frame = &walk.frames[walk.depth - 1]
+        node = frame.next
+        if node == NULL:  # the element's children are all read: it ends
+            number = frame.number
+            walk.depth -= 1
+            walk.owners.pop()
+            if number >= 0:
+                walk.ends[number] = walk.count
+                walk.close(current)
+                current = <_Open>walk.owners[walk.depth - 1]
+            continue
+        frame.next = next_of(node)
+        tag_id = tag_id_of(node)
+        if tag_id == TAG_TEXT:
+            if type_of(node) != NODE_TEXT:
+                continue
+            data = text_of(node, &length)
+            if data == NULL:
+                continue
+            if length == 0:
+                free_text(document, data)
+                continue
+            space = _ascii_space(data, length)
+            text = _decode(data, length) if space != 1 else None
+            free_text(document, data)
+            if space == -1:
+                space = _all_space(text)
+            parts = current.parts
+            if space:  # between two inline elements it parts two words
+                if PyList_GET_SIZE(parts) and not current.closed and not current.last_space:
+                    parts.append(" ")
+                    current.last_space = True
+                    current.last_break = False
+                continue
+            if current.closed:  # its element's text goes on in a new block
+                current = current.continued()
+                parts = current.parts
+            parts.append(text)
+            current.last_space = _ends_in_space(text)
+            current.last_break = False
+            if frame.in_link:
+                current.link_chars += _stripped_length(text)
+            continue
+        if tag_id == TAG_COMMENT:
+            continue
+        if tag_id == TAG_DOCUMENT or tag_id == TAG_DOCTYPE:
+            tag = "-document" if tag_id == TAG_DOCUMENT else "-doctype"
+            name = NULL
+        elif type_of(node) != NODE_ELEMENT:
+            continue
+        else:
+            name = element_name_of(node, &length)
+            if name == NULL:
+                continue
+        key = <size_t>name if name != NULL else tag_id
+        cached = PyDict_GetItem(kinds_by_name, key)
+        if cached == NULL:
+            if name != NULL:
+                tag = _decode(name, length)
+            found = (tag, *tag_kind(tag))
+            PyDict_SetItem(kinds_by_name, key, found)
+        else:
+            found = <object>cached
+        tag, kind, flag, code = found
+        if kind == KIND_SKIP:
+            continue
+        if kind != KIND_BLOCK:
+            if kind == KIND_BREAK:
+                if current.last_break and not current.closed:
+                    walk.close(current)  # two line breaks end a paragraph
+                elif not current.closed:
+                    current.parts.append("\n")
+                    current.last_space = current.last_break = True
+                continue
+            if kind == KIND_LINK:
+                current.links += 1
+            in_link = frame.in_link or kind == KIND_LINK
+            context = frame.context
+            owner = <_Open>walk.owners[walk.depth - 1]
+            walk.push(first_child_of(node), context, in_link, -1, owner)
+            continue
+        context = frame.context
+        attribute = first_attribute_of(node) if type_of(node) == NODE_ELEMENT else NULL
+        mask = 0
+        while attribute != NULL:  # the attributes judged, each in its slot
+            name = attribute_name_of(attribute, &length)
+            for i in range(judged_count):
+                if judged_lengths[i] == length and memcmp(name, judged_names[i], length) == 0:
+                    value = attribute_value_of(attribute, &value_length)
+                    values[i] = _decode(value, value_length) if value != NULL else None
+                    mask |= 1 << i
+                    break
+            attribute = next_attribute_of(attribute)
+        if mask == 0:
+            verdict = kinds = 0
+            class_name = ""
+            hidden = False
+        elif mask == class_bit:  # most elements: a class and no other attribute judged
+            if values[class_slot] is None:
+                verdict = kinds = 0
+                class_name = ""
+                hidden = False
+            else:
+                verdict, kinds, class_name, hidden = class_figures(values[class_slot])
+        else:
+            key = (mask, *values)
+            found = judged.get(key)
+            if found is None:
+                if len(judged) >= JUDGED_CACHE:
+                    judged.clear()
+                found = judged[key] = judge(
+                    {judged_keys[i]: values[i] for i in range(judged_count) if mask & (1 << i)}
+                )
+            verdict, kinds, class_name, hidden = found
+        for i in range(judged_count):
+            values[i] = None
+        verdicts[<size_t>node] = verdict
+        child = walk.number(context.number, context.depth + 1)
+        inner.depth = context.depth + 1
+        inner.flags = context.flags | flag | (hidden_flag if hidden else 0)
+        inner.verdict = verdict if verdict > context.verdict else context.verdict
+        inner.chrome_depth = context.chrome_depth + (verdict > 0)
+        inner.kinds = context.kinds | kinds
+        inner.path = (context.path * path_base + code) % path_buckets
+        inner.parent = <size_t>node
+        inner.grandparent = context.parent
+        inner.number = child
+        walk.close(current)
+        current = _open(<size_t>node, tag, context, verdict, kinds, class_name, child)
+        walk.push(first_child_of(node), inner, False, child, current)
+    walk.close(current)
+    walk.ends[0] = walk.count
+
+    blocks = []
+    handles = {}  # one per element, as the Python walk has one node per element
+    for item in walk.blocks:
+        current = <_Open>item
+        element = handles.get(current.node)
+        if element is None:
+            element = handles[current.node] = _element(
+                current.node, root_tag if current.node == root_pointer else current.tag, parser
+            )
+        c = current.context
+        blocks.append(
+            make_block(
+                element,
+                current.tag,
+                make_context((
+                    c.depth, c.flags, c.verdict, c.chrome_depth, c.kinds, c.path,
+                    c.parent, c.grandparent, c.number,
+                )),
+                current.own_verdict,
+                current.own_kinds,
+                current.class_name,
+                current.element,
+                current.parts,
+                current.link_chars,
+                current.links,
+                current.text,
+            )
+        )
+    parents = [walk.parents[i] for i in range(walk.count)]
+    depths = [walk.depths[i] for i in range(walk.count)]
+    ends = [walk.ends[i] for i in range(walk.count)]
+    return blocks, parents, depths, ends, walk.verdicts

@@ -1,0 +1,252 @@
+"""The compiled block walk (``scraper/_walk.pyx``): it gives exactly what the Python
+walk gives, its elements read and write attributes as selectolax's nodes do, and the
+Python walk takes over when the compiled one is missing, disagrees or is turned off."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from selectolax.lexbor import LexborHTMLParser
+
+from scraper import blocks
+from scraper.blocks import (
+    BLOCK_MARK,
+    PYTHON_WALK_ENV,
+    Elements,
+    choose_walk,
+    compiled_walk,
+    python_sample_counts,
+    python_segment,
+    read_blocks,
+    walk_summary,
+)
+from scraper.normalise import normalise_space
+
+
+def compiled() -> Any:
+    """The compiled walk; where the extension is not built it is skipped, but on CI
+    (which has a compiler) it must be there."""
+    try:
+        from scraper import _walk
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("the compiled walk is not built here")
+    return compiled_walk(_walk)
+
+
+PAGES = {
+    "line breaks": "<p>One<br>two<br><br>three<br><br><br>four<br></p><div><br><br>x</div>",
+    "nested inline links": (
+        '<div>a <a href="/x">b <b><a>c</a></b> <i>d</i></a> e <a>f</a></div>'
+        "<ul><li><a>One</a></li><li>Two <a>three</a> four</li></ul>"
+    ),
+    "space between inline elements": "<p><b>one</b> <i>two</i>\n\t<span>three</span> </p>",
+    "hidden elements": (
+        '<div hidden><p>x</p></div><div aria-hidden="true"><p>y</p></div>'
+        '<div aria-hidden="false">z</div><span hidden>inline</span>'
+    ),
+    "display none": (
+        '<div style="DISPLAY : none">x</div><div style="visibility:hidden">y</div>'
+        '<div style="color:red">z</div>'
+    ),
+    "skipped tags": (
+        "<p>a<script>b</script><style>c</style><noscript>d</noscript><svg><text>e</text>"
+        "</svg><button>f</button>g</p><template><p>h</p></template><select><option>o"
+        "</option></select><math><mi>x</mi></math><textarea>t</textarea>"
+    ),
+    "tables": (
+        "<table><caption>Cap</caption><tr><th>H</th><td>1 <b>2</b></td></tr>"
+        "<tr><td><p>in cell</p> tail</td></tr></table>"
+    ),
+    "text after a child block": "<div>before<p>inside</p>after<br>more<p>x</p><a>l</a></div>",
+    "comments": "<div>a<!-- c -->b</div><!-- top --><p>c<!---->d</p>",
+    "deep nesting": "<div>" * 3000 + "<p>deep</p>text" + "</div>" * 3000 + "after",
+    "non-ASCII text": (
+        "<p>Caf\u00e9 \u4e2d\u6587\u00a0nbsp\u2003em\u200bzw\u00ad</p><div>\u00a0</div>"
+        "<div>\u3000<b>x</b>\u2028<i>y</i></div><p>\U0001f600 emoji\u00a0</p>"
+    ),
+    "attributes": (
+        '<div class="ArticleBody main" id="story" role="main" data-testid="x" '
+        'data-other="y"><p class>a</p><p CLASS="Sidebar">b</p><nav role="navigation" '
+        'aria-label="Menu">c</nav><div id=a class=b style="x" hidden aria-hidden="true" '
+        'role="complementary">t</div><div class="">e</div><div data-component="ad-slot">'
+        "s</div><div id=related-stories>r</div></div>"
+    ),
+    "inline around blocks": "<span>a<div>b</div>c</span><a>x<p>y</p>z</a><b><i>q</i></b>",
+    "custom elements": "<my-widget class='story'>custom <x-y>inner</x-y></my-widget>",
+    "pre": "<pre>  code\n  block  </pre><code>x  y</code>",
+    "control characters": "<p>a\x0bb\x1cc\x7fd\x01e</p>",
+    "text only": "just text",
+    "empty": "",
+    "landmarks": (
+        "<header>h</header><main><article><h1>T</h1><figure><figcaption>c</figcaption>"
+        "</figure><blockquote>q</blockquote><form><label>l</label></form></article></main>"
+        "<aside>a</aside><footer>f</footer><dialog>d</dialog><menu><li>m</li></menu>"
+    ),
+}
+
+
+@pytest.mark.parametrize("html", PAGES.values(), ids=PAGES.keys())
+def test_the_compiled_walk_gives_what_the_python_walk_gives(html: str):
+    walk = compiled()
+    tree = LexborHTMLParser(f"<html><body>{html}</body></html>")
+    assert tree.body is not None
+    theirs = walk_summary(*python_segment(tree.body))
+    ours = walk_summary(*walk(tree.body))
+    assert ours == theirs
+    assert ours[0] or not html  # every page but the empty one has blocks
+
+
+def test_both_walks_give_what_the_pages_say():
+    walk = compiled()
+    tree = LexborHTMLParser(PAGES["line breaks"] + PAGES["text after a child block"])
+    assert tree.body is not None
+    texts = [(b.tag, b.text) for b in walk(tree.body)[0]]
+    assert texts == [
+        ("p", "One two"),
+        ("p", "three"),
+        ("p", "four"),
+        ("div", "x"),
+        ("div", "before"),
+        ("p", "inside"),
+        ("div", "after more"),
+        ("p", "x"),
+        ("div", "l"),
+    ]
+
+
+def test_a_block_s_element_reads_and_writes_attributes_as_selectolax_does():
+    walk = compiled()
+    tree = LexborHTMLParser('<div data-Rule="keep" data-empty>a</div><p>b</p>')
+    assert tree.body is not None
+    first, second = walk(tree.body)[0]
+    div = tree.body.css_first("div")
+    assert div is not None and first.node.mem_id == div.mem_id and first.node.tag == "div"
+    assert first.node.attrs.get("data-rule") == div.attrs.get("data-rule") == "keep"
+    assert first.node.attrs.get("DATA-RULE") == "keep"  # names match as in HTML
+    assert first.node.attrs.get("data-empty") is None and first.node.attrs.get("nope") is None
+    second.node.attrs[BLOCK_MARK] = "1"
+    assert [n.tag for n in tree.body.css(f"[{BLOCK_MARK}='1']")] == ["p"]
+
+
+def test_read_blocks_marks_the_blocks_the_compiled_walk_found(monkeypatch: pytest.MonkeyPatch):
+    walk = compiled()
+    monkeypatch.setattr(blocks, "_compiled", walk)
+    tree = LexborHTMLParser("<div><p>One paragraph.</p><p>Another one.</p></div>")
+    page = read_blocks(tree, None)
+    assert page.texts == ["One paragraph.", "Another one."]
+    assert [n.attributes[BLOCK_MARK] for n in tree.css(f"[{BLOCK_MARK}]")] == ["0", "1"]
+
+
+def test_the_python_walk_is_used_when_the_compiled_one_is_turned_off():
+    code = "from scraper import blocks; print(blocks.WALK)"
+    env = {**os.environ, PYTHON_WALK_ENV: "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == f"python ({PYTHON_WALK_ENV}=1)", out.stderr
+
+
+def test_the_python_walk_is_used_when_the_compiled_one_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.delenv(PYTHON_WALK_ENV, raising=False)
+
+    def missing() -> Any:
+        raise ImportError("not built")
+
+    walk, name = choose_walk(missing)
+    assert walk is None and name == "python (no compiled walk: not built)"
+
+
+def test_the_python_walk_is_used_when_the_compiled_one_disagrees_on_the_probe_page(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    compiled()
+    monkeypatch.delenv(PYTHON_WALK_ENV, raising=False)
+    from scraper import _walk
+
+    def wrong(*args: Any) -> tuple[Any, ...]:
+        found, parents, depths, ends, verdicts = _walk.segment(*args)
+        found[0].text += "!"
+        return found, parents, depths, ends, verdicts
+
+    walk, name = choose_walk(lambda: SimpleNamespace(segment=wrong))
+    assert walk is None and "disagrees" in name
+    walk, name = choose_walk(lambda: _walk)
+    assert walk is not None and name == "compiled"
+
+
+def test_the_compiled_walk_is_used_where_it_is_built():
+    compiled()
+    if os.environ.get(PYTHON_WALK_ENV) != "1":
+        assert blocks.WALK == "compiled"
+
+
+def test_a_page_s_elements_keep_their_numbers_in_both_walks():
+    walk: Callable[[Any], tuple[list[Any], Elements]] = compiled()
+    tree = LexborHTMLParser("<div><p>a</p><div><p>b</p></div></div><p>c</p>")
+    assert tree.body is not None
+    _, elements = walk(tree.body)
+    assert elements.parent == [-1, 0, 1, 1, 3, 0]
+    assert elements.end == [6, 5, 3, 5, 5, 6]
+    assert elements == python_segment(tree.body)[1]
+
+
+def test_the_compiled_walk_s_ascii_normalising_is_normalise_space():
+    compiled()
+    from scraper._walk import normalise_ascii
+
+    rng = random.Random(14)
+    alphabet = [chr(c) for c in range(128)] + [" ", "\n", "a", "b"] * 8
+    texts = ["", " ", "a", "  a \x01b\x1cc  ", "x\x7fy\x0bz\x1b."]
+    texts += ["".join(rng.choices(alphabet, k=rng.randrange(16))) for _ in range(20000)]
+    assert [normalise_ascii(t) for t in texts] == [normalise_space(t) for t in texts]
+    with pytest.raises(ValueError):
+        normalise_ascii("caf\u00e9")
+
+
+def test_the_compiled_character_counts_are_the_patterns_counts():
+    compiled()
+    from scraper._walk import sample_counts
+
+    rng = random.Random(14)
+    alphabet = list("aZ_ 9,.!?\t\n-—«»'\"()") + [
+        "\u0663",  # ARABIC-INDIC DIGIT THREE: a digit to \\d
+        "\u00b2",  # SUPERSCRIPT TWO: a digit, not a decimal
+        "\u2167",  # ROMAN NUMERAL EIGHT: a number, not a digit
+        "\u0301",  # a combining accent
+        "\u00a0",
+        "\u3000",
+        "\u4e2d",
+        "\U0001f600",
+        "\u200b",
+        "\x1c",
+    ]
+    texts = ["", "...", "a_b 1,2"] + [
+        "".join(rng.choices(alphabet, k=rng.randrange(30))) for _ in range(5000)
+    ]
+    for limit in (0, 5, 400):
+        assert sample_counts(texts, limit) == python_sample_counts(texts, limit)
+
+
+def test_the_compiled_walk_reads_every_attribute_the_judge_reads():
+    read: set[str] = set()
+
+    class Spy(dict[str, str | None]):
+        def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+            read.add(key)
+            return super().get(key, default)
+
+        def __contains__(self, key: object) -> bool:
+            read.add(str(key))
+            return super().__contains__(key)
+
+    blocks._judge(Spy({"style": "display:none", "role": "main", "class": "story"}))
+    assert read and read <= set(blocks.JUDGED_ATTRIBUTES)
