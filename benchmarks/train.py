@@ -58,7 +58,7 @@ from scraper.blocks import (
 )
 from scraper.clean import clean_lines
 from scraper.errors import ExtractError
-from scraper.extract import NEVER_CUT, decode_html, main_text, parse_page
+from scraper.extract import NEVER_CUT, decode_html, main_text, parse_page, reading_document
 from scraper.templates import DomNotes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -268,7 +268,7 @@ def _parse_one(job: tuple[str, dict[str, Any], bytes]) -> Sample | None:
     page = parsed.page
     texts = page.texts
     try:
-        reading = main_text(parsed.tree.html or "", parsed.url)
+        reading = main_text(reading_document(parsed.tree), parsed.url)
     except ExtractError:
         reading = []
     labels, weights = labels_for(texts, row)

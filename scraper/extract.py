@@ -400,6 +400,29 @@ def _has_ancestor_in(node: LexborNode, ids: set[int]) -> bool:
     return False
 
 
+# What trafilatura reads of a page's head: the title and the JSON-LD (a forum thread's
+# type, an articleBody its last-resort reading takes). The rest of the head (styles,
+# scripts, meta and link tags) is most of the bytes of many pages, and trafilatura
+# reads no metadata here (``with_metadata=False``).
+READ_HEAD = "title, script"
+JSONLD_TYPE = "application/ld+json"
+
+
+def reading_document(tree: LexborHTMLParser) -> str:
+    """The cleaned page as trafilatura is given it: the body, and of the head only what
+    trafilatura reads. Its reading is the same as of the whole page (on every corpus
+    page) for less work: parsing, copying and pruning the head was up to half of it."""
+    body, head = tree.body, tree.head
+    if body is None or head is None:
+        return tree.html or ""
+    kept = "".join(
+        node.html or ""
+        for node in head.css(READ_HEAD)
+        if node.tag == "title" or node.attributes.get("type") == JSONLD_TYPE
+    )
+    return f"<html><head>{kept}</head>{body.html or ''}</html>"
+
+
 def main_text(html: str, url: str | None) -> list[str]:
     """Main-text lines of already-cleaned HTML, by trafilatura."""
     try:
@@ -487,7 +510,7 @@ def extract(
     harvest = parsed.page.harvest
     model = model or shipped_model()
     # trafilatura reads the cleaned page (chrome and related cards gone)
-    body = model.body(parsed.page, lambda: main_text(tree.html or "", url), template)
+    body = model.body(parsed.page, lambda: main_text(reading_document(tree), url), template)
     body = rules.steer(parsed.page, body, parsed.page.notes.ruled, site_rules)
     # The model has decided where the body ends (end markers are among its features),
     # so an end-marker line is only dropped here, never a cut.

@@ -17,6 +17,9 @@ from scraper.extract import (
     decode_html,
     extract,
     extract_page,
+    main_text,
+    parse_page,
+    reading_document,
 )
 from scraper.models import Caption, Fetched
 from scraper.normalise import article_seed_text
@@ -302,6 +305,25 @@ def test_a_page_without_a_confident_container_goes_to_trafilatura(monkeypatch):
     monkeypatch.setattr(module, "main_text", lambda html, url: calls.append(url) or real(html, url))
     extract(_story(2), url="https://news.example/short")
     assert calls == ["https://news.example/short"]
+
+
+def test_trafilatura_is_given_the_body_and_the_head_parts_it_reads():
+    jsonld = '{"@type": "NewsArticle", "articleBody": "The council voted."}'
+    head = (
+        "<head><title>Bridge vote</title><meta name='description' content='A vote'>"
+        f"<style>{'.x { color: red } ' * 200}</style><script>var tracking = 1;</script>"
+        f"<script type='application/ld+json'>{jsonld}</script>"
+        "<link rel='stylesheet' href='/site.css'></head>"
+    )
+    html = _story(2).replace("<html>", f"<html lang='en'>{head}", 1)
+    tree = parse_page(html, "https://news.example/short").tree
+    document = reading_document(tree)
+    assert "<title>Bridge vote</title>" in document and jsonld in document
+    assert all(part not in document for part in ("color: red", "tracking", "description"))
+    assert "Paragraph 1 of the story" in document
+    assert len(document) < len(tree.html or "") / 2
+    url = "https://news.example/short"
+    assert main_text(document, url) == main_text(tree.html or "", url) != []
 
 
 LEAD = "Ministers have agreed a deal to rebuild the old crossing within five years."
