@@ -129,12 +129,7 @@ def parse_state(state: State) -> Any:
     if state.name == "__NUXT__" and text.startswith("("):
         text = _iife_result(text)
     try:
-        if state.name in ("__NEXT_DATA__", "__NUXT_DATA__") or text[:1] in "[{" and _is_json(text):
-            data = json.loads(text)
-        else:
-            import chompjs
-
-            data = chompjs.parse_js_object(text)
+        data = _loads(state.name, text)
     except (ValueError, RecursionError, MemoryError):
         return None
     except Exception:  # chompjs raises what its C parser meets on a hostile page
@@ -144,12 +139,19 @@ def parse_state(state: State) -> Any:
     return data
 
 
-def _is_json(text: str) -> bool:
-    try:
-        json.loads(text)
-    except (ValueError, RecursionError):
-        return False
-    return True
+def _loads(name: str, text: str) -> Any:
+    """The state as JSON when it is JSON (parsed once: a state can be megabytes),
+    else as a JavaScript object literal."""
+    if name in ("__NEXT_DATA__", "__NUXT_DATA__"):
+        return json.loads(text)
+    if text[:1] in "[{":
+        try:
+            return json.loads(text)
+        except (ValueError, RecursionError):
+            pass
+    import chompjs
+
+    return chompjs.parse_js_object(text)
 
 
 def _iife_result(text: str) -> str:

@@ -139,6 +139,17 @@ def test_hostile_state_scripts_are_passed_over():
     assert article.paragraphs == PARAGRAPHS
 
 
+def test_a_state_is_read_as_json_once_or_else_as_a_javascript_object(monkeypatch):
+    calls = []
+    loads = json.loads
+    monkeypatch.setattr(json, "loads", lambda text: calls.append(text) or loads(text))
+    assert parse_state(State("__APOLLO_STATE__", '{"a": {"text": "x y"}}')) == {
+        "a": {"text": "x y"}
+    }
+    assert len(calls) == 1  # a state can be megabytes: parsed once
+    assert parse_state(State("__APOLLO_STATE__", "{a: {text: 'x y'}}")) == {"a": {"text": "x y"}}
+
+
 def test_apollo_references_are_followed_without_looping():
     data = {
         "Story:1": {"body": [{"__ref": "P:1"}, {"__ref": "P:2"}, {"__ref": "Story:1"}]},
