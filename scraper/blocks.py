@@ -42,10 +42,14 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from .clean import (
     CARD_LABEL,
     CHROME,
+    CHROME_BIGRAMS,
     CHROME_ROLES,
+    CHROME_TOKENS,
     DROP_LINES,
     END_MARKERS,
     RELATED,
+    RELATED_BIGRAMS,
+    RELATED_TOKENS,
     TOKEN_ATTRS,
     Harvest,
     _value_verdict,
@@ -420,6 +424,7 @@ Next paragraph</p><div hidden><p>Hidden</p></div><div aria-hidden="true">Aria</d
 <table><tr><td>Cell</td><th class>Head</th></tr></table><ul><li>Item<ul><li>Inner</li></ul>
 after</li></ul>Tail \u00a0text<section role="navigation"><a>Menu</a></section>
 <div class="related-stories"><div><div><p>Deep \u4e2d\u6587</p></div></div></div>
+<div class="ReadMore sr-only" data-testid="caf\u00e9-box" id="x">Camel</div>
 <button>Press</button><textarea>t</textarea></div>After all</body></html>"""
 
 
@@ -437,16 +442,13 @@ def tag_kind(tag: str) -> tuple[int, int, int]:
 def compiled_walk(walk: Any) -> Callable[[LexborNode], tuple[list[Block], Elements]]:
     """``segment`` through the compiled module ``walk`` (``scraper._walk``)."""
     make_context = partial(tuple.__new__, Context)
-    judged: dict[Any, tuple[int, int, str, bool]] = {}
+    vocabulary = compiled_vocabulary(walk)
 
     def compiled_segment(root: LexborNode) -> tuple[list[Block], Elements]:
         blocks, parents, depths, ends, verdicts = walk.segment(
             root,
             tag_kind,
-            JUDGED_ATTRIBUTES,
-            _class_figures,
-            _judge,
-            judged,
+            vocabulary,
             normalise_space,
             Block,
             make_context,
@@ -457,6 +459,22 @@ def compiled_walk(walk: Any) -> Callable[[LexborNode], tuple[list[Block], Elemen
         return blocks, Elements(parents, depths, ends, verdicts)
 
     return compiled_segment
+
+
+def compiled_vocabulary(walk: Any) -> Any:
+    """``_judge`` in the compiled module ``walk``: its tables are made of clean.py's
+    and this module's word sets, each word with what ``_value_figures`` says of it
+    alone, and the bigrams with their verdicts."""
+    words = RELATED_TOKENS | CHROME_TOKENS | _WORD_KINDS.keys()
+    return walk.Vocabulary(
+        words={word: _value_figures(word) for word in words},
+        bigrams={pair: CHROME for pair in CHROME_BIGRAMS} | dict.fromkeys(RELATED_BIGRAMS, RELATED),
+        token_attributes=TOKEN_ATTRS,
+        roles=CHROME_ROLES,
+        role_verdict=CHROME,
+        display_none=_DISPLAY_NONE.search,
+        fallback=_value_figures,
+    )
 
 
 def walk_summary(blocks: list[Block], elements: Elements) -> list[Any]:
@@ -487,6 +505,8 @@ def choose_walk(
         compiled = compiled_walk(load())
     except ImportError as exc:
         return None, f"python (no compiled walk: {exc})"
+    except AttributeError as exc:  # built from an older _walk.pyx
+        return None, f"python (the compiled walk is out of date, rebuild it: {exc})"
     probe = LexborHTMLParser(PROBE_PAGE).body
     assert probe is not None
     if walk_summary(*compiled(probe)) != walk_summary(*python_segment(probe)):
