@@ -793,7 +793,7 @@ def block_features(blocks: list[Block], evidence: Evidence) -> np.ndarray:
     punctuation, digits = _sample_counts(texts, SAMPLE_CHARS)
     words = np.array([t.count(" ") + 1 for t in texts], np.float64)
     short = [s <= 200 for s in size_list]
-    end_markers = [sh and bool(END_MARKERS.match(t)) for t, sh in zip(texts, short, strict=True)]
+    drop_lines, end_markers, card_labels = line_marks(texts, short)
     flags = np.array([c.flags for c in contexts], np.int64)
     kinds = np.array([c.kinds for c in contexts], np.int64)
     own_kinds = np.array([b.own_kinds for b in blocks], np.int64)
@@ -853,9 +853,9 @@ def block_features(blocks: list[Block], evidence: Evidence) -> np.ndarray:
         index > h1 if h1 is not None else np.zeros(n, bool),
         [_overlap(t, reference) for t in texts] if reference else np.full(n, -1.0),
         np.full(n, bool(reference)),
-        [sh and bool(DROP_LINES.match(t)) for t, sh in zip(texts, short, strict=True)],
+        drop_lines,
         end_markers,
-        [sh and bool(CARD_LABEL.match(t)) for t, sh in zip(texts, short, strict=True)],
+        card_labels,
         np.concatenate([[0], np.cumsum(end_markers[:-1])]),
         kept,
         in_fast,
@@ -870,6 +870,42 @@ def block_features(blocks: list[Block], evidence: Evidence) -> np.ndarray:
     for i, values in enumerate(columns):
         matrix[:, i] = values
     return matrix
+
+
+def _case_sensitive(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """``pattern`` (case-insensitive by its leading inline flags) matching case."""
+    flags, _, body = pattern.pattern.partition(")")
+    flags = flags.replace("i", "")
+    return re.compile(body if flags == "(?" else f"{flags}){body}")
+
+
+# clean.py's line patterns, matching case: their letters are lower case (outside a
+# ``(?-i:...)`` group), so on the lower-cased form of an ASCII text each matches as
+# the pattern does on the text (tests hold them alike); and sre passes over an
+# alternative at its first letter only where case counts.
+_LINE_PATTERNS = (DROP_LINES, END_MARKERS, CARD_LABEL)
+_LOWER_LINE_PATTERNS = tuple(_case_sensitive(p) for p in _LINE_PATTERNS)
+# ... but no text holding "Sign" is lower-cased: DROP_LINES matches it case-sensitively.
+_CASED_WORD = "Sign"
+
+
+def line_marks(
+    texts: Sequence[str], short: Sequence[bool]
+) -> tuple[list[bool], list[bool], list[bool]]:
+    """Whether each of the ``short`` texts is a DROP_LINES, an END_MARKERS and a
+    CARD_LABEL line (the others are none)."""
+    lowered = [
+        t.lower() if sh and t.isascii() and _CASED_WORD not in t else None
+        for t, sh in zip(texts, short, strict=True)
+    ]
+    drop, end, card = (
+        [
+            sh and bool(pattern.match(t) if low is None else lower.match(low))
+            for t, low, sh in zip(texts, lowered, short, strict=True)
+        ]
+        for pattern, lower in zip(_LINE_PATTERNS, _LOWER_LINE_PATTERNS, strict=True)
+    )
+    return drop, end, card
 
 
 def python_sample_counts(texts: Sequence[str], limit: int) -> tuple[list[int], list[int]]:
