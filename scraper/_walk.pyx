@@ -577,6 +577,85 @@ def sample_counts(list texts, Py_ssize_t limit):
     return punctuation, digits
 
 
+cdef inline bint _holds(const uchar *value, size_t length, const bint *starts, list needles):
+    """Whether ``value`` holds one of ``needles`` (ASCII lower-case), its ASCII letters
+    read in lower case; ``starts`` marks the needles' first bytes."""
+    cdef size_t i, j, size
+    cdef const uchar *needle
+    for i in range(length):
+        if not starts[_lower(value[i])]:
+            continue
+        for item in needles:
+            needle = <bytes>item
+            size = len(<bytes>item)
+            if needle[0] != _lower(value[i]) or size > length - i:
+                continue
+            for j in range(1, size):
+                if _lower(value[i + j]) != needle[j]:
+                    break
+            else:
+                return True
+    return False
+
+
+def mark_holders(root, needles, str mark):
+    """Mark (an attribute ``mark`` without a value) each element of ``root``'s subtree,
+    ``root`` included, whose class or id holds one of ``needles`` (ASCII, lower case),
+    ASCII letters compared in either case as lexbor's ``[class*="..." i]`` compares
+    them. The number marked; -1, and nothing marked, where an element of the subtree
+    has a ``mark`` already (the page's own)."""
+    cdef size_t root_pointer = root.mem_id
+    if root_pointer == 0:
+        raise ValueError("no node")
+    cdef list words = [bytes(n) for n in needles]
+    cdef bint starts[256]
+    cdef Py_ssize_t i
+    for i in range(256):
+        starts[i] = False
+    for word in words:
+        if not word or not (<bytes>word).isascii() or (<bytes>word).lower() != word:
+            raise ValueError(f"not a lower-case ASCII word: {word!r}")
+        starts[(<bytes>word)[0]] = True
+    cdef bytes mark_name = mark.encode("utf-8")
+    cdef size_t mark_length = len(mark_name)
+    cdef list found = []
+    cdef void *node = <void *>root_pointer
+    cdef void *attribute
+    cdef void *below
+    cdef const uchar *name
+    cdef const uchar *value
+    cdef size_t length, value_length
+    cdef bint holds
+    while node != NULL:
+        if type_of(node) == NODE_ELEMENT:
+            holds = False
+            attribute = first_attribute_of(node)
+            while attribute != NULL:
+                name = attribute_name_of(attribute, &length)
+                if length == mark_length and memcmp(name, <const char *>mark_name, length) == 0:
+                    return -1
+                if not holds and (
+                    (length == 5 and memcmp(name, b"class", 5) == 0)
+                    or (length == 2 and memcmp(name, b"id", 2) == 0)
+                ):
+                    value = attribute_value_of(attribute, &value_length)
+                    holds = value != NULL and _holds(value, value_length, starts, words)
+                attribute = next_attribute_of(attribute)
+            if holds:
+                found.append(<size_t>node)
+        below = first_child_of(node)
+        if below != NULL:
+            node = below
+            continue
+        while node != <void *>root_pointer and next_of(node) == NULL:
+            node = parent_of(node)
+        node = NULL if node == <void *>root_pointer else next_of(node)
+    for item in found:
+        if set_attribute_of(<void *>(<size_t>item), mark_name, mark_length, b"", 0) == NULL:
+            raise MemoryError("lexbor could not set the attribute")
+    return len(found)
+
+
 cdef long *_grown(long *array, Py_ssize_t size) except NULL:
     cdef long *grown = <long *>realloc(array, size * sizeof(long))
     if grown == NULL:

@@ -47,6 +47,7 @@ from .clean import (
     CHROME_TOKENS,
     DROP_LINES,
     END_MARKERS,
+    PYTHON_WALK_ENV,
     RELATED,
     RELATED_BIGRAMS,
     RELATED_TOKENS,
@@ -411,8 +412,6 @@ def _close(block: Block, blocks: list[Block]) -> None:
 
 # --- the compiled walk -----------------------------------------------------------------
 
-# Set to 1, the Python walk is used even where the compiled one is built.
-PYTHON_WALK_ENV = "SCRAPER_PYTHON_WALK"
 # What the compiled walk does with an element, by its tag.
 TAG_BLOCK, TAG_INLINE, TAG_BREAK, TAG_LINK, TAG_SKIP = 0, 1, 2, 3, 4
 # The page both walks read when this module is imported: the compiled walk is used
