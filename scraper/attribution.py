@@ -31,7 +31,7 @@ from urllib.parse import urljoin, urlsplit
 import yaml
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from .clean import SOURCE_TOKENS, node_text, tokens, with_tokens
+from .clean import SOURCE_TOKENS, node_text, tokens, with_tokens_each
 from .models import FeedOrigin
 from .normalise import normalise_space
 
@@ -372,7 +372,7 @@ def read_clues(
     root = tree.body
     if root is None:
         return clues
-    bylines = with_tokens(root, BYLINE_TOKENS)
+    bylines, sources = with_tokens_each(root, (BYLINE_TOKENS, SOURCE_TOKENS))
     if marked := root.css("[rel=author], [itemprop=author]"):
         bylines = sorted(bylines + marked, key=_position(root))
     for node in bylines:
@@ -380,7 +380,7 @@ def read_clues(
         if 1 < len(text) <= MAX_BYLINE_CHARS and not _about_media(node) and _about_this(node):
             clues.bylines.append(text)
     clues.bylines = list(dict.fromkeys(clues.bylines))[:MAX_BYLINES]
-    for node in with_tokens(root, SOURCE_TOKENS):
+    for node in sources:
         text = node_text(node) or _alt(node)
         if 1 < len(text) <= MAX_NAME_CHARS and not _about_media(node) and _about_this(node):
             clues.providers.append(text)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import import_module
@@ -232,21 +232,30 @@ def with_tokens(root: LexborNode, words: frozenset[str]) -> list[LexborNode]:
     """Elements under ``root`` (itself included) whose class or id tokens include one
     of ``words``, in document order; lexbor preselects them by substring, and lists
     an element once per substring selector it matches."""
+    return with_tokens_each(root, (words,))[0]
+
+
+def with_tokens_each(
+    root: LexborNode, word_sets: Sequence[frozenset[str]]
+) -> list[list[LexborNode]]:
+    """``with_tokens`` for each of ``word_sets``, from one query of lexbor where the
+    compiled walk is built (each element it lists holds a word of one set or a part
+    of one: those of every set are among them)."""
     if _mark_holders is None:
-        return python_with_tokens(root, words)
-    needed = _needed(words)
+        return [python_with_tokens(root, words) for words in word_sets]
+    needed = _needed(frozenset().union(*word_sets))
     marked = _mark_holders(root, [w.encode() for w in needed], TOKEN_MARK)
     if marked < 0:  # the page has marks of its own
-        return python_with_tokens(root, words)
-    if not marked:
-        return []
-    holders = root.css(f"[{TOKEN_MARK}]")  # one query instead of one a selector
+        return [python_with_tokens(root, words) for words in word_sets]
+    holders = root.css(f"[{TOKEN_MARK}]") if marked else []
     for node in holders:
         del node.attrs[TOKEN_MARK]
-    found: list[LexborNode] = []
+    found: list[list[LexborNode]] = [[] for _ in word_sets]
     for node in holders:
-        if words & set(tokens(node)):
-            found += [node] * _selectors_matched(node, needed)
+        node_tokens = set(tokens(node))
+        for words, listed in zip(word_sets, found, strict=True):
+            if words & node_tokens:
+                listed += [node] * _selectors_matched(node, _needed(words))
     return found
 
 

@@ -26,6 +26,7 @@ from scraper.clean import (
     split_credit,
     unwrap_layout_tables,
     with_tokens,
+    with_tokens_each,
 )
 from scraper.models import Caption, RelatedLink
 
@@ -908,9 +909,11 @@ def test_with_tokens_finds_what_lexbor_s_substring_selectors_find():
         roots = [tree.root, tree.body, *tree.css("div, section")[:3]]
         for root in roots:
             assert root is not None
-            for words in (BYLINE_WORDS, SOURCE_TOKENS, BYLINE_WORDS | SOURCE_TOKENS):
-                ours = [n.mem_id for n in with_tokens(root, words)]
-                assert ours == [n.mem_id for n in python_with_tokens(root, words)]
+            word_sets = (BYLINE_WORDS, SOURCE_TOKENS, BYLINE_WORDS | SOURCE_TOKENS)
+            theirs = [[n.mem_id for n in python_with_tokens(root, w)] for w in word_sets]
+            assert [[n.mem_id for n in with_tokens(root, w)] for w in word_sets] == theirs
+            ours = [[n.mem_id for n in found] for found in with_tokens_each(root, word_sets)]
+            assert ours == theirs
         assert tree.html == before  # the marks are gone
 
 
