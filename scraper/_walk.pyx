@@ -337,18 +337,8 @@ cdef class Vocabulary:
         """``_judge`` of the attributes in ``mask``, their values in their slots of
         ``judged`` (NULL for an attribute without a value)."""
         cdef Py_ssize_t i
-        cdef long value_verdict, value_kinds
-        verdict[0] = kinds[0] = 0
+        self.verdict(values, lengths, mask, verdict, kinds)
         hidden[0] = False
-        i = self.role_slot
-        if mask & (1 << i) and values[i] != NULL and _decode(values[i], lengths[i]) in self.roles:
-            verdict[0] = self.role_verdict
-        for i in range(self.token_count):
-            if mask & (1 << i) and values[i] != NULL and lengths[i]:
-                self.figures(values[i], lengths[i], &value_verdict, &value_kinds)
-                if value_verdict > verdict[0]:
-                    verdict[0] = value_verdict
-                kinds[0] |= value_kinds
         i = self.aria_slot
         if mask & (1 << self.hidden_slot):
             hidden[0] = True
@@ -358,6 +348,23 @@ cdef class Vocabulary:
             i = self.style_slot
             if mask & (1 << i) and values[i] != NULL and lengths[i]:
                 hidden[0] = bool(self.display_none(_decode(values[i], lengths[i])))
+        return 0
+
+    cdef int verdict(self, const uchar **values, size_t *lengths, long mask, long *verdict,
+                     long *kinds) except -1:
+        """The verdict and kinds of ``judge`` (and clean.py's verdict)."""
+        cdef Py_ssize_t i
+        cdef long value_verdict, value_kinds
+        verdict[0] = kinds[0] = 0
+        i = self.role_slot
+        if mask & (1 << i) and values[i] != NULL and _decode(values[i], lengths[i]) in self.roles:
+            verdict[0] = self.role_verdict
+        for i in range(self.token_count):
+            if mask & (1 << i) and values[i] != NULL and lengths[i]:
+                self.figures(values[i], lengths[i], &value_verdict, &value_kinds)
+                if value_verdict > verdict[0]:
+                    verdict[0] = value_verdict
+                kinds[0] |= value_kinds
         return 0
 
     def value_figures(self, str value):
@@ -702,6 +709,27 @@ cdef inline bint _all_space(str text):
     return len(text) > 0
 
 
+cdef long _judged_attributes(void *node, Py_ssize_t count, const char **names,
+                             size_t *name_lengths, const uchar **values,
+                             size_t *value_lengths) noexcept:
+    """The judged attributes ``node`` has, as bits of their slots; their values put
+    in their slots."""
+    cdef void *attribute = first_attribute_of(node) if type_of(node) == NODE_ELEMENT else NULL
+    cdef const uchar *name
+    cdef size_t length
+    cdef Py_ssize_t i
+    cdef long mask = 0
+    while attribute != NULL:
+        name = attribute_name_of(attribute, &length)
+        for i in range(count):
+            if name_lengths[i] == length and memcmp(name, names[i], length) == 0:
+                values[i] = attribute_value_of(attribute, &value_lengths[i])
+                mask |= 1 << i
+                break
+        attribute = next_attribute_of(attribute)
+    return mask
+
+
 def segment(root, tag_kind, Vocabulary vocabulary, normalise, make_block, make_context,
             long hidden_flag, long path_base, long path_buckets):
     """``scraper.blocks.segment`` on ``root`` (a LexborNode): the text blocks and the
@@ -748,7 +776,6 @@ def segment(root, tag_kind, Vocabulary vocabulary, normalise, make_block, make_c
 
     cdef Frame *frame
     cdef void *node
-    cdef void *attribute
     cdef size_t tag_id, length
     cdef long number, flag, code, verdict, kinds, child
     cdef int kind, space
@@ -830,7 +857,12 @@ def segment(root, tag_kind, Vocabulary vocabulary, normalise, make_block, make_c
         tag, kind, flag, code = found
         if kind == KIND_SKIP:
             continue
-        if kind != KIND_BLOCK:
+        mask = _judged_attributes(node, judged_count, judged_names, judged_lengths, values,
+                                  value_lengths)
+        if kind != KIND_BLOCK:  # judged for clean.py only
+            if mask:
+                vocabulary.verdict(values, value_lengths, mask, &verdict, &kinds)
+            verdicts[<size_t>node] = verdict if mask else 0
             if kind == KIND_BREAK:
                 if current.last_break and not current.closed:
                     walk.close(current)  # two line breaks end a paragraph
@@ -846,16 +878,6 @@ def segment(root, tag_kind, Vocabulary vocabulary, normalise, make_block, make_c
             walk.push(first_child_of(node), context, in_link, -1, owner)
             continue
         context = frame.context
-        attribute = first_attribute_of(node) if type_of(node) == NODE_ELEMENT else NULL
-        mask = 0
-        while attribute != NULL:  # the attributes judged, each in its slot
-            name = attribute_name_of(attribute, &length)
-            for i in range(judged_count):
-                if judged_lengths[i] == length and memcmp(name, judged_names[i], length) == 0:
-                    values[i] = attribute_value_of(attribute, &value_lengths[i])
-                    mask |= 1 << i
-                    break
-            attribute = next_attribute_of(attribute)
         if mask == 0:
             verdict = kinds = 0
             class_name = ""

@@ -266,8 +266,9 @@ class Elements:
     parent: list[int] = field(default_factory=lambda: [-1])
     depth: list[int] = field(default_factory=lambda: [0])
     end: list[int] = field(default_factory=lambda: [1])
-    # clean.py's verdict of each element, by ``mem_id``: lexbor removes elements
-    # without freeing them, so an id names one element for the life of the tree.
+    # clean.py's verdict of each element the walk reads (inline ones too), by
+    # ``mem_id``: lexbor removes elements without freeing them, so an id names one
+    # element for the life of the tree.
     verdicts: dict[int, int] = field(default_factory=dict)
 
 
@@ -352,6 +353,7 @@ def python_segment(root: LexborNode) -> tuple[list[Block], Elements]:
                     current.link_chars += len(text.strip())
                 continue
             if tag in INLINE_TAGS:
+                verdicts[node.mem_id] = _attributes(node)[0]  # for clean.py only
                 if tag == "br":
                     if current.parts and current.parts[-1] == "\n" and not current.text:
                         _close(current, blocks)  # two line breaks end a paragraph

@@ -109,6 +109,19 @@ def test_very_deep_nesting_is_walked_without_recursion():
     assert blocks_of(html) == [("p", "Deep text")]
 
 
+def test_the_walk_judges_inline_elements_for_the_cleaner_too():
+    html = (
+        f'<p>{SENTENCE} <span class="share-bar">Share</span> <a class="readMore" href="/x">'
+        'More</a><b role="navigation">b</b><i>i</i><br class="ad"><em style="x">e</em></p>'
+    )
+    tree = LexborHTMLParser(html)
+    assert tree.body is not None
+    _, elements = segment(tree.body)
+    inline = [n for n in tree.body.traverse() if n.tag in {"span", "a", "b", "i", "br", "em"}]
+    verdicts = [elements.verdicts[n.mem_id] for n in inline]
+    assert verdicts == [_verdict(n.attributes) for n in inline] == [2, 3, 2, 0, 1, 0]
+
+
 def test_the_cleaner_acts_on_the_verdicts_the_walk_gave_each_element():
     html = (
         '<div class="sidebar" id="story"><div class="related-stories"><p>Other story</p></div>'
