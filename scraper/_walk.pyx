@@ -663,6 +663,124 @@ def mark_holders(root, needles, str mark):
     return len(found)
 
 
+cdef inline bint _named(void *node, dict names, set wanted) except -1:
+    """Whether ``node`` is an element whose tag (its qualified name) is in ``wanted``;
+    ``names`` keeps the answer by the name's pointer (lexbor keeps one per name)."""
+    cdef size_t length
+    cdef const uchar *name
+    if type_of(node) != NODE_ELEMENT:
+        return False
+    name = element_name_of(node, &length)
+    if name == NULL:
+        return False
+    cdef PyObject *known = PyDict_GetItem(names, <size_t>name)
+    if known != NULL:
+        return <object>known is True
+    found = _decode(name, length) in wanted
+    PyDict_SetItem(names, <size_t>name, found)
+    return found
+
+
+cdef object _text(void *element, void *document, bytearray buffer, size_t limit):
+    """``node.text(deep=True, separator=" ")`` of ``element`` as selectolax gives it:
+    the data of the text nodes under it, in document order, a space between two; None
+    where its bytes already say it is longer than ``limit`` characters (one takes four
+    bytes at most, and an undecodable byte becomes one character)."""
+    cdef void *node = first_child_of(element)
+    cdef void *below
+    cdef uchar *data
+    cdef size_t length, size = 0
+    cdef bint first = True
+    del buffer[:]
+    while node != NULL:
+        if tag_id_of(node) == TAG_TEXT:
+            data = text_of(node, &length)
+            if data != NULL:
+                if not first:
+                    buffer.append(32)
+                first = False
+                buffer.extend((<char *>data)[:length])
+                free_text(document, data)
+                size = len(buffer)
+                if size > 4 * limit:
+                    return None
+        below = first_child_of(node)
+        if below != NULL:
+            node = below
+            continue
+        while node != element and next_of(node) == NULL:
+            node = parent_of(node)
+        node = NULL if node == element else next_of(node)
+    text = PyUnicode_DecodeUTF8(buffer, size, "replace")
+    return text if <size_t>len(text) <= limit else None
+
+
+def text_lines(root, tags, children, Py_ssize_t limit):
+    """For each element of ``root``'s subtree, ``root`` included, in document order,
+    whose tag is one of ``tags`` and whose children are text or elements with a tag
+    among ``children``: its ``mem_id`` and its text (``node.text(deep=True,
+    separator=" ")``), where that text is not empty and at most ``limit`` characters
+    long."""
+    cdef size_t root_pointer = root.mem_id
+    if root_pointer == 0:
+        raise ValueError("no node")
+    if limit < 0:
+        raise ValueError("a negative limit")
+    cdef set line_tags = set(tags), child_tags = set(children)
+    cdef dict line_names = {}, child_names = {}
+    cdef void *document = <void *>root_pointer
+    while document != NULL and type_of(document) != NODE_DOCUMENT:
+        document = parent_of(document)
+    cdef bytearray buffer = bytearray()
+    cdef list found = []
+    cdef void *node = <void *>root_pointer
+    cdef void *child
+    cdef void *below
+    cdef bint plain
+    while node != NULL:
+        if _named(node, line_names, line_tags):
+            plain = True
+            child = first_child_of(node)
+            while child != NULL and plain:
+                plain = type_of(child) == NODE_TEXT or _named(child, child_names, child_tags)
+                child = next_of(child)
+            if plain:
+                text = _text(node, document, buffer, limit)
+                if text:
+                    found.append((<size_t>node, text))
+        below = first_child_of(node)
+        if below != NULL:
+            node = below
+            continue
+        while node != <void *>root_pointer and next_of(node) == NULL:
+            node = parent_of(node)
+        node = NULL if node == <void *>root_pointer else next_of(node)
+    return found
+
+
+def mark_nodes(nodes, str mark):
+    """Mark the elements ``nodes`` (``mem_id``s) with an attribute ``mark`` without a
+    value; False, and none marked, where one has a ``mark`` already."""
+    cdef bytes name = mark.encode("utf-8")
+    cdef size_t length
+    cdef const uchar *found
+    cdef void *attribute
+    cdef list pointers = [<size_t>n for n in nodes]
+    for item in pointers:
+        if item == 0 or type_of(<void *>(<size_t>item)) != NODE_ELEMENT:
+            raise ValueError("not an element")
+        attribute = first_attribute_of(<void *>(<size_t>item))
+        while attribute != NULL:
+            found = attribute_name_of(attribute, &length)
+            if length == <size_t>len(name) and memcmp(found, <const char *>name, length) == 0:
+                return False
+            attribute = next_attribute_of(attribute)
+    for item in pointers:
+        if set_attribute_of(<void *>(<size_t>item), name, len(name), b"", 0) == NULL:
+            raise MemoryError("lexbor could not set the attribute")
+    return True
+
+
 cdef long *_grown(long *array, Py_ssize_t size) except NULL:
     cdef long *grown = <long *>realloc(array, size * sizeof(long))
     if grown == NULL:

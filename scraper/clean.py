@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import import_module
+from typing import Any
 from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -213,19 +214,29 @@ TOKEN_MARK = "data-scraper-tokens"
 PYTHON_WALK_ENV = "SCRAPER_PYTHON_WALK"
 
 
-def _load_marker() -> Callable[[LexborNode, list[bytes], str], int] | None:
+def compiled(name: str) -> Any:
+    """The function ``name`` of the compiled walk (scraper/_walk.pyx), or None where it
+    is not built, built from an older _walk.pyx, or turned off."""
     if os.environ.get(PYTHON_WALK_ENV) == "1":
         return None
     try:
-        marker: Callable[[LexborNode, list[bytes], str], int] = import_module(
-            f"{__package__}._walk"
-        ).mark_holders
-    except (ImportError, AttributeError):  # not built, or built from an older _walk.pyx
+        return getattr(import_module(f"{__package__}._walk"), name)
+    except (ImportError, AttributeError):
         return None
-    return marker
 
 
-_mark_holders = _load_marker()
+_mark_holders: Callable[[LexborNode, list[bytes], str], int] | None = compiled("mark_holders")
+
+
+def take_marked(root: LexborNode, mark: str, ids: Collection[int]) -> dict[int, LexborNode]:
+    """The elements ``ids`` marked with ``mark`` under ``root``, by ``mem_id``, their
+    marks taken away (the page's own marks on other elements are left)."""
+    found = {}
+    for node in root.css(f"[{mark}]"):
+        if node.mem_id in ids:
+            del node.attrs[mark]
+            found[node.mem_id] = node
+    return found
 
 
 def with_tokens(root: LexborNode, words: frozenset[str]) -> list[LexborNode]:
@@ -247,7 +258,7 @@ def with_tokens_each(
     marked = _mark_holders(root, [w.encode() for w in needed], TOKEN_MARK)
     if marked < 0:  # the page has marks of its own
         return [python_with_tokens(root, words) for words in word_sets]
-    holders = root.css(f"[{TOKEN_MARK}]") if marked else []
+    holders = root.css(f"[{TOKEN_MARK}]") if marked else []  # all ours: none was there
     for node in holders:
         del node.attrs[TOKEN_MARK]
     found: list[list[LexborNode]] = [[] for _ in word_sets]
