@@ -33,7 +33,13 @@ from scraper.blocks import (
     read_blocks,
     walk_summary,
 )
-from scraper.clean import CHROME_BIGRAMS, CHROME_ROLES, CHROME_TOKENS, RELATED_BIGRAMS
+from scraper.clean import (
+    CHROME_BIGRAMS,
+    CHROME_ROLES,
+    CHROME_TOKENS,
+    RELATED_BIGRAMS,
+    _verdict,
+)
 from scraper.normalise import normalise_space
 
 
@@ -339,6 +345,7 @@ def test_the_compiled_judge_is_the_python_judge():
     samples += [{"class": random_value(rng)} for _ in range(2000)]
     for attrs in samples:
         assert judge.judge_attributes(attrs) == _judge(attrs), attrs
+        assert judge.judge_attributes(attrs)[0] == _verdict(attrs), attrs  # clean.py's
     for attrs in samples[-2000:]:
         name = attrs["class"]
         assert name is not None and judge.judge_attributes(attrs) == _class_figures(name)
