@@ -1,4 +1,4 @@
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from selectolax.lexbor import LexborNode
@@ -13,13 +13,25 @@ class Element:
     def get(self, key: str, default: None = None) -> str | None: ...
     def __setitem__(self, key: str, value: str) -> None: ...
 
+class Vocabulary:
+    judged: tuple[str, ...]
+    def __init__(
+        self,
+        words: dict[str, tuple[int, int]],
+        bigrams: dict[str, int],
+        token_attributes: tuple[str, ...],
+        roles: Iterable[str],
+        role_verdict: int,
+        display_none: Callable[[str], object],
+        fallback: Callable[[str], tuple[int, int]],
+    ) -> None: ...
+    def value_figures(self, value: str) -> tuple[int, int]: ...
+    def judge_attributes(self, attrs: dict[str, str | None]) -> tuple[int, int, str, bool]: ...
+
 def segment(
     root: LexborNode,
     tag_kind: Callable[[str], tuple[int, int, int]],
-    judged_keys: tuple[str, ...],
-    class_figures: Callable[[str], tuple[int, int, str, bool]],
-    judge: Callable[[dict[str, str | None]], tuple[int, int, str, bool]],
-    judged: dict[Any, tuple[int, int, str, bool]],
+    vocabulary: Vocabulary,
     normalise: Callable[[str], str],
     make_block: Callable[..., Any],
     make_context: Callable[[tuple[int, ...]], Any],
@@ -27,6 +39,10 @@ def segment(
     path_base: int,
     path_buckets: int,
 ) -> tuple[list[Any], list[int], list[int], list[int], dict[int, int]]: ...
-
 def normalise_ascii(text: str) -> str: ...
 def sample_counts(texts: list[str], limit: int) -> tuple[list[int], list[int]]: ...
+def mark_holders(root: LexborNode, needles: list[bytes], mark: str) -> int: ...
+def text_lines(
+    root: LexborNode, tags: Iterable[str], children: Iterable[str], limit: int
+) -> list[tuple[int, str]]: ...
+def mark_nodes(nodes: Iterable[int], mark: str) -> bool: ...

@@ -1,8 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """The block walk of ``scraper.blocks.segment``, compiled: the same pass over the
 lexbor tree, with the per-node work (moving through the tree, reading tags and
-text, the context each element inherits) in C and only the judging of attributes,
-the closing of blocks and the making of the result in Python.
+text, the context each element inherits, the judging of ASCII attribute values) in
+C and only the closing of blocks and the making of the result in Python.
 
 It reads the tree through lexbor's own accessor functions, which selectolax's
 extension exports: they are looked up in it when this module is imported (the
@@ -15,8 +15,8 @@ from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
 from cpython.list cimport PyList_GET_SIZE
 from cpython.ref cimport PyObject
 from cpython.unicode cimport PyUnicode_DATA, PyUnicode_DecodeASCII, PyUnicode_DecodeUTF8
-from libc.stdlib cimport free, realloc
-from libc.string cimport memcmp
+from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.string cimport memcmp, memcpy
 
 cdef extern from "<dlfcn.h>" nogil:
     void *dlopen(const char *filename, int flags)
@@ -47,7 +47,8 @@ DEF NODE_TEXT = 0x03
 DEF NODE_DOCUMENT = 0x09
 
 DEF MAX_JUDGED = 16
-JUDGED_CACHE = 16384  # answers of ``judge`` kept (pages repeat the same attributes)
+DEF FNV_OFFSET = 2166136261
+DEF FNV_PRIME = 16777619
 
 # What the walk does with an element, by its tag (``tag_kind`` in scraper.blocks).
 DEF KIND_BLOCK = 0
@@ -159,6 +160,243 @@ cdef class Element:
 
 cdef inline uchar _lower(uchar c) noexcept nogil:
     return c + 32 if 65 <= c <= 90 else c
+
+
+cdef inline bint _lower_or_digit(uchar c) noexcept nogil:
+    return 97 <= c <= 122 or 48 <= c <= 57
+
+
+cdef inline bint _upper(uchar c) noexcept nogil:
+    return 65 <= c <= 90
+
+
+cdef inline size_t _hash(const uchar *data, size_t length) noexcept nogil:
+    """FNV-1a, 32 bits."""
+    cdef unsigned int h = FNV_OFFSET
+    cdef size_t i
+    for i in range(length):
+        h = (h ^ data[i]) * FNV_PRIME
+    return h
+
+
+cdef struct Word:
+    uchar *key  # NULL: an empty slot
+    size_t length
+    long verdict
+    long kinds
+    bint starts  # the first word of a bigram
+
+
+cdef class Vocabulary:
+    """``scraper.blocks._judge`` (and ``_value_figures``, for each value it reads),
+    with the words and bigrams it looks for in a C hash table. An ASCII value is cut
+    into words here as ``clean._words`` cuts it (runs of ASCII letters and digits, a
+    capital after a small letter or digit starting a new one, lower-cased); another
+    value is judged by ``fallback`` (``_value_figures``), as Unicode lower-casing can
+    turn a letter into ASCII ones (K, the Kelvin sign, into k).
+
+    A value's verdict is the strongest its words and pairs of adjacent words give,
+    its kinds those of all its words: ``words`` maps a word to its ``(verdict,
+    kinds)``, ``bigrams`` a pair ``"a b"`` to its verdict. ``token_attributes`` are
+    the attributes whose values are judged (``class`` among them); ``role``,
+    ``style``, ``hidden`` and ``aria-hidden`` are read too, ``roles`` giving
+    ``role_verdict`` and ``display_none`` (a search of a style) hiding."""
+
+    cdef Word *table
+    cdef size_t slots  # a power of two
+    cdef uchar *scratch  # a value's words, lower-cased, a space between two
+    cdef size_t room
+    cdef object fallback, display_none
+    cdef frozenset roles
+    cdef long role_verdict
+    cdef readonly tuple judged  # the attributes read, the token attributes first
+    cdef Py_ssize_t token_count, class_slot, role_slot, style_slot, hidden_slot, aria_slot
+
+    def __cinit__(self, dict words, dict bigrams, tuple token_attributes, roles,
+                  long role_verdict, display_none, fallback):
+        self.judged = (*token_attributes, "role", "style", "hidden", "aria-hidden")
+        if len(self.judged) > MAX_JUDGED:
+            raise ValueError(f"at most {MAX_JUDGED} attributes are judged")
+        if "class" not in token_attributes:
+            raise ValueError("the class attribute must be judged")
+        self.token_count = len(token_attributes)
+        self.class_slot = token_attributes.index("class")
+        self.role_slot, self.style_slot = self.token_count, self.token_count + 1
+        self.hidden_slot, self.aria_slot = self.token_count + 2, self.token_count + 3
+        self.roles = frozenset(roles)
+        self.role_verdict = role_verdict
+        self.display_none = display_none
+        self.fallback = fallback
+        self.slots = 64
+        while self.slots < <size_t>(4 * (len(words) + 2 * len(bigrams))):
+            self.slots *= 2
+        self.table = <Word *>calloc(self.slots, sizeof(Word))
+        if self.table == NULL:
+            raise MemoryError()
+        cdef Word *word
+        for key, (verdict, kinds) in words.items():
+            word = self.entry(key)
+            word.verdict = max(word.verdict, verdict)
+            word.kinds |= kinds
+        for key, verdict in bigrams.items():
+            first, space, second = key.partition(" ")
+            if not (first and space and second) or " " in second:
+                raise ValueError(f"not a pair of words: {key!r}")
+            word = self.entry(key)
+            word.verdict = max(word.verdict, verdict)
+            self.entry(first).starts = True
+
+    def __dealloc__(self):
+        cdef size_t i
+        if self.table != NULL:
+            for i in range(self.slots):
+                free(self.table[i].key)
+        free(self.table)
+        free(self.scratch)
+
+    cdef Word *entry(self, str key) except NULL:
+        """The slot of ``key``, made (verdict and kinds 0) where it is missing."""
+        cdef bytes data = key.encode("utf-8")
+        cdef size_t length = len(data)
+        cdef Word *word = self.find(data, length)
+        if word != NULL:
+            return word
+        cdef size_t i = _hash(data, length) & (self.slots - 1)
+        while self.table[i].key != NULL:
+            i = (i + 1) & (self.slots - 1)
+        word = &self.table[i]
+        word.key = <uchar *>malloc(length + 1)
+        if word.key == NULL:
+            raise MemoryError()
+        memcpy(word.key, <const char *>data, length)
+        word.length = length
+        return word
+
+    cdef inline Word *find(self, const uchar *data, size_t length) noexcept nogil:
+        cdef size_t i = _hash(data, length) & (self.slots - 1)
+        cdef Word *word
+        while True:
+            word = &self.table[i]
+            if word.key == NULL:
+                return NULL
+            if word.length == length and memcmp(word.key, data, length) == 0:
+                return word
+            i = (i + 1) & (self.slots - 1)
+
+    cdef int figures(self, const uchar *data, size_t length, long *verdict,
+                     long *kinds) except -1:
+        """The verdict and kinds of one attribute value (``_value_figures``)."""
+        cdef size_t i, write = 0, start = 0, previous = 0
+        cdef bint inside = False, pair = False
+        cdef uchar c
+        cdef Word *word
+        cdef Word *bigram
+        verdict[0] = kinds[0] = 0
+        for i in range(length):
+            if data[i] >= 128:
+                found_verdict, found_kinds = self.fallback(_decode(data, length))
+                verdict[0], kinds[0] = found_verdict, found_kinds
+                return 0
+        if self.room < 2 * length + 1:
+            free(self.scratch)
+            self.scratch = <uchar *>malloc(2 * length + 1)
+            if self.scratch == NULL:
+                self.room = 0
+                raise MemoryError()
+            self.room = 2 * length + 1
+        for i in range(length + 1):
+            c = data[i] if i < length else 0
+            if inside and not (_lower_or_digit(c) or (_upper(c) and not _lower_or_digit(data[i - 1]))):
+                # a word ends: at a separator, or at a capital after a small letter or digit
+                inside = False
+                word = self.find(self.scratch + start, write - start)
+                if pair:  # the word before starts a bigram: "a b" is written as such
+                    bigram = self.find(self.scratch + previous, write - previous)
+                    if bigram != NULL and bigram.verdict > verdict[0]:
+                        verdict[0] = bigram.verdict
+                pair = False
+                if word != NULL:
+                    if word.verdict > verdict[0]:
+                        verdict[0] = word.verdict
+                    kinds[0] |= word.kinds
+                    pair = word.starts
+                previous = start
+            if not inside and (_lower_or_digit(c) or _upper(c)):
+                inside = True
+                if write:
+                    self.scratch[write] = 32
+                    write += 1
+                start = write
+            if inside:
+                self.scratch[write] = _lower(c)
+                write += 1
+        return 0
+
+    cdef int judge(self, const uchar **values, size_t *lengths, long mask, long *verdict,
+                   long *kinds, bint *hidden) except -1:
+        """``_judge`` of the attributes in ``mask``, their values in their slots of
+        ``judged`` (NULL for an attribute without a value)."""
+        cdef Py_ssize_t i
+        self.verdict(values, lengths, mask, verdict, kinds)
+        hidden[0] = False
+        i = self.aria_slot
+        if mask & (1 << self.hidden_slot):
+            hidden[0] = True
+        elif mask & (1 << i) and values[i] != NULL and lengths[i] == 4 and memcmp(values[i], b"true", 4) == 0:
+            hidden[0] = True
+        else:
+            i = self.style_slot
+            if mask & (1 << i) and values[i] != NULL and lengths[i]:
+                hidden[0] = bool(self.display_none(_decode(values[i], lengths[i])))
+        return 0
+
+    cdef int verdict(self, const uchar **values, size_t *lengths, long mask, long *verdict,
+                     long *kinds) except -1:
+        """The verdict and kinds of ``judge`` (and clean.py's verdict)."""
+        cdef Py_ssize_t i
+        cdef long value_verdict, value_kinds
+        verdict[0] = kinds[0] = 0
+        i = self.role_slot
+        if mask & (1 << i) and values[i] != NULL and _decode(values[i], lengths[i]) in self.roles:
+            verdict[0] = self.role_verdict
+        for i in range(self.token_count):
+            if mask & (1 << i) and values[i] != NULL and lengths[i]:
+                self.figures(values[i], lengths[i], &value_verdict, &value_kinds)
+                if value_verdict > verdict[0]:
+                    verdict[0] = value_verdict
+                kinds[0] |= value_kinds
+        return 0
+
+    def value_figures(self, str value):
+        """``_value_figures(value)`` as the walk reckons it."""
+        cdef bytes data = value.encode("utf-8")
+        cdef long verdict, kinds
+        self.figures(data, len(data), &verdict, &kinds)
+        return verdict, kinds
+
+    def judge_attributes(self, dict attrs):
+        """``_judge(attrs)`` as the walk reckons it (the attributes it does not read
+        are left out; a value None is an attribute without one)."""
+        cdef const uchar *values[MAX_JUDGED]
+        cdef size_t lengths[MAX_JUDGED]
+        cdef long mask = 0, verdict, kinds
+        cdef bint hidden
+        cdef Py_ssize_t i
+        encoded = []
+        for i, key in enumerate(self.judged):
+            values[i] = NULL
+            lengths[i] = 0
+            if key in attrs:
+                mask |= 1 << i
+                if attrs[key] is not None:
+                    data = attrs[key].encode("utf-8")
+                    encoded.append(data)
+                    values[i] = <bytes>data
+                    lengths[i] = len(<bytes>data)
+        self.judge(values, lengths, mask, &verdict, &kinds, &hidden)
+        i = self.class_slot
+        class_name = _decode(values[i], lengths[i]) if mask & (1 << i) and values[i] != NULL else ""
+        return verdict, kinds, class_name, hidden
 
 
 cdef Element _element(size_t pointer, object tag, object parser):
@@ -346,6 +584,203 @@ def sample_counts(list texts, Py_ssize_t limit):
     return punctuation, digits
 
 
+cdef inline bint _holds(const uchar *value, size_t length, const bint *starts, list needles):
+    """Whether ``value`` holds one of ``needles`` (ASCII lower-case), its ASCII letters
+    read in lower case; ``starts`` marks the needles' first bytes."""
+    cdef size_t i, j, size
+    cdef const uchar *needle
+    for i in range(length):
+        if not starts[_lower(value[i])]:
+            continue
+        for item in needles:
+            needle = <bytes>item
+            size = len(<bytes>item)
+            if needle[0] != _lower(value[i]) or size > length - i:
+                continue
+            for j in range(1, size):
+                if _lower(value[i + j]) != needle[j]:
+                    break
+            else:
+                return True
+    return False
+
+
+def mark_holders(root, needles, str mark):
+    """Mark (an attribute ``mark`` without a value) each element of ``root``'s subtree,
+    ``root`` included, whose class or id holds one of ``needles`` (ASCII, lower case),
+    ASCII letters compared in either case as lexbor's ``[class*="..." i]`` compares
+    them. The number marked; -1, and nothing marked, where an element of the subtree
+    has a ``mark`` already (the page's own)."""
+    cdef size_t root_pointer = root.mem_id
+    if root_pointer == 0:
+        raise ValueError("no node")
+    cdef list words = [bytes(n) for n in needles]
+    cdef bint starts[256]
+    cdef Py_ssize_t i
+    for i in range(256):
+        starts[i] = False
+    for word in words:
+        if not word or not (<bytes>word).isascii() or (<bytes>word).lower() != word:
+            raise ValueError(f"not a lower-case ASCII word: {word!r}")
+        starts[(<bytes>word)[0]] = True
+    cdef bytes mark_name = mark.encode("utf-8")
+    cdef size_t mark_length = len(mark_name)
+    cdef list found = []
+    cdef void *node = <void *>root_pointer
+    cdef void *attribute
+    cdef void *below
+    cdef const uchar *name
+    cdef const uchar *value
+    cdef size_t length, value_length
+    cdef bint holds
+    while node != NULL:
+        if type_of(node) == NODE_ELEMENT:
+            holds = False
+            attribute = first_attribute_of(node)
+            while attribute != NULL:
+                name = attribute_name_of(attribute, &length)
+                if length == mark_length and memcmp(name, <const char *>mark_name, length) == 0:
+                    return -1
+                if not holds and (
+                    (length == 5 and memcmp(name, b"class", 5) == 0)
+                    or (length == 2 and memcmp(name, b"id", 2) == 0)
+                ):
+                    value = attribute_value_of(attribute, &value_length)
+                    holds = value != NULL and _holds(value, value_length, starts, words)
+                attribute = next_attribute_of(attribute)
+            if holds:
+                found.append(<size_t>node)
+        below = first_child_of(node)
+        if below != NULL:
+            node = below
+            continue
+        while node != <void *>root_pointer and next_of(node) == NULL:
+            node = parent_of(node)
+        node = NULL if node == <void *>root_pointer else next_of(node)
+    for item in found:
+        if set_attribute_of(<void *>(<size_t>item), mark_name, mark_length, b"", 0) == NULL:
+            raise MemoryError("lexbor could not set the attribute")
+    return len(found)
+
+
+cdef inline bint _named(void *node, dict names, set wanted) except -1:
+    """Whether ``node`` is an element whose tag (its qualified name) is in ``wanted``;
+    ``names`` keeps the answer by the name's pointer (lexbor keeps one per name)."""
+    cdef size_t length
+    cdef const uchar *name
+    if type_of(node) != NODE_ELEMENT:
+        return False
+    name = element_name_of(node, &length)
+    if name == NULL:
+        return False
+    cdef PyObject *known = PyDict_GetItem(names, <size_t>name)
+    if known != NULL:
+        return <object>known is True
+    found = _decode(name, length) in wanted
+    PyDict_SetItem(names, <size_t>name, found)
+    return found
+
+
+cdef object _text(void *element, void *document, bytearray buffer, size_t limit):
+    """``node.text(deep=True, separator=" ")`` of ``element`` as selectolax gives it:
+    the data of the text nodes under it, in document order, a space between two; None
+    where its bytes already say it is longer than ``limit`` characters (one takes four
+    bytes at most, and an undecodable byte becomes one character)."""
+    cdef void *node = first_child_of(element)
+    cdef void *below
+    cdef uchar *data
+    cdef size_t length, size = 0
+    cdef bint first = True
+    del buffer[:]
+    while node != NULL:
+        if tag_id_of(node) == TAG_TEXT:
+            data = text_of(node, &length)
+            if data != NULL:
+                if not first:
+                    buffer.append(32)
+                first = False
+                buffer.extend((<char *>data)[:length])
+                free_text(document, data)
+                size = len(buffer)
+                if size > 4 * limit:
+                    return None
+        below = first_child_of(node)
+        if below != NULL:
+            node = below
+            continue
+        while node != element and next_of(node) == NULL:
+            node = parent_of(node)
+        node = NULL if node == element else next_of(node)
+    text = PyUnicode_DecodeUTF8(buffer, size, "replace")
+    return text if <size_t>len(text) <= limit else None
+
+
+def text_lines(root, tags, children, Py_ssize_t limit):
+    """For each element of ``root``'s subtree, ``root`` included, in document order,
+    whose tag is one of ``tags`` and whose children are text or elements with a tag
+    among ``children``: its ``mem_id`` and its text (``node.text(deep=True,
+    separator=" ")``), where that text is not empty and at most ``limit`` characters
+    long."""
+    cdef size_t root_pointer = root.mem_id
+    if root_pointer == 0:
+        raise ValueError("no node")
+    if limit < 0:
+        raise ValueError("a negative limit")
+    cdef set line_tags = set(tags), child_tags = set(children)
+    cdef dict line_names = {}, child_names = {}
+    cdef void *document = <void *>root_pointer
+    while document != NULL and type_of(document) != NODE_DOCUMENT:
+        document = parent_of(document)
+    cdef bytearray buffer = bytearray()
+    cdef list found = []
+    cdef void *node = <void *>root_pointer
+    cdef void *child
+    cdef void *below
+    cdef bint plain
+    while node != NULL:
+        if _named(node, line_names, line_tags):
+            plain = True
+            child = first_child_of(node)
+            while child != NULL and plain:
+                plain = type_of(child) == NODE_TEXT or _named(child, child_names, child_tags)
+                child = next_of(child)
+            if plain:
+                text = _text(node, document, buffer, limit)
+                if text:
+                    found.append((<size_t>node, text))
+        below = first_child_of(node)
+        if below != NULL:
+            node = below
+            continue
+        while node != <void *>root_pointer and next_of(node) == NULL:
+            node = parent_of(node)
+        node = NULL if node == <void *>root_pointer else next_of(node)
+    return found
+
+
+def mark_nodes(nodes, str mark):
+    """Mark the elements ``nodes`` (``mem_id``s) with an attribute ``mark`` without a
+    value; False, and none marked, where one has a ``mark`` already."""
+    cdef bytes name = mark.encode("utf-8")
+    cdef size_t length
+    cdef const uchar *found
+    cdef void *attribute
+    cdef list pointers = [<size_t>n for n in nodes]
+    for item in pointers:
+        if item == 0 or type_of(<void *>(<size_t>item)) != NODE_ELEMENT:
+            raise ValueError("not an element")
+        attribute = first_attribute_of(<void *>(<size_t>item))
+        while attribute != NULL:
+            found = attribute_name_of(attribute, &length)
+            if length == <size_t>len(name) and memcmp(found, <const char *>name, length) == 0:
+                return False
+            attribute = next_attribute_of(attribute)
+    for item in pointers:
+        if set_attribute_of(<void *>(<size_t>item), name, len(name), b"", 0) == NULL:
+            raise MemoryError("lexbor could not set the attribute")
+    return True
+
+
 cdef long *_grown(long *array, Py_ssize_t size) except NULL:
     cdef long *grown = <long *>realloc(array, size * sizeof(long))
     if grown == NULL:
@@ -392,16 +827,34 @@ cdef inline bint _all_space(str text):
     return len(text) > 0
 
 
-def segment(root, tag_kind, judged_keys, class_figures, judge, dict judged, normalise,
-            make_block, make_context, long hidden_flag, long path_base, long path_buckets):
+cdef long _judged_attributes(void *node, Py_ssize_t count, const char **names,
+                             size_t *name_lengths, const uchar **values,
+                             size_t *value_lengths) noexcept:
+    """The judged attributes ``node`` has, as bits of their slots; their values put
+    in their slots."""
+    cdef void *attribute = first_attribute_of(node) if type_of(node) == NODE_ELEMENT else NULL
+    cdef const uchar *name
+    cdef size_t length
+    cdef Py_ssize_t i
+    cdef long mask = 0
+    while attribute != NULL:
+        name = attribute_name_of(attribute, &length)
+        for i in range(count):
+            if name_lengths[i] == length and memcmp(name, names[i], length) == 0:
+                values[i] = attribute_value_of(attribute, &value_lengths[i])
+                mask |= 1 << i
+                break
+        attribute = next_attribute_of(attribute)
+    return mask
+
+
+def segment(root, tag_kind, Vocabulary vocabulary, normalise, make_block, make_context,
+            long hidden_flag, long path_base, long path_buckets):
     """``scraper.blocks.segment`` on ``root`` (a LexborNode): the text blocks and the
     block-level elements, as ``(blocks, parents, depths, ends, verdicts)``. The
-    callables are those of ``scraper.blocks``: ``tag_kind(tag) -> (kind, flag, code)``;
-    ``judged_keys`` are the attributes ``judge`` reads (``class`` among them):
-    ``class_figures(class)`` judges an element whose class is the only one of them it
-    has, ``judge(attributes)`` one with others (both return ``(verdict, kinds, class,
-    hidden)``), its answers kept in ``judged``; ``make_block`` and ``make_context``
-    make the records.
+    callables are those of ``scraper.blocks``: ``tag_kind(tag) -> (kind, flag, code)``,
+    ``make_block`` and ``make_context`` make the records; ``vocabulary`` judges the
+    attributes of each element.
     The numbers are the walk's constants: the flag of a hidden element, and the base
     and modulus of the hash of the tags above an element."""
     cdef size_t root_pointer = root.mem_id
@@ -412,21 +865,16 @@ def segment(root, tag_kind, judged_keys, class_figures, judge, dict judged, norm
     while document != NULL and type_of(document) != NODE_DOCUMENT:
         document = parent_of(document)
 
-    cdef list keys = [key.encode("utf-8") for key in judged_keys]
+    cdef list keys = [key.encode("utf-8") for key in vocabulary.judged]
     cdef const char *judged_names[MAX_JUDGED]
     cdef size_t judged_lengths[MAX_JUDGED]
-    cdef Py_ssize_t judged_count = len(keys), class_slot = -1, i
-    if judged_count > MAX_JUDGED:
-        raise ValueError(f"at most {MAX_JUDGED} attributes are judged")
+    cdef const uchar *values[MAX_JUDGED]
+    cdef size_t value_lengths[MAX_JUDGED]
+    cdef Py_ssize_t judged_count = len(keys), class_slot = vocabulary.class_slot, i
     for i in range(judged_count):
         judged_names[i] = <bytes>keys[i]
         judged_lengths[i] = len(<bytes>keys[i])
-        if keys[i] == b"class":
-            class_slot = i
-    if class_slot < 0:
-        raise ValueError("the class attribute must be judged")
-    cdef long class_bit = 1 << class_slot, mask
-    cdef list values = [None] * judged_count
+    cdef long mask
 
     cdef _Walk walk = _Walk.__new__(_Walk)
     walk.owners = []
@@ -446,14 +894,12 @@ def segment(root, tag_kind, judged_keys, class_figures, judge, dict judged, norm
 
     cdef Frame *frame
     cdef void *node
-    cdef void *attribute
-    cdef size_t tag_id, length, value_length
+    cdef size_t tag_id, length
     cdef long number, flag, code, verdict, kinds, child
     cdef int kind, space
     cdef bint in_link, hidden
     cdef uchar *data
     cdef const uchar *name
-    cdef const uchar *value
     cdef Context context, inner
     cdef PyObject *cached
     cdef str text
@@ -529,7 +975,12 @@ def segment(root, tag_kind, judged_keys, class_figures, judge, dict judged, norm
         tag, kind, flag, code = found
         if kind == KIND_SKIP:
             continue
-        if kind != KIND_BLOCK:
+        mask = _judged_attributes(node, judged_count, judged_names, judged_lengths, values,
+                                  value_lengths)
+        if kind != KIND_BLOCK:  # judged for clean.py only
+            if mask:
+                vocabulary.verdict(values, value_lengths, mask, &verdict, &kinds)
+            verdicts[<size_t>node] = verdict if mask else 0
             if kind == KIND_BREAK:
                 if current.last_break and not current.closed:
                     walk.close(current)  # two line breaks end a paragraph
@@ -545,40 +996,16 @@ def segment(root, tag_kind, judged_keys, class_figures, judge, dict judged, norm
             walk.push(first_child_of(node), context, in_link, -1, owner)
             continue
         context = frame.context
-        attribute = first_attribute_of(node) if type_of(node) == NODE_ELEMENT else NULL
-        mask = 0
-        while attribute != NULL:  # the attributes judged, each in its slot
-            name = attribute_name_of(attribute, &length)
-            for i in range(judged_count):
-                if judged_lengths[i] == length and memcmp(name, judged_names[i], length) == 0:
-                    value = attribute_value_of(attribute, &value_length)
-                    values[i] = _decode(value, value_length) if value != NULL else None
-                    mask |= 1 << i
-                    break
-            attribute = next_attribute_of(attribute)
         if mask == 0:
             verdict = kinds = 0
             class_name = ""
             hidden = False
-        elif mask == class_bit:  # most elements: a class and no other attribute judged
-            if values[class_slot] is None:
-                verdict = kinds = 0
-                class_name = ""
-                hidden = False
-            else:
-                verdict, kinds, class_name, hidden = class_figures(values[class_slot])
         else:
-            key = (mask, *values)
-            found = judged.get(key)
-            if found is None:
-                if len(judged) >= JUDGED_CACHE:
-                    judged.clear()
-                found = judged[key] = judge(
-                    {judged_keys[i]: values[i] for i in range(judged_count) if mask & (1 << i)}
-                )
-            verdict, kinds, class_name, hidden = found
-        for i in range(judged_count):
-            values[i] = None
+            vocabulary.judge(values, value_lengths, mask, &verdict, &kinds, &hidden)
+            if mask & (1 << class_slot) and values[class_slot] != NULL:
+                class_name = _decode(values[class_slot], value_lengths[class_slot])
+            else:
+                class_name = ""
         verdicts[<size_t>node] = verdict
         child = walk.number(context.number, context.depth + 1)
         inner.depth = context.depth + 1

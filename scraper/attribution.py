@@ -31,7 +31,7 @@ from urllib.parse import urljoin, urlsplit
 import yaml
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from .clean import SOURCE_TOKENS, node_text, tokens, with_tokens
+from .clean import SOURCE_TOKENS, compiled, node_text, take_marked, tokens, with_tokens_each
 from .models import FeedOrigin
 from .normalise import normalise_space
 
@@ -372,7 +372,7 @@ def read_clues(
     root = tree.body
     if root is None:
         return clues
-    bylines = with_tokens(root, BYLINE_TOKENS)
+    bylines, sources = with_tokens_each(root, (BYLINE_TOKENS, SOURCE_TOKENS))
     if marked := root.css("[rel=author], [itemprop=author]"):
         bylines = sorted(bylines + marked, key=_position(root))
     for node in bylines:
@@ -380,19 +380,56 @@ def read_clues(
         if 1 < len(text) <= MAX_BYLINE_CHARS and not _about_media(node) and _about_this(node):
             clues.bylines.append(text)
     clues.bylines = list(dict.fromkeys(clues.bylines))[:MAX_BYLINES]
-    for node in with_tokens(root, SOURCE_TOKENS):
+    for node in sources:
         text = node_text(node) or _alt(node)
         if 1 < len(text) <= MAX_NAME_CHARS and not _about_media(node) and _about_this(node):
             clues.providers.append(text)
-    clues.page_lines = [
+    clues.page_lines = credit_lines(root)
+    return clues
+
+
+# The elements whose text is read for credit lines, when they hold nothing else.
+CREDIT_TAGS = ("p", "div", "span", "small", "footer", "em", "i", "strong", "b")
+# Marks the credit lines the compiled walk found, while lexbor lists them.
+LINE_MARK = "data-scraper-line"
+_text_lines = compiled("text_lines")
+_mark_nodes = compiled("mark_nodes")
+
+
+def credit_lines(root: LexborNode) -> list[str]:
+    """The short texts of elements that hold only text and hint at a credit, and are
+    not about an image; the compiled walk reads the texts where it is built, and
+    lexbor is asked only for the elements whose text hints at a credit."""
+    if _text_lines is None or _mark_nodes is None:
+        return python_credit_lines(root)
+    limit = MAX_CREDIT_CHARS * 2
+    hits = [
+        (i, t) for i, t in _text_lines(root, CREDIT_TAGS, _TEXT_CHILDREN, limit) if _credit_hint(t)
+    ]
+    if not hits:
+        return []
+    ids = {i for i, _ in hits}
+    if not _mark_nodes(ids, LINE_MARK):  # the page marks some itself
+        return python_credit_lines(root)
+    nodes = take_marked(root, LINE_MARK, ids)
+    return [
+        line
+        for i, text in hits
+        if not _about_media(nodes[i])
+        if len(line := normalise_space(text)) <= MAX_CREDIT_CHARS
+    ]
+
+
+def python_credit_lines(root: LexborNode) -> list[str]:
+    """``credit_lines`` through selectolax's nodes."""
+    return [
         text
-        for node in root.css("p, div, span, small, footer, em, i, strong, b")
+        for node in root.css(", ".join(CREDIT_TAGS))
         if node.child is None or _only_text(node)
         if (text := node.text(deep=True, separator=" ")) and len(text) <= MAX_CREDIT_CHARS * 2
         if _credit_hint(text) and not _about_media(node)
         if len(text := normalise_space(text)) <= MAX_CREDIT_CHARS
     ]
-    return clues
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -42,10 +42,15 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from .clean import (
     CARD_LABEL,
     CHROME,
+    CHROME_BIGRAMS,
     CHROME_ROLES,
+    CHROME_TOKENS,
     DROP_LINES,
     END_MARKERS,
+    PYTHON_WALK_ENV,
     RELATED,
+    RELATED_BIGRAMS,
+    RELATED_TOKENS,
     TOKEN_ATTRS,
     Harvest,
     _value_verdict,
@@ -261,8 +266,9 @@ class Elements:
     parent: list[int] = field(default_factory=lambda: [-1])
     depth: list[int] = field(default_factory=lambda: [0])
     end: list[int] = field(default_factory=lambda: [1])
-    # clean.py's verdict of each element, by ``mem_id``: lexbor removes elements
-    # without freeing them, so an id names one element for the life of the tree.
+    # clean.py's verdict of each element the walk reads (inline ones too), by
+    # ``mem_id``: lexbor removes elements without freeing them, so an id names one
+    # element for the life of the tree.
     verdicts: dict[int, int] = field(default_factory=dict)
 
 
@@ -347,6 +353,7 @@ def python_segment(root: LexborNode) -> tuple[list[Block], Elements]:
                     current.link_chars += len(text.strip())
                 continue
             if tag in INLINE_TAGS:
+                verdicts[node.mem_id] = _attributes(node)[0]  # for clean.py only
                 if tag == "br":
                     if current.parts and current.parts[-1] == "\n" and not current.text:
                         _close(current, blocks)  # two line breaks end a paragraph
@@ -407,8 +414,6 @@ def _close(block: Block, blocks: list[Block]) -> None:
 
 # --- the compiled walk -----------------------------------------------------------------
 
-# Set to 1, the Python walk is used even where the compiled one is built.
-PYTHON_WALK_ENV = "SCRAPER_PYTHON_WALK"
 # What the compiled walk does with an element, by its tag.
 TAG_BLOCK, TAG_INLINE, TAG_BREAK, TAG_LINK, TAG_SKIP = 0, 1, 2, 3, 4
 # The page both walks read when this module is imported: the compiled walk is used
@@ -420,6 +425,7 @@ Next paragraph</p><div hidden><p>Hidden</p></div><div aria-hidden="true">Aria</d
 <table><tr><td>Cell</td><th class>Head</th></tr></table><ul><li>Item<ul><li>Inner</li></ul>
 after</li></ul>Tail \u00a0text<section role="navigation"><a>Menu</a></section>
 <div class="related-stories"><div><div><p>Deep \u4e2d\u6587</p></div></div></div>
+<div class="ReadMore sr-only" data-testid="caf\u00e9-box" id="x">Camel</div>
 <button>Press</button><textarea>t</textarea></div>After all</body></html>"""
 
 
@@ -437,16 +443,13 @@ def tag_kind(tag: str) -> tuple[int, int, int]:
 def compiled_walk(walk: Any) -> Callable[[LexborNode], tuple[list[Block], Elements]]:
     """``segment`` through the compiled module ``walk`` (``scraper._walk``)."""
     make_context = partial(tuple.__new__, Context)
-    judged: dict[Any, tuple[int, int, str, bool]] = {}
+    vocabulary = compiled_vocabulary(walk)
 
     def compiled_segment(root: LexborNode) -> tuple[list[Block], Elements]:
         blocks, parents, depths, ends, verdicts = walk.segment(
             root,
             tag_kind,
-            JUDGED_ATTRIBUTES,
-            _class_figures,
-            _judge,
-            judged,
+            vocabulary,
             normalise_space,
             Block,
             make_context,
@@ -457,6 +460,22 @@ def compiled_walk(walk: Any) -> Callable[[LexborNode], tuple[list[Block], Elemen
         return blocks, Elements(parents, depths, ends, verdicts)
 
     return compiled_segment
+
+
+def compiled_vocabulary(walk: Any) -> Any:
+    """``_judge`` in the compiled module ``walk``: its tables are made of clean.py's
+    and this module's word sets, each word with what ``_value_figures`` says of it
+    alone, and the bigrams with their verdicts."""
+    words = RELATED_TOKENS | CHROME_TOKENS | _WORD_KINDS.keys()
+    return walk.Vocabulary(
+        words={word: _value_figures(word) for word in words},
+        bigrams={pair: CHROME for pair in CHROME_BIGRAMS} | dict.fromkeys(RELATED_BIGRAMS, RELATED),
+        token_attributes=TOKEN_ATTRS,
+        roles=CHROME_ROLES,
+        role_verdict=CHROME,
+        display_none=_DISPLAY_NONE.search,
+        fallback=_value_figures,
+    )
 
 
 def walk_summary(blocks: list[Block], elements: Elements) -> list[Any]:
@@ -487,6 +506,8 @@ def choose_walk(
         compiled = compiled_walk(load())
     except ImportError as exc:
         return None, f"python (no compiled walk: {exc})"
+    except AttributeError as exc:  # built from an older _walk.pyx
+        return None, f"python (the compiled walk is out of date, rebuild it: {exc})"
     probe = LexborHTMLParser(PROBE_PAGE).body
     assert probe is not None
     if walk_summary(*compiled(probe)) != walk_summary(*python_segment(probe)):
@@ -773,7 +794,7 @@ def block_features(blocks: list[Block], evidence: Evidence) -> np.ndarray:
     punctuation, digits = _sample_counts(texts, SAMPLE_CHARS)
     words = np.array([t.count(" ") + 1 for t in texts], np.float64)
     short = [s <= 200 for s in size_list]
-    end_markers = [sh and bool(END_MARKERS.match(t)) for t, sh in zip(texts, short, strict=True)]
+    drop_lines, end_markers, card_labels = line_marks(texts, short)
     flags = np.array([c.flags for c in contexts], np.int64)
     kinds = np.array([c.kinds for c in contexts], np.int64)
     own_kinds = np.array([b.own_kinds for b in blocks], np.int64)
@@ -833,9 +854,9 @@ def block_features(blocks: list[Block], evidence: Evidence) -> np.ndarray:
         index > h1 if h1 is not None else np.zeros(n, bool),
         [_overlap(t, reference) for t in texts] if reference else np.full(n, -1.0),
         np.full(n, bool(reference)),
-        [sh and bool(DROP_LINES.match(t)) for t, sh in zip(texts, short, strict=True)],
+        drop_lines,
         end_markers,
-        [sh and bool(CARD_LABEL.match(t)) for t, sh in zip(texts, short, strict=True)],
+        card_labels,
         np.concatenate([[0], np.cumsum(end_markers[:-1])]),
         kept,
         in_fast,
@@ -850,6 +871,42 @@ def block_features(blocks: list[Block], evidence: Evidence) -> np.ndarray:
     for i, values in enumerate(columns):
         matrix[:, i] = values
     return matrix
+
+
+def _case_sensitive(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """``pattern`` (case-insensitive by its leading inline flags) matching case."""
+    flags, _, body = pattern.pattern.partition(")")
+    flags = flags.replace("i", "")
+    return re.compile(body if flags == "(?" else f"{flags}){body}")
+
+
+# clean.py's line patterns, matching case: their letters are lower case (outside a
+# ``(?-i:...)`` group), so on the lower-cased form of an ASCII text each matches as
+# the pattern does on the text (tests hold them alike); and sre passes over an
+# alternative at its first letter only where case counts.
+_LINE_PATTERNS = (DROP_LINES, END_MARKERS, CARD_LABEL)
+_LOWER_LINE_PATTERNS = tuple(_case_sensitive(p) for p in _LINE_PATTERNS)
+# ... but no text holding "Sign" is lower-cased: DROP_LINES matches it case-sensitively.
+_CASED_WORD = "Sign"
+
+
+def line_marks(
+    texts: Sequence[str], short: Sequence[bool]
+) -> tuple[list[bool], list[bool], list[bool]]:
+    """Whether each of the ``short`` texts is a DROP_LINES, an END_MARKERS and a
+    CARD_LABEL line (the others are none)."""
+    lowered = [
+        t.lower() if sh and t.isascii() and _CASED_WORD not in t else None
+        for t, sh in zip(texts, short, strict=True)
+    ]
+    drop, end, card = (
+        [
+            sh and bool(pattern.match(t) if low is None else lower.match(low))
+            for t, low, sh in zip(texts, lowered, short, strict=True)
+        ]
+        for pattern, lower in zip(_LINE_PATTERNS, _LOWER_LINE_PATTERNS, strict=True)
+    )
+    return drop, end, card
 
 
 def python_sample_counts(texts: Sequence[str], limit: int) -> tuple[list[int], list[int]]:

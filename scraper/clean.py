@@ -16,9 +16,13 @@ Two layers, both generic (no per-site code):
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import import_module
+from typing import Any
 from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -191,17 +195,92 @@ def attr_tokens(attrs: dict[str, str | None]) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=64)
+def _needed(words: frozenset[str]) -> tuple[str, ...]:
+    # no word holding another ("authors" holds "author"): lexbor tests every
+    # alternative on every element
+    return tuple(sorted(w for w in words if not any(o != w and o in w for o in words)))
+
+
+@lru_cache(maxsize=64)
 def _substring_selector(words: frozenset[str]) -> str:
-    # class and id only, and no word holding another ("authors" holds "author"):
-    # lexbor tests every alternative on every element
-    needed = sorted(w for w in words if not any(o != w and o in w for o in words))
-    return ", ".join(f'[{a}*="{w}" i]' for w in needed for a in ("class", "id"))
+    return ", ".join(f'[{a}*="{w}" i]' for w in _needed(words) for a in SUBSTRING_ATTRS)
+
+
+# The attributes ``with_tokens`` preselects by; it marks the elements so found with
+# TOKEN_MARK while lexbor lists them, where the compiled walk is built.
+SUBSTRING_ATTRS = ("class", "id")
+TOKEN_MARK = "data-scraper-tokens"
+# Set to 1, the compiled walk (scraper/_walk.pyx) is not used (its marking neither).
+PYTHON_WALK_ENV = "SCRAPER_PYTHON_WALK"
+
+
+def compiled(name: str) -> Any:
+    """The function ``name`` of the compiled walk (scraper/_walk.pyx), or None where it
+    is not built, built from an older _walk.pyx, or turned off."""
+    if os.environ.get(PYTHON_WALK_ENV) == "1":
+        return None
+    try:
+        return getattr(import_module(f"{__package__}._walk"), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+_mark_holders: Callable[[LexborNode, list[bytes], str], int] | None = compiled("mark_holders")
+
+
+def take_marked(root: LexborNode, mark: str, ids: Collection[int]) -> dict[int, LexborNode]:
+    """The elements ``ids`` marked with ``mark`` under ``root``, by ``mem_id``, their
+    marks taken away (the page's own marks on other elements are left)."""
+    found = {}
+    for node in root.css(f"[{mark}]"):
+        if node.mem_id in ids:
+            del node.attrs[mark]
+            found[node.mem_id] = node
+    return found
 
 
 def with_tokens(root: LexborNode, words: frozenset[str]) -> list[LexborNode]:
     """Elements under ``root`` (itself included) whose class or id tokens include one
-    of ``words``, in document order; lexbor preselects them by substring."""
+    of ``words``, in document order; lexbor preselects them by substring, and lists
+    an element once per substring selector it matches."""
+    return with_tokens_each(root, (words,))[0]
+
+
+def with_tokens_each(
+    root: LexborNode, word_sets: Sequence[frozenset[str]]
+) -> list[list[LexborNode]]:
+    """``with_tokens`` for each of ``word_sets``, from one query of lexbor where the
+    compiled walk is built (each element it lists holds a word of one set or a part
+    of one: those of every set are among them)."""
+    if _mark_holders is None:
+        return [python_with_tokens(root, words) for words in word_sets]
+    needed = _needed(frozenset().union(*word_sets))
+    marked = _mark_holders(root, [w.encode() for w in needed], TOKEN_MARK)
+    if marked < 0:  # the page has marks of its own
+        return [python_with_tokens(root, words) for words in word_sets]
+    holders = root.css(f"[{TOKEN_MARK}]") if marked else []  # all ours: none was there
+    for node in holders:
+        del node.attrs[TOKEN_MARK]
+    found: list[list[LexborNode]] = [[] for _ in word_sets]
+    for node in holders:
+        node_tokens = set(tokens(node))
+        for words, listed in zip(word_sets, found, strict=True):
+            if words & node_tokens:
+                listed += [node] * _selectors_matched(node, _needed(words))
+    return found
+
+
+def python_with_tokens(root: LexborNode, words: frozenset[str]) -> list[LexborNode]:
+    """``with_tokens`` by lexbor's substring selectors alone."""
     return [n for n in root.css(_substring_selector(words)) if words & set(tokens(n))]
+
+
+def _selectors_matched(node: LexborNode, needed: tuple[str, ...]) -> int:
+    """How many of ``_substring_selector``'s selectors match ``node`` (lexbor's ``i``
+    compares ASCII letters in either case, and no other character)."""
+    attrs = node.attributes
+    values = [v.encode().lower() for a in SUBSTRING_ATTRS if (v := attrs.get(a))]
+    return sum(w.encode() in v for w in needed for v in values)
 
 
 @lru_cache(maxsize=8192)

@@ -2,10 +2,21 @@
 French, Spanish), and the false values that must stay null."""
 
 import json
+import random
 
 import pytest
+from selectolax.lexbor import LexborHTMLParser
 
-from scraper.attribution import agencies, agency_in_byline, agency_in_credit, load_agencies
+from scraper import attribution
+from scraper.attribution import (
+    LINE_MARK,
+    agencies,
+    agency_in_byline,
+    agency_in_credit,
+    credit_lines,
+    load_agencies,
+    python_credit_lines,
+)
 from scraper.extract import extract
 from scraper.models import FeedOrigin
 
@@ -273,3 +284,48 @@ def test_a_list_is_read_from_yaml_text():
     )
     assert listed.named("the wire").name == "Wire"
     assert listed.at_host("https://news.wire.example/a").name == "Wire"
+
+
+# Texts of credit lines and others, long ones near the limit (in characters, not bytes)
+CREDIT_TEXTS = ["Source: Reuters", "\u00a9 AFP 2024", "(c) dpa", "Quelle: dpa", "x", "", " "]
+CREDIT_TEXTS += ["It first appeared in The Paper.", "Photo: AP", "\u017aR\u00d3D\u0141O: PAP"]
+CREDIT_TEXTS += ["Source " + "\u00e9" * 425, "Source " + "\u00e9" * 440, "source" + "x" * 434]
+CREDIT_TEXTS += ["a" * 500 + " source", "Copyright\u00a0 2024 \U0001f600", "provided by  AP "]
+
+
+def random_credit_page(rng: random.Random, depth: int = 0) -> str:
+    parts = []
+    for _ in range(rng.randrange(1, 6)):
+        tag = rng.choice(["p", "div", "span", "small", "footer", "em", "b", "a", "figure", "ul"])
+        attrs = rng.choice(["", ' class="caption"', ' class="credit"', ' id="main"'])
+        inner = rng.choice(CREDIT_TEXTS)
+        if depth < 3 and rng.random() < 0.5:
+            inner += random_credit_page(rng, depth + 1)
+        inner += rng.choice(["", "<!-- c -->", "<br>", "<img src=x>", "tail", "<i></i>"])
+        parts.append(f"<{tag}{attrs}>{inner}</{tag}>")
+    return "".join(parts)
+
+
+def test_the_compiled_credit_lines_are_those_selectolax_s_nodes_give():
+    if attribution._text_lines is None:
+        pytest.skip("the compiled walk is not used here")
+    rng = random.Random(14)
+    found = 0
+    for _ in range(400):
+        tree = LexborHTMLParser(f"<html><body>{random_credit_page(rng)}</body></html>")
+        assert tree.body is not None
+        before = tree.html
+        lines = credit_lines(tree.body)
+        assert lines == python_credit_lines(tree.body)
+        assert tree.html == before  # the marks are gone
+        found += len(lines)
+    assert found > 100
+
+
+def test_credit_lines_leave_a_page_s_own_marks():
+    html = f"<p {LINE_MARK}>Source: Reuters</p><p>Source: AP</p>"
+    tree = LexborHTMLParser(html)
+    assert tree.body is not None
+    before = tree.html
+    assert credit_lines(tree.body) == ["Source: Reuters", "Source: AP"]
+    assert tree.html == before

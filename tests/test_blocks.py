@@ -4,6 +4,8 @@ model, each on small hand-written pages."""
 from __future__ import annotations
 
 import json
+import random
+import re
 from importlib import resources
 
 import numpy as np
@@ -22,12 +24,13 @@ from scraper.blocks import (
     decode,
     guard,
     later_stage,
+    line_marks,
     read_blocks,
     repeated_copies,
     segment,
     shipped_model,
 )
-from scraper.clean import _verdict, clean_tree
+from scraper.clean import CARD_LABEL, DROP_LINES, END_MARKERS, _verdict, clean_tree
 from scraper.errors import ExtractError, NotAnArticle
 from scraper.extract import extract, parse_page, text_containers
 
@@ -104,6 +107,19 @@ def test_two_line_breaks_end_a_paragraph_and_one_is_a_space():
 def test_very_deep_nesting_is_walked_without_recursion():
     html = "<div>" * 5000 + "<p>Deep text</p>"
     assert blocks_of(html) == [("p", "Deep text")]
+
+
+def test_the_walk_judges_inline_elements_for_the_cleaner_too():
+    html = (
+        f'<p>{SENTENCE} <span class="share-bar">Share</span> <a class="readMore" href="/x">'
+        'More</a><b role="navigation">b</b><i>i</i><br class="ad"><em style="x">e</em></p>'
+    )
+    tree = LexborHTMLParser(html)
+    assert tree.body is not None
+    _, elements = segment(tree.body)
+    inline = [n for n in tree.body.traverse() if n.tag in {"span", "a", "b", "i", "br", "em"}]
+    verdicts = [elements.verdicts[n.mem_id] for n in inline]
+    assert verdicts == [_verdict(n.attributes) for n in inline] == [2, 3, 2, 0, 1, 0]
 
 
 def test_the_cleaner_acts_on_the_verdicts_the_walk_gave_each_element():
@@ -409,3 +425,69 @@ def test_text_containers_still_find_the_paragraph_container():
     read_blocks(tree, None, (), text_containers)
     main = tree.css_first("div.story")
     assert [c.mem_id for c in text_containers(tree, main)] == [main.mem_id]
+
+
+LINE_PATTERNS = (DROP_LINES, END_MARKERS, CARD_LABEL)
+# Lines each pattern matches, and pieces to make more of.
+LINES = [
+    "Advertisement",
+    "Story continues below the ad",
+    "Related Articles:",
+    "Related story.",
+    "(Reporting by Jane Roe; editing by John Doe)",
+    "\u00a9 2024 Example Media",
+    "(c) 2019 x",
+    "Sign up for our daily newsletter",
+    "Read it. Sign up to the Morning newsletter here",
+    "All rights reserved.",
+    "Example Media. All Rights Reserved",
+    "AP contributed to this report.",
+    "EN/FR/DE",
+    "5 min read",
+    "Published on: 12 March 2024",
+    "Posted by someone",
+    "e-mail: x@y.z",
+    "No comments yet\u2026",
+    "3 comments",
+    "Most Popular",
+    "More from The Paper",
+    "Photo: Jane Roe/PA",
+    "Like this story? Share it",
+]
+PIECES = [" ", " ", ".", "!", "?", ":", "/", "(", ")", ",", "-", "4", "2024", "Sign", "sign"]
+PIECES += ["\u00e9", "\u212a", "\u017f", "\u0130", "\u0131", "\u00a9", "\u2026", "\n"]
+
+
+def mutated(line: str, rng: random.Random) -> str:
+    """``line`` with its case changed, and pieces or words of the patterns put in,
+    cut out or swapped (the letters Unicode case-folds into ASCII ones among them)."""
+    words = [w for p in LINE_PATTERNS for w in re.findall(r"[a-z]+", p.pattern)]
+    chars = list(rng.choice([line, line.lower(), line.upper(), line.swapcase(), line.title()]))
+    for _ in range(rng.randrange(4)):
+        where = rng.randrange(len(chars) + 1)
+        action = rng.randrange(3)
+        if action == 0:
+            chars[where:where] = rng.choice([*PIECES, *words, " " + rng.choice(words)])
+        elif action == 1:
+            del chars[where : where + rng.randrange(1, 4)]
+        else:
+            chars[where:where] = rng.choice(words).upper()
+    return "".join(chars)
+
+
+def test_the_line_patterns_letters_are_lower_case_outside_their_cased_words():
+    for pattern in LINE_PATTERNS:
+        body = pattern.pattern.partition(")")[2]
+        assert set(re.findall(r"\(\?-i:([^)]*)\)", body)) <= {"Sign"}
+        assert not re.findall(r"(?<!\\)[A-Z]", re.sub(r"\(\?-i:[^)]*\)", "", body))
+
+
+def test_line_marks_are_the_line_patterns_matches():
+    rng = random.Random(14)
+    texts = LINES + [mutated(rng.choice(LINES), rng) for _ in range(30000)]
+    for short in (True, False):
+        marks = line_marks(texts, [short] * len(texts))
+        for pattern, marked in zip(LINE_PATTERNS, marks, strict=True):
+            assert marked == [short and bool(pattern.match(t)) for t in texts], pattern.pattern
+    marks = line_marks(LINES, [True] * len(LINES))
+    assert [any(m) for m in zip(*marks, strict=True)] == [True] * len(LINES)

@@ -7,17 +7,26 @@ of the implementation.
 
 from __future__ import annotations
 
+import random
+from html import escape
+
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
+from scraper import clean
 from scraper.clean import (
+    SOURCE_TOKENS,
+    TOKEN_MARK,
     Harvest,
     attr_tokens,
     clean_lines,
     clean_tree,
     place_captions,
+    python_with_tokens,
     split_credit,
     unwrap_layout_tables,
+    with_tokens,
+    with_tokens_each,
 )
 from scraper.models import Caption, RelatedLink
 
@@ -869,3 +878,56 @@ def test_class_and_id_words_are_lower_case_runs_of_letters_and_digits_split_at_c
     attrs = {"class": "ArticleBody--main  js_x-2 ", "id": "caféBox3D", "aria-label": "__"}
     assert attr_tokens(attrs) == ("article", "body", "main", "js", "x", "2", "caf", "box3", "d")
     assert attr_tokens({"class": "story-body__inner"}) == ("story", "body", "inner")
+
+
+BYLINE_WORDS = frozenset({"author", "authors", "byline", "writer"})
+# Class and id values: the words in any case, inside other words, beside letters that
+# Unicode (not lexbor) case-folds into ASCII ones, and other words.
+HOLDER_PIECES = [*BYLINE_WORDS, *SOURCE_TOKENS, "AUTHOR", "Byline", "xauthorx", "auth", "or"]
+HOLDER_PIECES += ["\u212a", "\u017fource", "\u0130", "caf\u00e9", "main", "post-1", "-", " ", "_"]
+
+
+def random_holders_page(rng: random.Random) -> str:
+    html = []
+    for _ in range(rng.randrange(1, 40)):
+        attrs = []
+        for key in rng.sample(["class", "id", "aria-label", "data-testid", "title"], 2):
+            value = "".join(rng.choices(HOLDER_PIECES, k=rng.randrange(4)))
+            attrs.append(f'{key}="{escape(value)}"')
+        tag = rng.choice(["div", "span", "p", "a", "section", "svg"])
+        html.append(f"<{tag} {' '.join(attrs)}>t" + f"</{tag}>" * rng.randrange(2))
+    return "<html><body>" + "".join(html) + "</body></html>"
+
+
+def test_with_tokens_finds_what_lexbor_s_substring_selectors_find():
+    if clean._mark_holders is None:
+        pytest.skip("the compiled walk is not used here")
+    rng = random.Random(14)
+    for _ in range(300):
+        tree = LexborHTMLParser(random_holders_page(rng))
+        before = tree.html
+        roots = [tree.root, tree.body, *tree.css("div, section")[:3]]
+        for root in roots:
+            assert root is not None
+            word_sets = (BYLINE_WORDS, SOURCE_TOKENS, BYLINE_WORDS | SOURCE_TOKENS)
+            theirs = [[n.mem_id for n in python_with_tokens(root, w)] for w in word_sets]
+            assert [[n.mem_id for n in with_tokens(root, w)] for w in word_sets] == theirs
+            ours = [[n.mem_id for n in found] for found in with_tokens_each(root, word_sets)]
+            assert ours == theirs
+        assert tree.html == before  # the marks are gone
+
+
+def test_an_element_is_listed_once_per_substring_selector_it_matches():
+    html = '<div class="author byline" id="writer-byline">a<p class="BYLINE">b</p></div>'
+    tree = LexborHTMLParser(html)
+    assert tree.body is not None
+    assert [n.tag for n in with_tokens(tree.body, BYLINE_WORDS)] == ["div"] * 4 + ["p"]
+
+
+def test_a_page_marked_as_with_tokens_marks_keeps_its_marks():
+    html = f'<div {TOKEN_MARK}="page" class="byline">a</div><p class="author">b</p>'
+    tree = LexborHTMLParser(html)
+    assert tree.body is not None
+    before = tree.html
+    assert [n.tag for n in with_tokens(tree.body, BYLINE_WORDS)] == ["div", "p"]
+    assert tree.html == before

@@ -9,6 +9,7 @@ import random
 import subprocess
 import sys
 from collections.abc import Callable
+from html import escape as html_escape
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,14 +19,26 @@ from selectolax.lexbor import LexborHTMLParser
 from scraper import blocks
 from scraper.blocks import (
     BLOCK_MARK,
+    JUDGED_ATTRIBUTES,
     PYTHON_WALK_ENV,
     Elements,
+    _class_figures,
+    _judge,
+    _value_figures,
     choose_walk,
+    compiled_vocabulary,
     compiled_walk,
     python_sample_counts,
     python_segment,
     read_blocks,
     walk_summary,
+)
+from scraper.clean import (
+    CHROME_BIGRAMS,
+    CHROME_ROLES,
+    CHROME_TOKENS,
+    RELATED_BIGRAMS,
+    _verdict,
 )
 from scraper.normalise import normalise_space
 
@@ -147,10 +160,10 @@ def test_read_blocks_marks_the_blocks_the_compiled_walk_found(monkeypatch: pytes
 
 
 def test_the_python_walk_is_used_when_the_compiled_one_is_turned_off():
-    code = "from scraper import blocks; print(blocks.WALK)"
+    code = "from scraper import blocks, clean; print(blocks.WALK, clean._mark_holders)"
     env = {**os.environ, PYTHON_WALK_ENV: "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == f"python ({PYTHON_WALK_ENV}=1)", out.stderr
+    assert out.stdout.strip() == f"python ({PYTHON_WALK_ENV}=1) None", out.stderr
 
 
 def test_the_python_walk_is_used_when_the_compiled_one_is_missing(
@@ -165,6 +178,14 @@ def test_the_python_walk_is_used_when_the_compiled_one_is_missing(
     assert walk is None and name == "python (no compiled walk: not built)"
 
 
+def test_the_python_walk_is_used_when_the_compiled_one_is_out_of_date(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.delenv(PYTHON_WALK_ENV, raising=False)
+    walk, name = choose_walk(lambda: SimpleNamespace(segment=None))  # no Vocabulary
+    assert walk is None and name.startswith("python (the compiled walk is out of date")
+
+
 def test_the_python_walk_is_used_when_the_compiled_one_disagrees_on_the_probe_page(
     monkeypatch: pytest.MonkeyPatch,
 ):
@@ -177,7 +198,7 @@ def test_the_python_walk_is_used_when_the_compiled_one_disagrees_on_the_probe_pa
         found[0].text += "!"
         return found, parents, depths, ends, verdicts
 
-    walk, name = choose_walk(lambda: SimpleNamespace(segment=wrong))
+    walk, name = choose_walk(lambda: SimpleNamespace(segment=wrong, Vocabulary=_walk.Vocabulary))
     assert walk is None and "disagrees" in name
     walk, name = choose_walk(lambda: _walk)
     assert walk is not None and name == "compiled"
@@ -250,3 +271,102 @@ def test_the_compiled_walk_reads_every_attribute_the_judge_reads():
 
     blocks._judge(Spy({"style": "display:none", "role": "main", "class": "story"}))
     assert read and read <= set(blocks.JUDGED_ATTRIBUTES)
+
+
+def vocabulary() -> Any:
+    compiled()
+    from scraper import _walk
+
+    return compiled_vocabulary(_walk)
+
+
+# What attribute values are made of: the words judged, words that are not, and
+# separators, among them letters that Unicode lower-cases into ASCII ones.
+WORDS = sorted(
+    CHROME_TOKENS
+    | blocks._WORD_KINDS.keys()
+    | {w for b in CHROME_BIGRAMS | RELATED_BIGRAMS for w in b.split()}
+) + ["x", "main2", "h1", "3d", "col", "readmore", "caf\u00e9", "\u4e2d\u6587", "stra\u00dfe"]
+SEPARATORS = ["-", "_", " ", "--", "__", "  ", ".", ":", "/", "\t", "\n", "", "", "", "0", "\u00a0"]
+SEPARATORS += ["\u212a", "\u0130", "\u00e9", "\u00c9", "\U0001f600", "\x00"]
+
+
+def random_value(rng: random.Random) -> str:
+    """An attribute value: words (lower, upper, capitalised: camel case where two
+    meet without a separator, digits glued to them) between separators."""
+    parts = []
+    for _ in range(rng.randrange(7)):
+        word = rng.choice(WORDS)
+        word = rng.choice([word, word, word.upper(), word.capitalize(), word + "2", "2" + word])
+        parts += [word, rng.choice(SEPARATORS)]
+    return "".join(parts[: rng.randrange(len(parts) + 1)])
+
+
+def test_the_compiled_value_figures_are_the_python_ones():
+    judge = vocabulary()
+    rng = random.Random(14)
+    values = ["", " ", "-", "read-more", "readMore", "READ_MORE", "read  more", "moreReadMore"]
+    values += ["sr-only", "srOnly", "SROnly", "a1B", "A1b", "1A", "aB", "Ab", "ABc", "\u212a"]
+    values += ["x\u212a", "\u0130x", "most\u0130read", "youMay alsoLike", "inApp", "for-you2"]
+    values += ["also like", "also-xlike", "like also", "mostread", "most.read", "most\x00read"]
+    values += [random_value(rng) for _ in range(30000)]
+    assert [judge.value_figures(v) for v in values] == [_value_figures(v) for v in values]
+
+
+def test_every_word_and_bigram_is_judged_alike_in_both():
+    judge = vocabulary()
+    pairs = [b.replace(" ", sep) for b in CHROME_BIGRAMS | RELATED_BIGRAMS for sep in " -_"]
+    pairs += ["".join(w.capitalize() for w in b.split()) for b in CHROME_BIGRAMS | RELATED_BIGRAMS]
+    values = WORDS + [w.upper() for w in WORDS] + pairs + [f"x {p} y" for p in pairs]
+    assert [judge.value_figures(v) for v in values] == [_value_figures(v) for v in values]
+
+
+def random_attributes(rng: random.Random) -> dict[str, str | None]:
+    attrs: dict[str, str | None] = {}
+    for key in rng.sample(JUDGED_ATTRIBUTES, rng.randrange(len(JUDGED_ATTRIBUTES) + 1)):
+        if key == "role":
+            value = rng.choice([*CHROME_ROLES, "main", "Navigation", "navigation ", ""])
+        elif key == "style":
+            value = rng.choice(["display:none", "DISPLAY : none", "color:red", ""])
+            value = rng.choice([value, "visibility:\u00a0hidden", "display:\u212anone"])
+        elif key in ("hidden", "aria-hidden"):
+            value = rng.choice(["", "true", "TRUE", "false", "hidden"])
+        else:
+            value = random_value(rng)
+        attrs[key] = rng.choice([value, value, value, None])
+    return attrs
+
+
+def test_the_compiled_judge_is_the_python_judge():
+    judge = vocabulary()
+    assert judge.judged == JUDGED_ATTRIBUTES
+    rng = random.Random(14)
+    samples = [random_attributes(rng) for _ in range(20000)]
+    samples += [{"class": random_value(rng)} for _ in range(2000)]
+    for attrs in samples:
+        assert judge.judge_attributes(attrs) == _judge(attrs), attrs
+        assert judge.judge_attributes(attrs)[0] == _verdict(attrs), attrs  # clean.py's
+    for attrs in samples[-2000:]:
+        name = attrs["class"]
+        assert name is not None and judge.judge_attributes(attrs) == _class_figures(name)
+
+
+def test_the_compiled_walk_judges_the_elements_attributes_as_the_python_walk():
+    walk = compiled()
+    rng = random.Random(14)
+    for _ in range(40):
+        html = []
+        for _ in range(60):
+            attrs = random_attributes(rng)
+            if rng.random() < 0.3:
+                attrs["data-other"] = "y"
+            written = " ".join(
+                k if v is None else f'{k}="{html_escape(v)}"' for k, v in attrs.items()
+            )
+            tag = rng.choice(["div", "p", "section", "li", "span", "nav"])
+            html.append(
+                f"<{tag} {written}>text {len(html)}" + ("</" + tag + ">") * rng.randrange(2)
+            )
+        tree = LexborHTMLParser("<html><body>" + "".join(html) + "</body></html>")
+        assert tree.body is not None
+        assert walk_summary(*walk(tree.body)) == walk_summary(*python_segment(tree.body))
