@@ -23,6 +23,7 @@ from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from .find import Selector, select, selector
 from .models import Caption, RelatedLink
 from .normalise import normalise_space
 
@@ -191,17 +192,17 @@ def attr_tokens(attrs: dict[str, str | None]) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=64)
-def _substring_selector(words: frozenset[str]) -> str:
+def _substring_selector(words: frozenset[str]) -> Selector:
     # class and id only, and no word holding another ("authors" holds "author"):
-    # lexbor tests every alternative on every element
+    # every alternative is tested on every element
     needed = sorted(w for w in words if not any(o != w and o in w for o in words))
-    return ", ".join(f'[{a}*="{w}" i]' for w in needed for a in ("class", "id"))
+    return selector(", ".join(f'[{a}*="{w}" i]' for w in needed for a in ("class", "id")))
 
 
 def with_tokens(root: LexborNode, words: frozenset[str]) -> list[LexborNode]:
     """Elements under ``root`` (itself included) whose class or id tokens include one
-    of ``words``, in document order; lexbor preselects them by substring."""
-    return [n for n in root.css(_substring_selector(words)) if words & set(tokens(n))]
+    of ``words``, in document order; preselected by substring."""
+    return [n for n in select(root, _substring_selector(words)) if words & set(tokens(n))]
 
 
 @lru_cache(maxsize=8192)
