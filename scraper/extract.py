@@ -61,6 +61,7 @@ from .clean import (
     with_tokens,
 )
 from .errors import ExtractError, NotAnArticle, ScrapeError
+from .find import find_all, find_first, selector
 from .models import Article, Caption, FeedOrigin, Fetched, SiteRules, utc_now
 from .normalise import canonicalise_url, normalise_date, normalise_space
 from .templates import kept_prints, outside_prints
@@ -344,11 +345,15 @@ def _unique(items: Any) -> list[str]:
     return list(dict.fromkeys(i for i in items if i))
 
 
+_PARAGRAPHS = selector("p")
+_ANCHORS = selector("a")
+
+
 def _confident(containers: list[LexborNode], p_total: int, text_total: int) -> bool:
     """Whether ``containers`` hold the article: at least four paragraphs, 80% of the
     page's paragraph text (``p_total``) and a quarter of all its text (else they are a
     box of short items beside an article written without <p>)."""
-    inside = [p for container in containers for p in container.css("p")]
+    inside = [p for container in containers for p in find_all(container, _PARAGRAPHS)]
     if len(inside) < 4 or p_total == 0:
         return False
     if sum(len(p.text()) for p in inside) < 0.8 * p_total:
@@ -363,7 +368,7 @@ def text_containers(tree: LexborHTMLParser, main: LexborNode | None) -> list[Lex
     several). The blocks inside them are a feature of the block classifier."""
     if main is None or main.parent is None or tree.body is None:
         return []
-    p_total = sum(len(p.text()) for p in tree.css("p"))
+    p_total = sum(len(p.text()) for p in find_all(tree.root, _PARAGRAPHS))
     text_total = len(tree.body.text())
     if _confident([main], p_total, text_total):
         return [main]
@@ -381,10 +386,10 @@ def _same_class_blocks(tree: LexborHTMLParser, main: LexborNode) -> list[LexborN
     blocks: list[LexborNode] = []
     taken: set[int] = set()
     for node in tree.css(f'{main.tag or "div"}[class="{value}"]'):
-        if _has_ancestor_in(node, taken) or node.css_first("p") is None:
+        if _has_ancestor_in(node, taken) or find_first(node, _PARAGRAPHS) is None:
             continue
         size = len(node.text())
-        links = sum(len(a.text()) for a in node.css("a"))
+        links = sum(len(a.text()) for a in find_all(node, _ANCHORS))
         if node.mem_id == main.mem_id or (size >= MIN_BLOCK_CHARS and links <= 0.3 * size):
             blocks.append(node)
             taken.add(node.mem_id)

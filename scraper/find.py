@@ -13,7 +13,7 @@ not), a tag and one attribute test together (``meta[name]``), and descendant
 combinators (``article h1``). Anything else is a ValueError when the selector is made.
 
 Where the extension is not built, fails its checks at import, or
-``SCRAPER_PYTHON_FIND=1`` is set, ``select`` asks lexbor's ``css`` with the same
+``SCRAPER_PYTHON_FIND=1`` is set, ``find_all`` asks lexbor's ``css`` with the same
 selector text.
 """
 
@@ -151,7 +151,7 @@ def _compound(part: str, ancestor: Any, css: str, finder: Any) -> Any:
 
 @lru_cache(maxsize=256)
 def selector(css: str) -> Selector:
-    """``css`` ready for ``select``. The compiled finder's query is kept only if it finds
+    """``css`` ready for ``find_all``. The compiled finder's query is kept only if it finds
     what lexbor finds on ``PROBE_PAGE`` (a test holds every selector the package uses
     to that)."""
     if _finder is None:
@@ -170,7 +170,7 @@ def _probe() -> LexborHTMLParser:
     return LexborHTMLParser(PROBE_PAGE)
 
 
-def select(node: LexborNode | None, chosen: Selector) -> list[LexborNode]:
+def find_all(node: LexborNode | None, chosen: Selector) -> list[LexborNode]:
     """``node.css(chosen.css)``: the elements at or under ``node`` it matches (none
     for no node)."""
     if node is None:
@@ -180,8 +180,8 @@ def select(node: LexborNode | None, chosen: Selector) -> list[LexborNode]:
     return node.css(chosen.css)
 
 
-def select_first(node: LexborNode | None, chosen: Selector) -> LexborNode | None:
-    """``node.css_first(chosen.css)``: the first element ``select`` would give."""
+def find_first(node: LexborNode | None, chosen: Selector) -> LexborNode | None:
+    """``node.css_first(chosen.css)``: the first element ``find_all`` would give."""
     if node is None:
         return None
     if chosen.query is not None and _finder.usable(node):
