@@ -32,6 +32,7 @@ import yaml
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from .clean import SOURCE_TOKENS, node_text, tokens, with_tokens
+from .find import find_all, find_first, selector
 from .models import FeedOrigin
 from .normalise import normalise_space
 
@@ -332,6 +333,13 @@ def _is_url(text: str) -> bool:
     return bool(re.match(r"(?i)^(?:https?:)?//|^www\.", text.strip()))
 
 
+# The queries of the clues (``scraper.find``: compiled where it is built).
+_SOURCE_ORGANISATIONS = selector("[itemprop=sourceOrganization] [itemprop=name]")
+_MARKED_AUTHORS = selector("[rel=author], [itemprop=author]")
+_LINE_HOLDERS = selector("p, div, span, small, footer, em, i, strong, b")
+_IMAGES_WITH_ALT = selector("img[alt]")
+
+
 def read_clues(
     tree: LexborHTMLParser,
     jsonld: list[dict[str, Any]],
@@ -361,7 +369,7 @@ def read_clues(
                 if isinstance(name, str):
                     clues.agency_authors.append(name)
     # the <meta> names are among the names: one walk of the page finds both
-    names = tree.css("[itemprop=sourceOrganization] [itemprop=name]")
+    names = find_all(tree.root, _SOURCE_ORGANISATIONS)
     clues.microdata = [node_text(n) for n in names] + [
         value for n in names if n.tag == "meta" if (value := n.attributes.get("content"))
     ]
@@ -373,7 +381,7 @@ def read_clues(
     if root is None:
         return clues
     bylines = with_tokens(root, BYLINE_TOKENS)
-    if marked := root.css("[rel=author], [itemprop=author]"):
+    if marked := find_all(root, _MARKED_AUTHORS):
         bylines = sorted(bylines + marked, key=_position(root))
     for node in bylines:
         text = _DATE_TAIL.sub("", node_text(node))
@@ -386,7 +394,7 @@ def read_clues(
             clues.providers.append(text)
     clues.page_lines = [
         text
-        for node in root.css("p, div, span, small, footer, em, i, strong, b")
+        for node in find_all(root, _LINE_HOLDERS)
         if node.child is None or _only_text(node)
         if (text := node.text(deep=True, separator=" ")) and len(text) <= MAX_CREDIT_CHARS * 2
         if _credit_hint(text) and not _about_media(node)
@@ -400,7 +408,7 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _alt(node: LexborNode) -> str:
-    image = node.css_first("img[alt]")
+    image = find_first(node, _IMAGES_WITH_ALT)
     alt = image.attributes.get("alt") if image is not None else None
     return re.sub(r"(?i)\s+logo$", "", normalise_space(alt)) if alt else ""
 

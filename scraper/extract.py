@@ -206,9 +206,22 @@ class Meta:
     tags: list[attribution.MetaTag] = field(default_factory=list, repr=False)
 
 
+# The queries of the metadata (``scraper.find``: compiled where it is built).
+_JSONLD_SCRIPTS = selector("script[type='application/ld+json']")
+_META_TAGS = selector("meta[property], meta[name]")
+_ARTICLE_HEADLINE = selector("article h1")
+_HEADLINE = selector("h1")
+_AUTHORS = selector("[itemprop=author] [itemprop=name], [rel=author]")
+_PUBLISHED = selector("[itemprop=datePublished]")
+_PUBLISHED_OR_TIME = selector("[itemprop=datePublished], time[datetime]")
+_HTML = selector("html")
+_CANONICAL = selector("link[rel=canonical]")
+_NOT_STANDFIRST = selector("h1, img, picture, figure, video, iframe, script")
+
+
 def _jsonld_objects(tree: LexborHTMLParser) -> list[dict[str, Any]]:
     objects: list[dict[str, Any]] = []
-    for script in tree.css("script[type='application/ld+json']"):
+    for script in find_all(tree.root, _JSONLD_SCRIPTS):
         try:
             data = json.loads(script.text(deep=True) or "null")
         except (json.JSONDecodeError, RecursionError):
@@ -241,7 +254,7 @@ def _meta_tags(tree: LexborHTMLParser) -> list[attribution.MetaTag]:
     for the metadata and the attribution."""
     return [
         (attrs.get("property"), attrs.get("name"), attrs.get("content"))
-        for attrs in (node.attributes for node in tree.css("meta[property], meta[name]"))
+        for attrs in (node.attributes for node in find_all(tree.root, _META_TAGS))
     ]
 
 
@@ -271,7 +284,7 @@ def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
     tags = _first_contents(meta.tags)
     article = next((o for o in meta.jsonld if jsonld_types(o) & ARTICLE_TYPES), None)
     article = article or next((o for o in meta.jsonld if jsonld_types(o) & PAGE_TYPES), {})
-    h1 = tree.css_first("article h1") or tree.css_first("h1")
+    h1 = find_first(tree.root, _ARTICLE_HEADLINE) or find_first(tree.root, _HEADLINE)
     headline = article.get("headline") if isinstance(article.get("headline"), str) else None
     meta.title = (
         (node_text(h1) if h1 is not None else None)
@@ -280,23 +293,21 @@ def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
     )
     meta.standfirst = _standfirst(tree, h1)
     meta.authors = _unique(normalise_space(n) for n in _names(article.get("author")))
-    meta.authors = meta.authors or _unique(
-        node_text(n) for n in tree.css("[itemprop=author] [itemprop=name], [rel=author]")
-    )
+    meta.authors = meta.authors or _unique(node_text(n) for n in find_all(tree.root, _AUTHORS))
     author = _meta(tags, "author", "article:author")
     if not meta.authors and author and not author.startswith("http"):
         meta.authors = [author]
     meta.published = normalise_date(
         _str(article.get("datePublished"))
         or _meta(tags, *DATE_META)
-        or _attr(tree.css_first("[itemprop=datePublished]"), "content")
-        or _attr(tree.css_first("[itemprop=datePublished], time[datetime]"), "datetime")
+        or _attr(find_first(tree.root, _PUBLISHED), "content")
+        or _attr(find_first(tree.root, _PUBLISHED_OR_TIME), "datetime")
     )
     meta.site = _meta(tags, "og:site_name", "application-name") or _host(url)
-    lang = _attr(tree.css_first("html"), "lang") or _str(article.get("inLanguage"))
+    lang = _attr(find_first(tree.root, _HTML), "lang") or _str(article.get("inLanguage"))
     lang = lang or _meta(tags, "og:locale", "language")
     meta.language = re.split(r"[-_]", lang.strip().lower())[0] if lang else None
-    canonical = _attr(tree.css_first("link[rel=canonical]"), "href") or _meta(tags, "og:url")
+    canonical = _attr(find_first(tree.root, _CANONICAL), "href") or _meta(tags, "og:url")
     if canonical and url:
         canonical = urljoin(url, canonical)
     if canonical and canonical.startswith(("http://", "https://")):
@@ -318,7 +329,7 @@ def _standfirst(tree: LexborHTMLParser, h1: LexborNode | None) -> str | None:
         candidates += with_tokens(beside, LEAD_TOKENS)
     for node in candidates:
         # not a headline block, a lead image or video, or an article wrapper
-        if node.css_first("h1, img, picture, figure, video, iframe, script") is not None:
+        if find_first(node, _NOT_STANDFIRST) is not None:
             continue
         text = node_text(node)
         if len(text.split()) >= 5 and len(text) <= STANDFIRST_MAX_CHARS:
