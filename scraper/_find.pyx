@@ -14,7 +14,9 @@ makes the import fail, so that ``scraper.find`` uses lexbor's queries instead.
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from libc.stdint cimport uintptr_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp
+
 
 cdef extern from "<dlfcn.h>" nogil:
     void *dlopen(const char *filename, int flags)
@@ -172,24 +174,36 @@ cdef bint _equal(const uchar *data, size_t length, const uchar *wanted, size_t s
     return True
 
 
+cdef void _fold(const uchar *data, size_t length, uchar *into) noexcept nogil:
+    cdef size_t i
+    for i in range(length):
+        into[i] = _lower(data[i])
+
+
 cdef bint _contains(const uchar *data, size_t length, const uchar *wanted, size_t size,
                     bint fold) noexcept nogil:
+    # values and words are short: a plain scan beats memmem's setting up
     cdef size_t start, i
+    cdef uchar head
     if size == 0 or length < size:
         return False
+    head = _lower(wanted[0]) if fold else wanted[0]
     for start in range(length - size + 1):
         if fold:
-            for i in range(size):
+            if _lower(data[start]) != head:
+                continue
+            for i in range(1, size):
                 if _lower(data[start + i]) != _lower(wanted[i]):
                     break
             else:
                 return True
-        elif memcmp(data + start, wanted, size) == 0:
+        elif data[start] == head and memcmp(data + start + 1, wanted + 1, size - 1) == 0:
             return True
     return False
 
 
 DEF MAX_NAMES = 32  # attribute names a query reads
+DEF FOLDED = 256  # values up to this length are lower-cased once for "i" substrings
 DEF DYNAMIC_IDS = 64  # ids of names outside lexbor's static table a walk remembers
 
 
@@ -206,12 +220,14 @@ cdef class Compound:
     cdef int case
     cdef Compound ancestor
     cdef int slot  # the attribute's place among its query's names
+    cdef bytes folded  # the value in ASCII lower case, for the "i" modifier
 
     def __init__(self, tags, attribute, int test, value, int case, Compound ancestor=None):
         self.tags = frozenset(t.lower().encode() for t in tags) if tags is not None else None
         self.attribute = attribute.lower().encode() if attribute is not None else None
         self.test = test
         self.value = value.encode() if value is not None else None
+        self.folded = bytes(_lower(c) for c in self.value) if value is not None else None
         self.case = case
         self.ancestor = ancestor
         if (test == ATTRIBUTE_ANY) != (attribute is None):
@@ -252,6 +268,14 @@ cdef class Compound:
                     if not _equal(value, value_length, <const uchar *>self.value,
                                   len(self.value), fold):
                         return False
+                elif fold and value_length <= FOLDED:
+                    # the value lower-cased once for all the query's substrings
+                    if not read.folded_ready[self.slot]:
+                        _fold(value, value_length, read.folded[self.slot])
+                        read.folded_ready[self.slot] = True
+                    if not _contains(read.folded[self.slot], value_length,
+                                     <const uchar *>self.folded, len(self.folded), False):
+                        return False
                 elif not _contains(value, value_length, <const uchar *>self.value,
                                    len(self.value), fold):
                     return False
@@ -270,6 +294,8 @@ cdef class Compound:
 cdef struct Attributes:
     void *node  # the element they were read of (NULL: none yet)
     bint present[MAX_NAMES]
+    bint folded_ready[MAX_NAMES]
+    uchar folded[MAX_NAMES][FOLDED]
     const uchar *values[MAX_NAMES]
     size_t lengths[MAX_NAMES]
     size_t dynamic_ids[DYNAMIC_IDS]  # the ids of this document's own names seen
@@ -281,18 +307,45 @@ cdef class Query:
     """A list of selectors, each a ``Compound``, and the attribute names they read."""
 
     cdef tuple compounds
+    cdef tuple by_tag  # the compounds that test a tag and nothing else
+    cdef tuple others
     cdef list names
     cdef signed char slots[STATIC_IDS]  # by static attribute id: -2 unknown, -1 none
+    # by static tag id, how many of ``by_tag`` an element of that tag matches (-1:
+    # not counted yet): an element is listed once for each, and the repeats of one
+    # element are alike, so their order among its matches does not matter
+    cdef int tag_counts[STATIC_IDS]
 
     def __init__(self, compounds):
         self.compounds = tuple(compounds)
         self.names = []
         for i in range(STATIC_IDS):
             self.slots[i] = -2
+            self.tag_counts[i] = -1
         for compound in self.compounds:
             if not isinstance(compound, Compound):
                 raise TypeError("a query is made of Compounds")
             self.name((<Compound>compound))
+        self.by_tag = tuple(
+            c for c in self.compounds
+            if (<Compound>c).tags is not None and (<Compound>c).test == ATTRIBUTE_ANY
+            and (<Compound>c).ancestor is None
+        )
+        self.others = tuple(c for c in self.compounds if c not in self.by_tag)
+
+    cdef int count_by_tag(self, void *node):
+        """How many of ``by_tag`` element ``node`` matches."""
+        cdef size_t tag = (<Node *>node).local_name
+        cdef int count = 0
+        cdef Compound compound
+        if tag < STATIC_IDS and self.tag_counts[tag] >= 0:
+            return self.tag_counts[tag]
+        for compound in self.by_tag:
+            if compound.tag_matches(node):
+                count += 1
+        if tag < STATIC_IDS:
+            self.tag_counts[tag] = count
+        return count
 
     cdef name(self, Compound compound):
         while compound is not None:
@@ -338,6 +391,7 @@ cdef class Query:
         cdef Str *value
         for i in range(len(self.names)):
             read.present[i] = False
+            read.folded_ready[i] = False
         read.node = node
         while attribute != NULL:
             slot = self.slot_of(attribute, read)
@@ -363,35 +417,87 @@ def usable(root):
     return raw.node != NULL and not raw.is_fragment_root and not raw.is_template_content
 
 
+cdef int _count(Query query, Node *node, Attributes *read) except -1:
+    """How many selectors of ``query`` element ``node`` matches."""
+    cdef int count = query.count_by_tag(node) if len(query.by_tag) else 0
+    cdef Compound compound
+    for compound in query.others:
+        if compound.matches(node, read, query):
+            count += 1
+    return count
+
+
+cdef int _add(list found, int count, Node *node, object parser) except -1:
+    cdef int i
+    for i in range(count):  # a node of its own for each, as lexbor gives
+        found.append(_node(node, parser))
+    return 0
+
+
+cdef inline Node *_following(Node *node, Node *top, bint into) noexcept:
+    """The node after ``node`` in document order under ``top`` (NULL at the end);
+    ``into``: its children are read."""
+    if into and node.first_child != NULL:
+        return node.first_child
+    while node != top and node.next == NULL:
+        node = node.parent
+    return NULL if node == top else node.next
+
+
 def find(root, Query query, bint first=False):
     """The elements at or under ``root`` (a LexborNode, ``usable``) that match
     ``query``, as ``root.css`` lists them: in document order, an element once for each
     selector of the list it matches; only the first one when ``first``."""
     if not usable(root):
         raise ValueError("not a node find reads")
-    cdef void *top = (<NodeObject *><PyObject *>root).node
+    cdef Node *top = <Node *>(<NodeObject *><PyObject *>root).node
     parser = root.parser
     cdef list found = []
-    cdef Node *node = <Node *>top
-    cdef Compound compound
+    cdef Node *node = top
     cdef Attributes read
+    cdef int count
     read.node = NULL
     read.dynamic_count = 0
-    while True:
+    while node != NULL:
         if node.type == NODE_ELEMENT:
-            for compound in query.compounds:
-                if compound.matches(node, &read, query):
-                    found.append(_node(node, parser))
-                    if first:
-                        return found
-            if node.first_child != NULL:
-                node = node.first_child
-                continue
-        while node != top and node.next == NULL:
-            node = node.parent
-        if node == top:
-            return found
-        node = node.next
+            count = _count(query, node, &read)
+            if count:
+                if first:
+                    return [_node(node, parser)]
+                _add(found, count, node, parser)
+        node = _following(node, top, node.type == NODE_ELEMENT)
+    return found
+
+
+def find_each(root, tuple queries):
+    """``[find(root, query) for query in queries]``, in one walk of the tree."""
+    if not usable(root):
+        raise ValueError("not a node find reads")
+    cdef Node *top = <Node *>(<NodeObject *><PyObject *>root).node
+    parser = root.parser
+    cdef Py_ssize_t n = len(queries), i
+    cdef list found = [[] for _ in range(n)]
+    cdef Node *node = top
+    cdef Attributes *reads = <Attributes *>malloc(max(n, 1) * sizeof(Attributes))
+    cdef int count
+    if reads == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            if not isinstance(queries[i], Query):
+                raise TypeError("find_each reads Queries")
+            reads[i].node = NULL
+            reads[i].dynamic_count = 0
+        while node != NULL:
+            if node.type == NODE_ELEMENT:
+                for i in range(n):
+                    count = _count(<Query>queries[i], node, &reads[i])
+                    if count:
+                        _add(<list>found[i], count, node, parser)
+            node = _following(node, top, node.type == NODE_ELEMENT)
+    finally:
+        free(reads)
+    return found
 
 
 cdef int _check_layout(Node *node, int expected_ns) except -1:

@@ -180,6 +180,17 @@ def find_all(node: LexborNode | None, chosen: Selector) -> list[LexborNode]:
     return node.css(chosen.css)
 
 
+def find_each(node: LexborNode | None, chosen: tuple[Selector, ...]) -> list[list[LexborNode]]:
+    """``[find_all(node, s) for s in chosen]``, in one walk of the tree where the
+    compiled finder answers (the tree must not change between the queries it
+    replaces)."""
+    if node is None:
+        return [[] for _ in chosen]
+    if all(s.query is not None for s in chosen) and _finder.usable(node):
+        return _finder.find_each(node, tuple(s.query for s in chosen))
+    return [node.css(s.css) for s in chosen]
+
+
 def find_first(node: LexborNode | None, chosen: Selector) -> LexborNode | None:
     """``node.css_first(chosen.css)``: the first element ``find_all`` would give."""
     if node is None:
