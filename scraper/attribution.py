@@ -31,8 +31,8 @@ from urllib.parse import urljoin, urlsplit
 import yaml
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from .clean import SOURCE_TOKENS, node_text, tokens, with_tokens
-from .find import find_all, find_first, selector
+from .clean import SOURCE_TOKENS, having_tokens, node_text, token_selector, tokens
+from .find import find_all, find_each, find_first, selector
 from .models import FeedOrigin
 from .normalise import normalise_space
 
@@ -380,21 +380,31 @@ def read_clues(
     root = tree.body
     if root is None:
         return clues
-    bylines = with_tokens(root, BYLINE_TOKENS)
-    if marked := find_all(root, _MARKED_AUTHORS):
+    # one walk for the four queries (nothing below changes the tree)
+    bylines, marked, sources, holders = find_each(
+        root,
+        (
+            token_selector(BYLINE_TOKENS),
+            _MARKED_AUTHORS,
+            token_selector(SOURCE_TOKENS),
+            _LINE_HOLDERS,
+        ),
+    )
+    bylines = having_tokens(bylines, BYLINE_TOKENS)
+    if marked:
         bylines = sorted(bylines + marked, key=_position(root))
     for node in bylines:
         text = _DATE_TAIL.sub("", node_text(node))
         if 1 < len(text) <= MAX_BYLINE_CHARS and not _about_media(node) and _about_this(node):
             clues.bylines.append(text)
     clues.bylines = list(dict.fromkeys(clues.bylines))[:MAX_BYLINES]
-    for node in with_tokens(root, SOURCE_TOKENS):
+    for node in having_tokens(sources, SOURCE_TOKENS):
         text = node_text(node) or _alt(node)
         if 1 < len(text) <= MAX_NAME_CHARS and not _about_media(node) and _about_this(node):
             clues.providers.append(text)
     clues.page_lines = [
         text
-        for node in find_all(root, _LINE_HOLDERS)
+        for node in holders
         if node.child is None or _only_text(node)
         if (text := node.text(deep=True, separator=" ")) and len(text) <= MAX_CREDIT_CHARS * 2
         if _credit_hint(text) and not _about_media(node)

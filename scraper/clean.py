@@ -192,7 +192,9 @@ def attr_tokens(attrs: dict[str, str | None]) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=64)
-def _substring_selector(words: frozenset[str]) -> Selector:
+def token_selector(words: frozenset[str]) -> Selector:
+    """What preselects the elements ``with_tokens`` gives: a class or id holding one of
+    ``words``, ASCII case aside."""
     # class and id only, and no word holding another ("authors" holds "author"):
     # every alternative is tested on every element
     needed = sorted(w for w in words if not any(o != w and o in w for o in words))
@@ -202,7 +204,12 @@ def _substring_selector(words: frozenset[str]) -> Selector:
 def with_tokens(root: LexborNode, words: frozenset[str]) -> list[LexborNode]:
     """Elements under ``root`` (itself included) whose class or id tokens include one
     of ``words``, in document order; preselected by substring."""
-    return [n for n in find_all(root, _substring_selector(words)) if words & set(tokens(n))]
+    return having_tokens(find_all(root, token_selector(words)), words)
+
+
+def having_tokens(nodes: list[LexborNode], words: frozenset[str]) -> list[LexborNode]:
+    """Those of ``nodes`` whose class or id tokens include one of ``words``."""
+    return [n for n in nodes if words & set(tokens(n))]
 
 
 @lru_cache(maxsize=8192)

@@ -20,6 +20,7 @@ from scraper.find import (
     Selector,
     choose_finder,
     find_all,
+    find_each,
     find_first,
     parse,
     selector,
@@ -139,11 +140,32 @@ def test_the_pages_matches_are_what_the_selectors_say():
     assert tags("table table, h1, h2") == ["h1", "table", "h2"]
 
 
+def test_one_walk_finds_what_each_query_finds():
+    compiled()
+    tree = LexborHTMLParser(PAGE)
+    chosen = tuple(selector(css) for css in SELECTORS)
+    for node in _every_node(tree)[:40]:
+        each = find_each(node, chosen)
+        assert [_ids(found) for found in each] == [_ids(node.css(css)) for css in SELECTORS]
+    assert find_each(None, chosen[:2]) == [[], []]
+
+
+def test_long_values_are_matched_without_the_lower_cased_copy():
+    compiled()
+    value = "x" * 300 + "Byline" + "y" * 300  # longer than the copy made for "i"
+    tree = LexborHTMLParser(f'<div class="{value}">a</div><div class="{value[:299]}">b</div>')
+    css = '[class*="BYLINE" i], [class*="xByl" i], [class*=Byline], [class*=byline]'
+    found = find_all(tree.root, selector(css))
+    assert [n.text() for n in found] == ["a", "a", "a"]
+    assert _ids(found) == _ids(tree.root.css(css))  # type: ignore[union-attr]
+
+
 def test_an_element_is_listed_once_for_each_selector_it_matches():
     compiled()
     tree = LexborHTMLParser('<div class="a" id="a" role="x"><p class="a">t</p></div>')
     found = find_all(tree.body, selector("[class], [id], p, [role]"))
     assert [n.tag for n in found] == ["div", "div", "div", "p", "p"]
+    assert found[0] is not found[1]  # a node of its own each time, as lexbor gives
     assert _ids(found) == _ids(tree.body.css("[class], [id], p, [role]"))  # type: ignore[union-attr]
 
 
@@ -196,7 +218,7 @@ def test_every_selector_the_package_uses_is_compiled():
         for value in vars(module).values()
         if isinstance(value, Selector)
     ]
-    used += [clean._substring_selector(w) for w in (extract.STANDFIRST_TOKENS, clean.SOURCE_TOKENS)]
+    used += [clean.token_selector(w) for w in (extract.STANDFIRST_TOKENS, clean.SOURCE_TOKENS)]
     assert len(used) > 20
     assert [s.css for s in used if s.query is None] == []
 
