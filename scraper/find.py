@@ -1,11 +1,12 @@
 """Finding elements by a few simple CSS selectors, faster than lexbor's queries.
 
 Every lexbor query reads the whole tree under its node through lexbor's general
-selector engine (about 0.1 ms on a page of 1,100 elements, whatever the selector),
-and extraction asks some thirty a page. The compiled finder (``scraper/_find.pyx``)
-answers the selectors used there with one plain walk in C and gives the same
-``LexborNode`` objects, in the same order: document order, an element once for each
-selector of a list it matches.
+selector engine, and extraction asks some thirty a page of the whole page (and many
+more of small parts of it); the attribute tests cost most. The compiled finder
+(``scraper/_find.pyx``) answers the selectors used there with a plain walk in C, and
+``find_each`` several of them with one walk; it gives the same ``LexborNode``
+objects, in the same order: document order, an element once for each selector of a
+list it matches.
 
 It knows a subset of CSS, which ``selector`` parses: selector lists of compounds
 ``tag``, ``[name]``, ``[name=value]`` and ``[name*=value]`` (with an ``i`` modifier or
