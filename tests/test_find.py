@@ -230,7 +230,7 @@ def test_selectors_the_finder_does_not_know_are_refused(css: str):
         parse(css, finder)
 
 
-def test_lexbor_answers_for_a_fragment(monkeypatch: pytest.MonkeyPatch):
+def test_lexbor_answers_for_a_fragment():
     compiled()
     tree = LexborHTMLParser("<p>a</p><div><p>b</p></div>", is_fragment=True)
     assert tree.root is not None
