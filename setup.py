@@ -1,7 +1,9 @@
-"""The compiled block walk (``scraper/_walk.pyx``); everything else is in pyproject.toml.
+"""The compiled block walk (``scraper/_walk.pyx``) and element finder
+(``scraper/_find.pyx``); everything else is in pyproject.toml.
 
-The extension is optional: where it cannot be built (no C compiler) the package
-installs without it and ``scraper.blocks`` walks the tree in Python.
+The extensions are optional: where they cannot be built (no C compiler) the package
+installs without them, ``scraper.blocks`` walks the tree in Python and
+``scraper.find`` asks lexbor's CSS queries.
 """
 
 from setuptools import Extension, setup
@@ -13,6 +15,12 @@ setup(
             ["scraper/_walk.pyx"],
             libraries=["dl"],  # dlopen/dlsym (in libc itself since glibc 2.34)
             optional=True,
-        )
+        ),
+        Extension(
+            "scraper._find",
+            ["scraper/_find.pyx"],
+            libraries=["dl"],
+            optional=True,
+        ),
     ]
 )

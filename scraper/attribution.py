@@ -31,7 +31,16 @@ from urllib.parse import urljoin, urlsplit
 import yaml
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from .clean import SOURCE_TOKENS, compiled, node_text, take_marked, tokens, with_tokens_each
+from .clean import (
+    SOURCE_TOKENS,
+    compiled,
+    having_tokens,
+    node_text,
+    take_marked,
+    token_selector,
+    tokens,
+)
+from .find import find_all, find_each, find_first, selector
 from .models import FeedOrigin
 from .normalise import normalise_space
 
@@ -332,6 +341,15 @@ def _is_url(text: str) -> bool:
     return bool(re.match(r"(?i)^(?:https?:)?//|^www\.", text.strip()))
 
 
+# The queries of the clues (``scraper.find``: compiled where it is built).
+_SOURCE_ORGANISATIONS = selector("[itemprop=sourceOrganization] [itemprop=name]")
+_MARKED_AUTHORS = selector("[rel=author], [itemprop=author]")
+# The elements whose text is read for credit lines, when they hold nothing else.
+CREDIT_TAGS = ("p", "div", "span", "small", "footer", "em", "i", "strong", "b")
+_LINE_HOLDERS = selector(", ".join(CREDIT_TAGS))
+_IMAGES_WITH_ALT = selector("img[alt]")
+
+
 def read_clues(
     tree: LexborHTMLParser,
     jsonld: list[dict[str, Any]],
@@ -361,7 +379,7 @@ def read_clues(
                 if isinstance(name, str):
                     clues.agency_authors.append(name)
     # the <meta> names are among the names: one walk of the page finds both
-    names = tree.css("[itemprop=sourceOrganization] [itemprop=name]")
+    names = find_all(tree.root, _SOURCE_ORGANISATIONS)
     clues.microdata = [node_text(n) for n in names] + [
         value for n in names if n.tag == "meta" if (value := n.attributes.get("content"))
     ]
@@ -372,15 +390,19 @@ def read_clues(
     root = tree.body
     if root is None:
         return clues
-    bylines, sources = with_tokens_each(root, (BYLINE_TOKENS, SOURCE_TOKENS))
-    if marked := root.css("[rel=author], [itemprop=author]"):
+    # one walk for the three queries (nothing below changes the tree)
+    bylines, marked, sources = find_each(
+        root, (token_selector(BYLINE_TOKENS), _MARKED_AUTHORS, token_selector(SOURCE_TOKENS))
+    )
+    bylines = having_tokens(bylines, BYLINE_TOKENS)
+    if marked:
         bylines = sorted(bylines + marked, key=_position(root))
     for node in bylines:
         text = _DATE_TAIL.sub("", node_text(node))
         if 1 < len(text) <= MAX_BYLINE_CHARS and not _about_media(node) and _about_this(node):
             clues.bylines.append(text)
     clues.bylines = list(dict.fromkeys(clues.bylines))[:MAX_BYLINES]
-    for node in sources:
+    for node in having_tokens(sources, SOURCE_TOKENS):
         text = node_text(node) or _alt(node)
         if 1 < len(text) <= MAX_NAME_CHARS and not _about_media(node) and _about_this(node):
             clues.providers.append(text)
@@ -388,8 +410,6 @@ def read_clues(
     return clues
 
 
-# The elements whose text is read for credit lines, when they hold nothing else.
-CREDIT_TAGS = ("p", "div", "span", "small", "footer", "em", "i", "strong", "b")
 # Marks the credit lines the compiled walk found, while lexbor lists them.
 LINE_MARK = "data-scraper-line"
 _text_lines = compiled("text_lines")
@@ -424,7 +444,7 @@ def python_credit_lines(root: LexborNode) -> list[str]:
     """``credit_lines`` through selectolax's nodes."""
     return [
         text
-        for node in root.css(", ".join(CREDIT_TAGS))
+        for node in find_all(root, _LINE_HOLDERS)
         if node.child is None or _only_text(node)
         if (text := node.text(deep=True, separator=" ")) and len(text) <= MAX_CREDIT_CHARS * 2
         if _credit_hint(text) and not _about_media(node)
@@ -437,7 +457,7 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _alt(node: LexborNode) -> str:
-    image = node.css_first("img[alt]")
+    image = find_first(node, _IMAGES_WITH_ALT)
     alt = image.attributes.get("alt") if image is not None else None
     return re.sub(r"(?i)\s+logo$", "", normalise_space(alt)) if alt else ""
 

@@ -58,6 +58,7 @@ from .clean import (
     clean_tree,
 )
 from .errors import ExtractError
+from .find import find_all, selector
 from .normalise import normalise_space
 from .templates import DomNotes, dom_notes, main_run, without_template
 
@@ -663,7 +664,7 @@ def read_blocks(
             marked[key] = index
             block.node.attrs[BLOCK_MARK] = str(index)
     harvest = clean_tree(tree, url, elements.verdicts)
-    kept_nodes = _marks(body.css(f"[{BLOCK_MARK}]"), marked)
+    kept_nodes = _marks(find_all(body, _MARKED), marked)
     fast: set[int] = set()
     if containers is not None:
         for container in containers(tree, harvest.main):
@@ -684,9 +685,12 @@ def read_blocks(
     return PageBlocks(blocks, features, harvest, jsonld_body, Layout.of(blocks, elements), notes)
 
 
+_MARKED = selector(f"[{BLOCK_MARK}]")
+
+
 def _marks_under(node: LexborNode, marked: dict[int, int]) -> set[int]:
     """Numbers of the blocks marked at or under ``node``."""
-    found = _marks(node.css(f"[{BLOCK_MARK}]"), marked)
+    found = _marks(find_all(node, _MARKED), marked)
     if BLOCK_MARK in node.attributes:
         found.add(_mark(node))
     return found

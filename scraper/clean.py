@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import import_module
@@ -27,6 +27,7 @@ from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from .find import Selector, find_all, find_first, selector
 from .models import Caption, RelatedLink
 from .normalise import normalise_space
 
@@ -195,22 +196,16 @@ def attr_tokens(attrs: dict[str, str | None]) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=64)
-def _needed(words: frozenset[str]) -> tuple[str, ...]:
-    # no word holding another ("authors" holds "author"): lexbor tests every
-    # alternative on every element
-    return tuple(sorted(w for w in words if not any(o != w and o in w for o in words)))
+def token_selector(words: frozenset[str]) -> Selector:
+    """What preselects the elements ``with_tokens`` gives: a class or id holding one of
+    ``words``, ASCII case aside."""
+    # class and id only, and no word holding another ("authors" holds "author"):
+    # every alternative is tested on every element
+    needed = sorted(w for w in words if not any(o != w and o in w for o in words))
+    return selector(", ".join(f'[{a}*="{w}" i]' for w in needed for a in ("class", "id")))
 
 
-@lru_cache(maxsize=64)
-def _substring_selector(words: frozenset[str]) -> str:
-    return ", ".join(f'[{a}*="{w}" i]' for w in _needed(words) for a in SUBSTRING_ATTRS)
-
-
-# The attributes ``with_tokens`` preselects by; it marks the elements so found with
-# TOKEN_MARK while lexbor lists them, where the compiled walk is built.
-SUBSTRING_ATTRS = ("class", "id")
-TOKEN_MARK = "data-scraper-tokens"
-# Set to 1, the compiled walk (scraper/_walk.pyx) is not used (its marking neither).
+# Set to 1, the compiled walk (scraper/_walk.pyx) is not used.
 PYTHON_WALK_ENV = "SCRAPER_PYTHON_WALK"
 
 
@@ -223,9 +218,6 @@ def compiled(name: str) -> Any:
         return getattr(import_module(f"{__package__}._walk"), name)
     except (ImportError, AttributeError):
         return None
-
-
-_mark_holders: Callable[[LexborNode, list[bytes], str], int] | None = compiled("mark_holders")
 
 
 def take_marked(root: LexborNode, mark: str, ids: Collection[int]) -> dict[int, LexborNode]:
@@ -241,46 +233,13 @@ def take_marked(root: LexborNode, mark: str, ids: Collection[int]) -> dict[int, 
 
 def with_tokens(root: LexborNode, words: frozenset[str]) -> list[LexborNode]:
     """Elements under ``root`` (itself included) whose class or id tokens include one
-    of ``words``, in document order; lexbor preselects them by substring, and lists
-    an element once per substring selector it matches."""
-    return with_tokens_each(root, (words,))[0]
+    of ``words``, in document order; preselected by substring."""
+    return having_tokens(find_all(root, token_selector(words)), words)
 
 
-def with_tokens_each(
-    root: LexborNode, word_sets: Sequence[frozenset[str]]
-) -> list[list[LexborNode]]:
-    """``with_tokens`` for each of ``word_sets``, from one query of lexbor where the
-    compiled walk is built (each element it lists holds a word of one set or a part
-    of one: those of every set are among them)."""
-    if _mark_holders is None:
-        return [python_with_tokens(root, words) for words in word_sets]
-    needed = _needed(frozenset().union(*word_sets))
-    marked = _mark_holders(root, [w.encode() for w in needed], TOKEN_MARK)
-    if marked < 0:  # the page has marks of its own
-        return [python_with_tokens(root, words) for words in word_sets]
-    holders = root.css(f"[{TOKEN_MARK}]") if marked else []  # all ours: none was there
-    for node in holders:
-        del node.attrs[TOKEN_MARK]
-    found: list[list[LexborNode]] = [[] for _ in word_sets]
-    for node in holders:
-        node_tokens = set(tokens(node))
-        for words, listed in zip(word_sets, found, strict=True):
-            if words & node_tokens:
-                listed += [node] * _selectors_matched(node, _needed(words))
-    return found
-
-
-def python_with_tokens(root: LexborNode, words: frozenset[str]) -> list[LexborNode]:
-    """``with_tokens`` by lexbor's substring selectors alone."""
-    return [n for n in root.css(_substring_selector(words)) if words & set(tokens(n))]
-
-
-def _selectors_matched(node: LexborNode, needed: tuple[str, ...]) -> int:
-    """How many of ``_substring_selector``'s selectors match ``node`` (lexbor's ``i``
-    compares ASCII letters in either case, and no other character)."""
-    attrs = node.attributes
-    values = [v.encode().lower() for a in SUBSTRING_ATTRS if (v := attrs.get(a))]
-    return sum(w.encode() in v for w in needed for v in values)
+def having_tokens(nodes: list[LexborNode], words: frozenset[str]) -> list[LexborNode]:
+    """Those of ``nodes`` whose class or id tokens include one of ``words``."""
+    return [n for n in nodes if words & set(tokens(n))]
 
 
 @lru_cache(maxsize=8192)
@@ -353,13 +312,33 @@ LEAD = "\x00lead"  # position hint of an image right under the headline
 CHROME_MARK = "data-scraper-chrome"
 
 
+# The queries of the cleaner (``scraper.find``: compiled where it is built).
+_PROTECTING = selector("h1, article, [itemprop=articleBody]")
+_PARAGRAPHS = selector("p")
+_PARAGRAPH_LINKS = selector("p a")
+_HEADLINES = selector("h1")
+_FIGURES = selector("figure")
+_FIGURE_CAPTIONS = selector("figcaption")
+_TABLES = selector("table")
+_LAYOUT_INSIDE = selector("table table, h1, h2")
+_CAPTION_CLASSED = selector("[class*=aption]")
+_IMAGES = selector("img")
+_LINKS = selector("a[href]")
+_CARD_HEADINGS = selector("h2, h3, h4, h5, h6, [class*=title], [class*=headline]")
+_SCRIPTS = selector("script, style, noscript, template")
+_HIDDEN = selector("[hidden], [style*='display:none'], [style*='display: none']")
+_HOLDERS = selector(f"pre, code, {TOKEN_HOLDERS}")
+_HEADINGS = selector("h2, h3, h4, h5, h6, [role=heading], b, strong")
+_CHROME = selector(f"{CHROME_TAGS}, [{CHROME_MARK}]")
+
+
 def is_protected(node: LexborNode) -> bool:
     """Whether removing the node could remove the article itself."""
     if node.tag in PROTECTED_TAGS or MAIN_MARK in node.attributes:
         return True
     if node.attributes.get("itemprop") == "articleBody":
         return True
-    return node.css_first("h1, article, [itemprop=articleBody]") is not None
+    return find_first(node, _PROTECTING) is not None
 
 
 def mark_main_text(body: LexborNode) -> LexborNode | None:
@@ -368,7 +347,7 @@ def mark_main_text(body: LexborNode) -> LexborNode | None:
     "page-with-sidebar" are common on article wrappers)."""
     totals: dict[int, tuple[float, LexborNode]] = {}
     in_comments: dict[int, bool] = {}
-    for paragraph in body.css("p"):
+    for paragraph in find_all(body, _PARAGRAPHS):
         parent = paragraph.parent
         if parent is None:
             continue
@@ -412,11 +391,11 @@ def _in_comment_thread(node: LexborNode, known: dict[int, bool]) -> bool:
 def _is_prose(node: LexborNode) -> bool:
     """Several paragraphs of running text, not links: hidden only until a script
     moves it into place (streamed server rendering, "show more" bodies)."""
-    paragraphs = node.css("p")
+    paragraphs = find_all(node, _PARAGRAPHS)
     if len(paragraphs) < 3:
         return False
     text = sum(len(p.text()) for p in paragraphs)
-    links = sum(len(a.text()) for a in node.css("p a"))
+    links = sum(len(a.text()) for a in find_all(node, _PARAGRAPH_LINKS))
     return text >= 500 and links < 0.3 * text
 
 
@@ -509,7 +488,7 @@ def _text_before(node: LexborNode) -> str | None:
         prev = current.prev
         while prev is not None:
             if prev.tag != "-text" and (text := node_text(prev)):
-                headline = prev.tag == "h1" or prev.css_first("h1") is not None
+                headline = prev.tag == "h1" or find_first(prev, _HEADLINES) is not None
                 return LEAD if headline else text
             prev = prev.prev
         current = current.parent
@@ -549,13 +528,13 @@ def _next_element(node: LexborNode) -> LexborNode | None:
 def _harvest_captions(tree: LexborHTMLParser, harvest: Harvest) -> None:
     """Captions of figures, of caption-classed elements and of short credited text
     right after an image; the figures and captions leave the tree."""
-    for figure in tree.css("figure"):
-        if figure.css_first("table") is not None or figure.parent is None:
+    for figure in find_all(tree.root, _FIGURES):
+        if find_first(figure, _TABLES) is not None or figure.parent is None:
             continue
-        for caption_node in figure.css("figcaption"):
+        for caption_node in find_all(figure, _FIGURE_CAPTIONS):
             _add_caption(harvest, caption_node, figure, "<figcaption> of a <figure>")
         figure.decompose()
-    for node in tree.css("[class*=aption]"):
+    for node in find_all(tree.root, _CAPTION_CLASSED):
         if (
             node.parent is not None
             and not is_protected(node)
@@ -563,7 +542,7 @@ def _harvest_captions(tree: LexborHTMLParser, harvest: Harvest) -> None:
         ):
             _add_caption(harvest, node, node, f"caption-classed <{node.tag}>")
             node.decompose()
-    for img in tree.css("img"):
+    for img in find_all(tree.root, _IMAGES):
         wrapper = img
         while wrapper.parent is not None and _is_sole_child(wrapper):
             wrapper = wrapper.parent
@@ -602,10 +581,12 @@ LAYOUT_TAGS = re.compile(r"<(/?)(?:table|tbody|thead|tfoot|tr|td|th)\b", re.IGNO
 def unwrap_layout_tables(tree: LexborHTMLParser) -> None:
     """Turn tables used for page layout (holding headings, paragraphs or other
     tables) into plain blocks, so they are read as text, not as data."""
-    for table in tree.css("table"):
+    for table in find_all(tree.root, _TABLES):
         if table.parent is None:
             continue
-        layout = table.css_first("table table, h1, h2") is not None or len(table.css("p")) >= 2
+        layout = (
+            find_first(table, _LAYOUT_INSIDE) is not None or len(find_all(table, _PARAGRAPHS)) >= 2
+        )
         if not layout:
             continue
         outer = table
@@ -626,7 +607,7 @@ def _card_of(anchor: LexborNode, block: LexborNode) -> LexborNode:
     card = anchor
     parent = anchor.parent
     while parent is not None and parent.mem_id != block.mem_id:
-        if any(a.attributes.get("href") != href for a in parent.css("a[href]")):
+        if any(a.attributes.get("href") != href for a in find_all(parent, _LINKS)):
             break
         card = parent
         parent = parent.parent
@@ -636,7 +617,7 @@ def _card_of(anchor: LexborNode, block: LexborNode) -> LexborNode:
 def _card_title(card: LexborNode, anchor: LexborNode) -> str | None:
     """A card's headline: its heading, a title-classed element, the link text when
     it is headline-sized, or else its first headline-sized text block."""
-    heading = card.css_first("h2, h3, h4, h5, h6, [class*=title], [class*=headline]")
+    heading = find_first(card, _CARD_HEADINGS)
     if heading is not None and 3 <= len(node_text(heading).split()) <= 30:
         return node_text(heading)
     if 3 <= len(node_text(anchor).split()) <= 30:
@@ -654,7 +635,7 @@ def _card_title(card: LexborNode, anchor: LexborNode) -> str | None:
 def _related_links(block: LexborNode, base_url: str | None) -> list[RelatedLink]:
     links: list[RelatedLink] = []
     seen: set[str] = set()
-    for anchor in block.css("a[href]"):
+    for anchor in find_all(block, _LINKS):
         href = (anchor.attributes.get("href") or "").strip()
         if not href or href.startswith(("#", "javascript:", "mailto:")):
             continue
@@ -722,20 +703,22 @@ def clean_tree(
     body = tree.body
     if body is None:
         return harvest
-    for node in body.css("script, style, noscript, template"):
+    for node in find_all(body, _SCRIPTS):
         node.decompose()
     unwrap_layout_tables(tree)
     main = harvest.main = mark_main_text(body)
-    if main is None or (len(main.css("p")) < 3 and len(main.text()) < 0.3 * len(body.text())):
+    if main is None or (
+        len(find_all(main, _PARAGRAPHS)) < 3 and len(main.text()) < 0.3 * len(body.text())
+    ):
         mark_text_majority(body)  # the text is not in paragraphs
     _harvest_captions(tree, harvest)
-    for node in body.css("[hidden], [style*='display:none'], [style*='display: none']"):
+    for node in find_all(body, _HIDDEN):
         if not is_protected(node) and not _is_prose(node):
             node.decompose()
     # Syntax highlighting names its spans "comment", "tag", "nav"...: code is text.
     # One walk for both queries (code without these attributes has no verdict). lexbor
     # lists an element once per selector it matches, in a row: each is judged once.
-    holders = body.css(f"pre, code, {TOKEN_HOLDERS}")
+    holders = find_all(body, _HOLDERS)
     in_code = {n.mem_id for code in holders if code.tag in CODE_TAGS for n in code.traverse()}
     judged = 0
     for node in holders:
@@ -754,10 +737,10 @@ def clean_tree(
                 node.decompose()
         elif not _in_running_text(node) and not (verdict == SLOT and _is_prose(node)):
             node.attrs[CHROME_MARK] = ""  # removed last (if unprotected), once headings were read
-    for heading in body.css("h2, h3, h4, h5, h6, [role=heading], b, strong"):
+    for heading in find_all(body, _HEADINGS):
         if heading.parent is not None and _is_related_heading(heading):
             _remove_heading_section(heading, base_url, harvest)
-    for node in body.css(f"{CHROME_TAGS}, [{CHROME_MARK}]"):
+    for node in find_all(body, _CHROME):
         if node.parent is not None and not is_protected(node):
             node.decompose()
     return harvest

@@ -36,6 +36,7 @@ from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser
 
+from .find import find_all, selector
 from .normalise import normalise_space
 
 # Read the embedded article when the DOM body is under this share of it.
@@ -102,10 +103,13 @@ class Reading:
     pieces: list[str] = field(default_factory=list)
 
 
+_SCRIPTS = selector("script")
+
+
 def read_states(tree: LexborHTMLParser) -> list[State]:
     """The state scripts of a page (call before the cleaner removes scripts)."""
     states: list[State] = []
-    for script in tree.css("script"):
+    for script in find_all(tree.root, _SCRIPTS):
         attributes = script.attributes
         kind = (attributes.get("type") or "").lower()
         if kind and not any(k in kind for k in ("json", "javascript", "ecmascript", "module")):

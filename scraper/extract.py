@@ -56,11 +56,14 @@ from .attribution import ARTICLE_TYPES, jsonld_types
 from .blocks import BlockModel, Body, PageBlocks, read_blocks, shipped_model
 from .clean import (
     clean_lines,
+    having_tokens,
     node_text,
     place_captions,
+    token_selector,
     with_tokens,
 )
 from .errors import ExtractError, NotAnArticle, ScrapeError
+from .find import find_all, find_each, find_first, selector
 from .models import Article, Caption, FeedOrigin, Fetched, SiteRules, utc_now
 from .normalise import canonicalise_url, normalise_date, normalise_space
 from .templates import kept_prints, outside_prints
@@ -205,9 +208,22 @@ class Meta:
     tags: list[attribution.MetaTag] = field(default_factory=list, repr=False)
 
 
-def _jsonld_objects(tree: LexborHTMLParser) -> list[dict[str, Any]]:
+# The queries of the metadata (``scraper.find``: compiled where it is built).
+_JSONLD_SCRIPTS = selector("script[type='application/ld+json']")
+_META_TAGS = selector("meta[property], meta[name]")
+_ARTICLE_HEADLINE = selector("article h1")
+_HEADLINE = selector("h1")
+_AUTHORS = selector("[itemprop=author] [itemprop=name], [rel=author]")
+_PUBLISHED = selector("[itemprop=datePublished]")
+_PUBLISHED_OR_TIME = selector("[itemprop=datePublished], time[datetime]")
+_HTML = selector("html")
+_CANONICAL = selector("link[rel=canonical]")
+_NOT_STANDFIRST = selector("h1, img, picture, figure, video, iframe, script")
+
+
+def _jsonld_objects(scripts: list[LexborNode]) -> list[dict[str, Any]]:
     objects: list[dict[str, Any]] = []
-    for script in tree.css("script[type='application/ld+json']"):
+    for script in scripts:
         try:
             data = json.loads(script.text(deep=True) or "null")
         except (json.JSONDecodeError, RecursionError):
@@ -235,12 +251,12 @@ def _names(value: Any) -> list[str]:
     return []
 
 
-def _meta_tags(tree: LexborHTMLParser) -> list[attribution.MetaTag]:
-    """Every ``<meta>`` with a ``property`` or ``name``, in document order: one query
-    for the metadata and the attribution."""
+def _meta_tags(nodes: list[LexborNode]) -> list[attribution.MetaTag]:
+    """Every ``<meta>`` with a ``property`` or ``name`` (``nodes``), in document order:
+    one query for the metadata and the attribution."""
     return [
         (attrs.get("property"), attrs.get("name"), attrs.get("content"))
-        for attrs in (node.attributes for node in tree.css("meta[property], meta[name]"))
+        for attrs in (node.attributes for node in nodes)
     ]
 
 
@@ -265,37 +281,52 @@ def _meta(tags: dict[str, str | None], *keys: str) -> str | None:
 
 def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
     meta = Meta()
-    meta.jsonld = _jsonld_objects(tree)
-    meta.tags = _meta_tags(tree)
+    # one walk for what is read before the standfirst leaves the tree
+    scripts, metas, article_h1, h1s, standfirsts = find_each(
+        tree.root,
+        (
+            _JSONLD_SCRIPTS,
+            _META_TAGS,
+            _ARTICLE_HEADLINE,
+            _HEADLINE,
+            token_selector(STANDFIRST_TOKENS),
+        ),
+    )
+    meta.jsonld = _jsonld_objects(scripts)
+    meta.tags = _meta_tags(metas)
     tags = _first_contents(meta.tags)
     article = next((o for o in meta.jsonld if jsonld_types(o) & ARTICLE_TYPES), None)
     article = article or next((o for o in meta.jsonld if jsonld_types(o) & PAGE_TYPES), {})
-    h1 = tree.css_first("article h1") or tree.css_first("h1")
+    h1 = (article_h1[0] if article_h1 else None) or (h1s[0] if h1s else None)
     headline = article.get("headline") if isinstance(article.get("headline"), str) else None
     meta.title = (
         (node_text(h1) if h1 is not None else None)
         or _meta(tags, "og:title", "twitter:title")
         or (normalise_space(headline) if headline else None)
     )
-    meta.standfirst = _standfirst(tree, h1)
-    meta.authors = _unique(normalise_space(n) for n in _names(article.get("author")))
-    meta.authors = meta.authors or _unique(
-        node_text(n) for n in tree.css("[itemprop=author] [itemprop=name], [rel=author]")
+    meta.standfirst = _standfirst(tree, h1, standfirsts)
+    # and one for what is read after
+    authors, published, published_or_time, html, canonical_links = find_each(
+        tree.root, (_AUTHORS, _PUBLISHED, _PUBLISHED_OR_TIME, _HTML, _CANONICAL)
     )
+    meta.authors = _unique(normalise_space(n) for n in _names(article.get("author")))
+    meta.authors = meta.authors or _unique(node_text(n) for n in authors)
     author = _meta(tags, "author", "article:author")
     if not meta.authors and author and not author.startswith("http"):
         meta.authors = [author]
     meta.published = normalise_date(
         _str(article.get("datePublished"))
         or _meta(tags, *DATE_META)
-        or _attr(tree.css_first("[itemprop=datePublished]"), "content")
-        or _attr(tree.css_first("[itemprop=datePublished], time[datetime]"), "datetime")
+        or _attr(published[0] if published else None, "content")
+        or _attr(published_or_time[0] if published_or_time else None, "datetime")
     )
     meta.site = _meta(tags, "og:site_name", "application-name") or _host(url)
-    lang = _attr(tree.css_first("html"), "lang") or _str(article.get("inLanguage"))
+    lang = _attr(html[0] if html else None, "lang") or _str(article.get("inLanguage"))
     lang = lang or _meta(tags, "og:locale", "language")
     meta.language = re.split(r"[-_]", lang.strip().lower())[0] if lang else None
-    canonical = _attr(tree.css_first("link[rel=canonical]"), "href") or _meta(tags, "og:url")
+    canonical = _attr(canonical_links[0] if canonical_links else None, "href") or _meta(
+        tags, "og:url"
+    )
     if canonical and url:
         canonical = urljoin(url, canonical)
     if canonical and canonical.startswith(("http://", "https://")):
@@ -303,12 +334,15 @@ def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
     return meta
 
 
-def _standfirst(tree: LexborHTMLParser, h1: LexborNode | None) -> str | None:
+def _standfirst(
+    tree: LexborHTMLParser, h1: LexborNode | None, preselected: list[LexborNode]
+) -> str | None:
     """The text of the first standfirst-classed block (else of the first lead-classed
-    block beside the headline), which leaves the tree."""
+    block beside the headline), which leaves the tree; ``preselected``: what
+    ``token_selector(STANDFIRST_TOKENS)`` finds in it."""
     if tree.root is None:
         return None
-    candidates = with_tokens(tree.root, STANDFIRST_TOKENS)
+    candidates = having_tokens(preselected, STANDFIRST_TOKENS)
     if h1 is not None and h1.parent is not None:
         grandparent = h1.parent.parent
         beside = (
@@ -317,7 +351,7 @@ def _standfirst(tree: LexborHTMLParser, h1: LexborNode | None) -> str | None:
         candidates += with_tokens(beside, LEAD_TOKENS)
     for node in candidates:
         # not a headline block, a lead image or video, or an article wrapper
-        if node.css_first("h1, img, picture, figure, video, iframe, script") is not None:
+        if find_first(node, _NOT_STANDFIRST) is not None:
             continue
         text = node_text(node)
         if len(text.split()) >= 5 and len(text) <= STANDFIRST_MAX_CHARS:
@@ -344,11 +378,15 @@ def _unique(items: Any) -> list[str]:
     return list(dict.fromkeys(i for i in items if i))
 
 
+_PARAGRAPHS = selector("p")
+_ANCHORS = selector("a")
+
+
 def _confident(containers: list[LexborNode], p_total: int, text_total: int) -> bool:
     """Whether ``containers`` hold the article: at least four paragraphs, 80% of the
     page's paragraph text (``p_total``) and a quarter of all its text (else they are a
     box of short items beside an article written without <p>)."""
-    inside = [p for container in containers for p in container.css("p")]
+    inside = [p for container in containers for p in find_all(container, _PARAGRAPHS)]
     if len(inside) < 4 or p_total == 0:
         return False
     if sum(len(p.text()) for p in inside) < 0.8 * p_total:
@@ -363,7 +401,7 @@ def text_containers(tree: LexborHTMLParser, main: LexborNode | None) -> list[Lex
     several). The blocks inside them are a feature of the block classifier."""
     if main is None or main.parent is None or tree.body is None:
         return []
-    p_total = sum(len(p.text()) for p in tree.css("p"))
+    p_total = sum(len(p.text()) for p in find_all(tree.root, _PARAGRAPHS))
     text_total = len(tree.body.text())
     if _confident([main], p_total, text_total):
         return [main]
@@ -381,10 +419,10 @@ def _same_class_blocks(tree: LexborHTMLParser, main: LexborNode) -> list[LexborN
     blocks: list[LexborNode] = []
     taken: set[int] = set()
     for node in tree.css(f'{main.tag or "div"}[class="{value}"]'):
-        if _has_ancestor_in(node, taken) or node.css_first("p") is None:
+        if _has_ancestor_in(node, taken) or find_first(node, _PARAGRAPHS) is None:
             continue
         size = len(node.text())
-        links = sum(len(a.text()) for a in node.css("a"))
+        links = sum(len(a.text()) for a in find_all(node, _ANCHORS))
         if node.mem_id == main.mem_id or (size >= MIN_BLOCK_CHARS and links <= 0.3 * size):
             blocks.append(node)
             taken.add(node.mem_id)

@@ -16,17 +16,15 @@ from selectolax.lexbor import LexborHTMLParser
 from scraper import clean
 from scraper.clean import (
     SOURCE_TOKENS,
-    TOKEN_MARK,
     Harvest,
     attr_tokens,
     clean_lines,
     clean_tree,
     place_captions,
-    python_with_tokens,
     split_credit,
+    token_selector,
     unwrap_layout_tables,
     with_tokens,
-    with_tokens_each,
 )
 from scraper.models import Caption, RelatedLink
 
@@ -900,21 +898,16 @@ def random_holders_page(rng: random.Random) -> str:
 
 
 def test_with_tokens_finds_what_lexbor_s_substring_selectors_find():
-    if clean._mark_holders is None:
-        pytest.skip("the compiled walk is not used here")
     rng = random.Random(14)
     for _ in range(300):
         tree = LexborHTMLParser(random_holders_page(rng))
-        before = tree.html
         roots = [tree.root, tree.body, *tree.css("div, section")[:3]]
         for root in roots:
             assert root is not None
-            word_sets = (BYLINE_WORDS, SOURCE_TOKENS, BYLINE_WORDS | SOURCE_TOKENS)
-            theirs = [[n.mem_id for n in python_with_tokens(root, w)] for w in word_sets]
-            assert [[n.mem_id for n in with_tokens(root, w)] for w in word_sets] == theirs
-            ours = [[n.mem_id for n in found] for found in with_tokens_each(root, word_sets)]
-            assert ours == theirs
-        assert tree.html == before  # the marks are gone
+            for words in (BYLINE_WORDS, SOURCE_TOKENS, BYLINE_WORDS | SOURCE_TOKENS):
+                lexbor = root.css(token_selector(words).css)
+                theirs = [n.mem_id for n in lexbor if words & set(clean.tokens(n))]
+                assert [n.mem_id for n in with_tokens(root, words)] == theirs
 
 
 def test_an_element_is_listed_once_per_substring_selector_it_matches():
@@ -922,12 +915,3 @@ def test_an_element_is_listed_once_per_substring_selector_it_matches():
     tree = LexborHTMLParser(html)
     assert tree.body is not None
     assert [n.tag for n in with_tokens(tree.body, BYLINE_WORDS)] == ["div"] * 4 + ["p"]
-
-
-def test_a_page_marked_as_with_tokens_marks_keeps_its_marks():
-    html = f'<div {TOKEN_MARK}="page" class="byline">a</div><p class="author">b</p>'
-    tree = LexborHTMLParser(html)
-    assert tree.body is not None
-    before = tree.html
-    assert [n.tag for n in with_tokens(tree.body, BYLINE_WORDS)] == ["div", "p"]
-    assert tree.html == before

@@ -18,6 +18,7 @@ def test_public_api_is_exactly_all():
         "errors",
         "extract",
         "fetch",
+        "find",
         "models",
         "normalise",
         "pipeline",

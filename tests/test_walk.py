@@ -160,7 +160,7 @@ def test_read_blocks_marks_the_blocks_the_compiled_walk_found(monkeypatch: pytes
 
 
 def test_the_python_walk_is_used_when_the_compiled_one_is_turned_off():
-    code = "from scraper import blocks, clean; print(blocks.WALK, clean._mark_holders)"
+    code = "from scraper import blocks, clean; print(blocks.WALK, clean.compiled('text_lines'))"
     env = {**os.environ, PYTHON_WALK_ENV: "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == f"python ({PYTHON_WALK_ENV}=1) None", out.stderr

@@ -1,0 +1,568 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""The element finder of ``scraper.find``, compiled: the elements under a node that
+match a few simple selectors, found by one walk of lexbor's tree in C and returned as
+selectolax's own ``LexborNode`` objects, in the order lexbor's ``css`` gives them.
+
+Like ``scraper._walk`` it reads the tree through the accessor functions selectolax's
+extension exports (looked up with ``dlsym``; every node an opaque pointer). It also
+writes two fields of a new ``LexborNode`` (its node pointer and its parser) and reads
+an element's namespace, through layouts this module declares itself: both are checked
+on a probe page when the module is imported, and a symbol missing or a check failing
+makes the import fail, so that ``scraper.find`` uses lexbor's queries instead.
+"""
+
+from cpython.object cimport PyObject, PyTypeObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
+from libc.stdint cimport uintptr_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcmp
+
+
+cdef extern from "<dlfcn.h>" nogil:
+    void *dlopen(const char *filename, int flags)
+    void *dlsym(void *handle, const char *symbol)
+    char *dlerror()
+    int RTLD_NOW
+    int RTLD_NOLOAD
+
+ctypedef unsigned char uchar
+
+ctypedef size_t (*tag_id_fn)(void *node) noexcept nogil
+ctypedef void *(*node_fn)(void *node) noexcept nogil
+ctypedef int (*type_fn)(void *node) noexcept nogil
+ctypedef const uchar *(*name_fn)(void *obj, size_t *length) noexcept nogil
+
+# lexbor's node type of an element and namespace id of HTML (lexbor/dom/interfaces/
+# node.h, lexbor/ns/const.h)
+DEF NODE_ELEMENT = 0x01
+DEF NS_HTML = 0x02
+DEF NS_MATH = 0x03
+DEF NS_SVG = 0x04
+# Tag ids below this are lexbor's static ones, the same in every document; the others
+# are addresses in a document's own table of names.
+DEF STATIC_IDS = 1024
+
+# What an attribute test asks (``scraper.find`` parses selectors into these).
+DEF ATTRIBUTE_ANY = 0  # no attribute test
+DEF ATTRIBUTE_PRESENT = 1  # [name]
+DEF ATTRIBUTE_EQUAL = 2  # [name=value]
+DEF ATTRIBUTE_CONTAINS = 3  # [name*=value]
+# How a value is compared: as lexbor does, case-sensitively, ASCII case-insensitively
+# (the "i" modifier), or case-insensitively on HTML elements only (the attributes
+# HTML lists as case-insensitive, such as ``type`` and ``rel``).
+DEF CASE_SENSITIVE = 0
+DEF CASE_INSENSITIVE = 1
+DEF CASE_INSENSITIVE_IN_HTML = 2
+
+cdef tag_id_fn tag_id_of
+cdef node_fn first_child_of, next_of, parent_of, first_attribute_of, next_attribute_of
+cdef type_fn type_of
+cdef name_fn local_name_of, attribute_local_name_of, attribute_value_of
+
+
+# A LexborNode as selectolax declares it (selectolax/lexbor.pxd): the object head,
+# Cython's table of methods, the node, the parser and two flags.
+ctypedef struct NodeObject:
+    Py_ssize_t ob_refcnt
+    PyTypeObject *ob_type
+    void *vtable
+    void *node
+    PyObject *parser
+    int is_fragment_root
+    int is_template_content
+
+# lexbor's lxb_dom_node_t, lxb_dom_element_t, lxb_dom_attr_t and lexbor_str_t as far
+# as they are read (lexbor/dom/interfaces/node.h, element.h, attr.h, core/str.h).
+ctypedef struct Node:
+    void *events
+    uintptr_t local_name
+    uintptr_t prefix
+    uintptr_t ns
+    void *owner_document
+    Node *next
+    Node *prev
+    Node *parent
+    Node *first_child
+    Node *last_child
+    void *user
+    int type
+
+ctypedef struct Str:
+    uchar *data
+    size_t length
+
+ctypedef struct Element:
+    Node node
+    uintptr_t upper_name
+    uintptr_t qualified_name
+    void *is_value
+    void *first_attribute
+
+ctypedef struct Attribute:
+    Node node
+    uintptr_t upper_name
+    uintptr_t qualified_name
+    Str *value
+    void *owner
+    void *next
+
+
+cdef void *_symbol(void *library, bytes name) except NULL:
+    cdef void *found = dlsym(library, name)
+    if found == NULL:
+        raise ImportError(f"lexbor's {name.decode()} not found in selectolax's extension")
+    return found
+
+
+cdef object LexborNode
+cdef PyTypeObject *node_type
+cdef tuple NO_ARGUMENTS = ()
+
+
+def _bind():
+    global tag_id_of, first_child_of, next_of, parent_of, first_attribute_of
+    global next_attribute_of, type_of, local_name_of, attribute_local_name_of
+    global attribute_value_of, LexborNode, node_type
+    import selectolax.lexbor
+
+    path = selectolax.lexbor.__file__.encode()
+    cdef void *library = dlopen(path, RTLD_NOW | RTLD_NOLOAD)
+    if library == NULL:
+        raise ImportError(f"selectolax's extension not loaded: {dlerror().decode()}")
+    tag_id_of = <tag_id_fn>_symbol(library, b"lxb_dom_node_tag_id_noi")
+    first_child_of = <node_fn>_symbol(library, b"lxb_dom_node_first_child_noi")
+    next_of = <node_fn>_symbol(library, b"lxb_dom_node_next_noi")
+    parent_of = <node_fn>_symbol(library, b"lxb_dom_node_parent_noi")
+    type_of = <type_fn>_symbol(library, b"lxb_dom_node_type_noi")
+    local_name_of = <name_fn>_symbol(library, b"lxb_dom_element_local_name")
+    first_attribute_of = <node_fn>_symbol(library, b"lxb_dom_element_first_attribute_noi")
+    next_attribute_of = <node_fn>_symbol(library, b"lxb_dom_element_next_attribute_noi")
+    attribute_local_name_of = <name_fn>_symbol(library, b"lxb_dom_attr_local_name_noi")
+    attribute_value_of = <name_fn>_symbol(library, b"lxb_dom_attr_value_noi")
+    LexborNode = selectolax.lexbor.LexborNode
+    node_type = <PyTypeObject *>LexborNode
+
+
+cdef object _node(void *pointer, object parser):
+    """A LexborNode for ``pointer``, as selectolax's ``LexborNode.new`` makes it."""
+    cdef object made = node_type.tp_new(LexborNode, <PyObject *>NO_ARGUMENTS, NULL)
+    cdef NodeObject *raw = <NodeObject *><PyObject *>made
+    cdef PyObject *old = raw.parser
+    Py_INCREF(parser)
+    raw.parser = <PyObject *>parser
+    Py_XDECREF(old)
+    raw.node = pointer
+    raw.is_fragment_root = 0
+    raw.is_template_content = 0
+    return made
+
+
+cdef inline uchar _lower(uchar c) noexcept nogil:
+    return c + 32 if 65 <= c <= 90 else c
+
+
+cdef bint _equal(const uchar *data, size_t length, const uchar *wanted, size_t size,
+                 bint fold) noexcept nogil:
+    cdef size_t i
+    if length != size:
+        return False
+    if not fold:
+        return memcmp(data, wanted, size) == 0
+    for i in range(size):
+        if _lower(data[i]) != _lower(wanted[i]):
+            return False
+    return True
+
+
+cdef void _fold(const uchar *data, size_t length, uchar *into) noexcept nogil:
+    cdef size_t i
+    for i in range(length):
+        into[i] = _lower(data[i])
+
+
+cdef bint _contains(const uchar *data, size_t length, const uchar *wanted, size_t size,
+                    bint fold) noexcept nogil:
+    # values and words are short: a plain scan beats memmem's setting up
+    cdef size_t start, i
+    cdef uchar head
+    if size == 0 or length < size:
+        return False
+    head = _lower(wanted[0]) if fold else wanted[0]
+    for start in range(length - size + 1):
+        if fold:
+            if _lower(data[start]) != head:
+                continue
+            for i in range(1, size):
+                if _lower(data[start + i]) != _lower(wanted[i]):
+                    break
+            else:
+                return True
+        elif data[start] == head and memcmp(data + start + 1, wanted + 1, size - 1) == 0:
+            return True
+    return False
+
+
+DEF MAX_NAMES = 32  # attribute names a query reads
+DEF FOLDED = 256  # values up to this length are lower-cased once for "i" substrings
+DEF DYNAMIC_IDS = 64  # ids of names outside lexbor's static table a walk remembers
+
+
+cdef class Compound:
+    """One selector of a list: a tag among ``tags`` (any when None), an attribute
+    test, and an ``ancestor`` compound one of the element's ancestors must match (the
+    descendant combinator), if any."""
+
+    cdef frozenset tags
+    cdef uchar known[STATIC_IDS]  # by static tag id: 0 not read yet, 1 no, 2 yes
+    cdef bytes attribute
+    cdef int test
+    cdef bytes value
+    cdef int case
+    cdef Compound ancestor
+    cdef int slot  # the attribute's place among its query's names
+    cdef bytes folded  # the value in ASCII lower case, for the "i" modifier
+
+    def __init__(self, tags, attribute, int test, value, int case, Compound ancestor=None):
+        self.tags = frozenset(t.lower().encode() for t in tags) if tags is not None else None
+        self.attribute = attribute.lower().encode() if attribute is not None else None
+        self.test = test
+        self.value = value.encode() if value is not None else None
+        self.folded = bytes(_lower(c) for c in self.value) if value is not None else None
+        self.case = case
+        self.ancestor = ancestor
+        if (test == ATTRIBUTE_ANY) != (attribute is None):
+            raise ValueError("an attribute test needs an attribute, and only it")
+        if (test in (ATTRIBUTE_EQUAL, ATTRIBUTE_CONTAINS)) != (value is not None):
+            raise ValueError("a value is compared by = and *= only")
+
+    cdef bint tag_matches(self, void *node):
+        cdef size_t tag = (<Node *>node).local_name, length = 0
+        cdef const uchar *name
+        if tag < STATIC_IDS and self.known[tag]:
+            return self.known[tag] == 2
+        name = local_name_of(node, &length)
+        found = name != NULL and (<bytes>name[:length]).lower() in self.tags
+        if tag < STATIC_IDS:
+            self.known[tag] = 2 if found else 1
+        return found
+
+    cdef bint matches(self, void *node, Attributes *read, Query query):
+        cdef void *parent
+        cdef const uchar *value
+        cdef size_t value_length
+        cdef bint fold
+        if self.tags is not None and not self.tag_matches(node):
+            return False
+        if self.test != ATTRIBUTE_ANY:
+            if read.node != node:
+                query.read(node, read)
+            if not read.present[self.slot]:
+                return False
+            if self.test != ATTRIBUTE_PRESENT:
+                value = read.values[self.slot]
+                value_length = read.lengths[self.slot]
+                fold = self.case == CASE_INSENSITIVE or (
+                    self.case == CASE_INSENSITIVE_IN_HTML and (<Node *>node).ns == NS_HTML
+                )
+                if self.test == ATTRIBUTE_EQUAL:
+                    if not _equal(value, value_length, <const uchar *>self.value,
+                                  len(self.value), fold):
+                        return False
+                elif fold and value_length <= FOLDED:
+                    # the value lower-cased once for all the query's substrings
+                    if not read.folded_ready[self.slot]:
+                        _fold(value, value_length, read.folded[self.slot])
+                        read.folded_ready[self.slot] = True
+                    if not _contains(read.folded[self.slot], value_length,
+                                     <const uchar *>self.folded, len(self.folded), False):
+                        return False
+                elif not _contains(value, value_length, <const uchar *>self.value,
+                                   len(self.value), fold):
+                    return False
+        if self.ancestor is not None:
+            parent = (<Node *>node).parent
+            while parent != NULL:
+                if (<Node *>parent).type == NODE_ELEMENT and self.ancestor.matches(
+                    parent, read, query
+                ):
+                    return True
+                parent = (<Node *>parent).parent
+            return False
+        return True
+
+
+cdef struct Attributes:
+    void *node  # the element they were read of (NULL: none yet)
+    bint present[MAX_NAMES]
+    bint folded_ready[MAX_NAMES]
+    uchar folded[MAX_NAMES][FOLDED]
+    const uchar *values[MAX_NAMES]
+    size_t lengths[MAX_NAMES]
+    size_t dynamic_ids[DYNAMIC_IDS]  # the ids of this document's own names seen
+    int dynamic_slots[DYNAMIC_IDS]
+    int dynamic_count
+
+
+cdef class Query:
+    """A list of selectors, each a ``Compound``, and the attribute names they read."""
+
+    cdef tuple compounds
+    cdef tuple by_tag  # the compounds that test a tag and nothing else
+    cdef tuple others
+    cdef list names
+    cdef signed char slots[STATIC_IDS]  # by static attribute id: -2 unknown, -1 none
+    # by static tag id, how many of ``by_tag`` an element of that tag matches (-1:
+    # not counted yet): an element is listed once for each, and the repeats of one
+    # element are alike, so their order among its matches does not matter
+    cdef int tag_counts[STATIC_IDS]
+
+    def __init__(self, compounds):
+        self.compounds = tuple(compounds)
+        self.names = []
+        for i in range(STATIC_IDS):
+            self.slots[i] = -2
+            self.tag_counts[i] = -1
+        for compound in self.compounds:
+            if not isinstance(compound, Compound):
+                raise TypeError("a query is made of Compounds")
+            self.name((<Compound>compound))
+        self.by_tag = tuple(
+            c for c in self.compounds
+            if (<Compound>c).tags is not None and (<Compound>c).test == ATTRIBUTE_ANY
+            and (<Compound>c).ancestor is None
+        )
+        self.others = tuple(c for c in self.compounds if c not in self.by_tag)
+
+    cdef int count_by_tag(self, void *node):
+        """How many of ``by_tag`` element ``node`` matches."""
+        cdef size_t tag = (<Node *>node).local_name
+        cdef int count = 0
+        cdef Compound compound
+        if tag < STATIC_IDS and self.tag_counts[tag] >= 0:
+            return self.tag_counts[tag]
+        for compound in self.by_tag:
+            if compound.tag_matches(node):
+                count += 1
+        if tag < STATIC_IDS:
+            self.tag_counts[tag] = count
+        return count
+
+    cdef name(self, Compound compound):
+        while compound is not None:
+            if compound.attribute is not None:
+                if compound.attribute not in self.names:
+                    if len(self.names) == MAX_NAMES:
+                        raise ValueError(f"a query reads at most {MAX_NAMES} attributes")
+                    self.names.append(compound.attribute)
+                compound.slot = self.names.index(compound.attribute)
+            compound = compound.ancestor
+
+    cdef int slot_of(self, void *attribute, Attributes *read):
+        """The place of an attribute's name among ``names`` (-1: not one of them)."""
+        cdef size_t id = (<Node *>attribute).local_name, length = 0
+        cdef int i, slot = -1
+        cdef const uchar *name
+        if id < STATIC_IDS and self.slots[id] != -2:
+            return self.slots[id]
+        if id >= STATIC_IDS:
+            for i in range(read.dynamic_count):
+                if read.dynamic_ids[i] == id:
+                    return read.dynamic_slots[i]
+        name = attribute_local_name_of(attribute, &length)
+        if name != NULL:
+            for i in range(len(self.names)):
+                wanted = <bytes>self.names[i]
+                if _equal(name, length, <const uchar *>wanted, len(wanted), True):
+                    slot = i
+                    break
+        if id < STATIC_IDS:
+            self.slots[id] = slot
+        elif read.dynamic_count < DYNAMIC_IDS:
+            read.dynamic_ids[read.dynamic_count] = id
+            read.dynamic_slots[read.dynamic_count] = slot
+            read.dynamic_count += 1
+        return slot
+
+    cdef void read(self, void *node, Attributes *read):
+        """The values of ``names`` on element ``node``: each its first attribute of that
+        local name, as lexbor's lxb_dom_element_attr_by_id finds it."""
+        cdef int i, slot
+        cdef void *attribute = (<Element *>node).first_attribute
+        cdef Str *value
+        for i in range(len(self.names)):
+            read.present[i] = False
+            read.folded_ready[i] = False
+        read.node = node
+        while attribute != NULL:
+            slot = self.slot_of(attribute, read)
+            if slot >= 0 and not read.present[slot]:
+                read.present[slot] = True
+                value = (<Attribute *>attribute).value
+                if value == NULL or value.data == NULL:
+                    read.values[slot] = <const uchar *>b""
+                    read.lengths[slot] = 0
+                else:
+                    read.values[slot] = value.data
+                    read.lengths[slot] = value.length
+            attribute = (<Attribute *>attribute).next
+
+
+def usable(root):
+    """Whether ``find`` reads ``root`` as lexbor's ``css`` does: a LexborNode of a
+    parsed page, not a fragment's root nor template content (there selectolax skips
+    or starts elsewhere)."""
+    if type(root) is not LexborNode:
+        return False
+    cdef NodeObject *raw = <NodeObject *><PyObject *>root
+    return raw.node != NULL and not raw.is_fragment_root and not raw.is_template_content
+
+
+cdef int _count(Query query, Node *node, Attributes *read) except -1:
+    """How many selectors of ``query`` element ``node`` matches."""
+    cdef int count = query.count_by_tag(node) if len(query.by_tag) else 0
+    cdef Compound compound
+    for compound in query.others:
+        if compound.matches(node, read, query):
+            count += 1
+    return count
+
+
+cdef int _add(list found, int count, Node *node, object parser) except -1:
+    cdef int i
+    for i in range(count):  # a node of its own for each, as lexbor gives
+        found.append(_node(node, parser))
+    return 0
+
+
+cdef inline Node *_following(Node *node, Node *top, bint into) noexcept:
+    """The node after ``node`` in document order under ``top`` (NULL at the end);
+    ``into``: its children are read."""
+    if into and node.first_child != NULL:
+        return node.first_child
+    while node != top and node.next == NULL:
+        node = node.parent
+    return NULL if node == top else node.next
+
+
+def find(root, Query query, bint first=False):
+    """The elements at or under ``root`` (a LexborNode, ``usable``) that match
+    ``query``, as ``root.css`` lists them: in document order, an element once for each
+    selector of the list it matches; only the first one when ``first``."""
+    if not usable(root):
+        raise ValueError("not a node find reads")
+    cdef Node *top = <Node *>(<NodeObject *><PyObject *>root).node
+    parser = root.parser
+    cdef list found = []
+    cdef Node *node = top
+    cdef Attributes read
+    cdef int count
+    read.node = NULL
+    read.dynamic_count = 0
+    while node != NULL:
+        if node.type == NODE_ELEMENT:
+            count = _count(query, node, &read)
+            if count:
+                if first:
+                    return [_node(node, parser)]
+                _add(found, count, node, parser)
+        node = _following(node, top, node.type == NODE_ELEMENT)
+    return found
+
+
+def find_each(root, tuple queries):
+    """``[find(root, query) for query in queries]``, in one walk of the tree."""
+    if not usable(root):
+        raise ValueError("not a node find reads")
+    cdef Node *top = <Node *>(<NodeObject *><PyObject *>root).node
+    parser = root.parser
+    cdef Py_ssize_t n = len(queries), i
+    cdef list found = [[] for _ in range(n)]
+    cdef Node *node = top
+    cdef Attributes *reads = <Attributes *>malloc(max(n, 1) * sizeof(Attributes))
+    cdef int count
+    if reads == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            if not isinstance(queries[i], Query):
+                raise TypeError("find_each reads Queries")
+            reads[i].node = NULL
+            reads[i].dynamic_count = 0
+        while node != NULL:
+            if node.type == NODE_ELEMENT:
+                for i in range(n):
+                    count = _count(<Query>queries[i], node, &reads[i])
+                    if count:
+                        _add(<list>found[i], count, node, parser)
+            node = _following(node, top, node.type == NODE_ELEMENT)
+    finally:
+        free(reads)
+    return found
+
+
+cdef int _check_layout(Node *node, int expected_ns) except -1:
+    """Raise ImportError unless the fields of ``node`` (and of its attributes, for an
+    element) read what lexbor's accessors give."""
+    cdef size_t length = 0, value_length = 0
+    cdef void *attribute
+    cdef const uchar *value
+    cdef Str *stored
+    if (
+        node.next != next_of(node)
+        or node.parent != parent_of(node)
+        or node.first_child != first_child_of(node)
+        or node.type != type_of(node)
+        or node.local_name != tag_id_of(node)
+    ):
+        raise ImportError("lexbor's nodes are not laid out as expected")
+    if node.type != NODE_ELEMENT:
+        return 0
+    if node.ns != <uintptr_t>expected_ns:
+        raise ImportError("lexbor's elements do not read their namespace as expected")
+    attribute = (<Element *>node).first_attribute
+    if attribute != first_attribute_of(node):
+        raise ImportError("lexbor's elements are not laid out as expected")
+    while attribute != NULL:
+        value = attribute_value_of(attribute, &value_length)
+        stored = (<Attribute *>attribute).value
+        if (
+            (<Attribute *>attribute).next != next_attribute_of(attribute)
+            or (value != NULL) != (stored != NULL and stored.data != NULL)
+            or (value != NULL and (value != stored.data or value_length != stored.length))
+            or attribute_local_name_of(attribute, &length) == NULL
+        ):
+            raise ImportError("lexbor's attributes are not laid out as expected")
+        attribute = (<Attribute *>attribute).next
+    return 0
+
+
+def _check():
+    """The layouts this module declares, checked on a probe page: every node and
+    attribute read through them reads what lexbor's accessors give, and a node made
+    here is the one selectolax makes."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    if LexborNode.__basicsize__ != sizeof(NodeObject):
+        raise ImportError("selectolax's LexborNode is not laid out as expected")
+    page = LexborHTMLParser(
+        '<p class="a" id>One <b title="">two</b></p><svg viewBox="0 0 1 1"><a href="/x">'
+        '</a></svg><math><mi>x</mi></math>'
+    )
+    namespaces = {"svg": NS_SVG, "a": NS_SVG, "math": NS_MATH, "mi": NS_MATH}
+    for given in page.root.traverse(include_text=True):
+        _check_layout(<Node *><size_t>given.mem_id, namespaces.get(given.tag, NS_HTML))
+        made = _node(<void *><size_t>given.mem_id, page)
+        if (
+            made.mem_id != given.mem_id
+            or made.parser is not page
+            or made.tag != given.tag
+            or made != given
+            or made.text() != given.text()
+            or made.attributes != given.attributes
+            or made.parent.mem_id != given.parent.mem_id
+        ):
+            raise ImportError(f"a node made for <{given.tag}> is not selectolax's own")
+
+
+_bind()
+_check()

@@ -1,0 +1,269 @@
+"""The element finder (``scraper/find.py``, compiled in ``scraper/_find.pyx``): it finds
+what lexbor's ``css`` finds, in the same order and with the same repeats, gives
+selectolax's own nodes, and lexbor's queries take over where it is missing, turned off
+or asked for a node it does not read."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from scraper import attribution, blocks, clean, embedded, find
+from scraper.find import (
+    PYTHON_FIND_ENV,
+    Selector,
+    choose_finder,
+    find_all,
+    find_each,
+    find_first,
+    parse,
+    selector,
+)
+
+
+def compiled() -> Any:
+    """The compiled finder; where the extension is not built it is skipped, but on CI
+    (which has a compiler) it must be there."""
+    try:
+        from scraper import _find
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("the compiled finder is not built here")
+    return _find
+
+
+PAGE = """<html lang="en"><head><meta name="author" content="A"><meta property="og:title"
+content="T"><meta itemprop="name" content="M"><link rel="CANONICAL" href="/c">
+<script type="Application/LD+JSON">{}</script><script>var x</script></head><body>
+<article class="Story BYLINE-box" id="main-Byline"><h1 class="Title">Headline</h1>
+<div class="standfirst dek" data-testid="lead" hidden>Lead <b class="byline">b</b></div>
+<p class="caption">One <a href="/a" rel="Author">Name</a> <a>no href</a></p>
+<p class="Caption">Two <i>x</i></p><div class="Café ÉCLAIR" id="Über">non-ASCII</div>
+<div itemprop="sourceOrganization"><span itemprop="name">Org</span>
+<meta itemprop="name" content="Org2"></div><div itemprop="author"><b itemprop="name">W</b>
+</div><table><tr><td><table><tr><td><h2>Cell</h2><p>p</p></td></tr></table></td></tr>
+</table><figure><img alt="a" src="x"><img src="y"><figcaption>Cap</figcaption></figure>
+<div style="display:none">x</div><div style="display: none" aria-label="Menu">y</div>
+<pre><code class="comment">c</code></pre><nav role="navigation"><a href="#">n</a></nav>
+<time datetime="2024-01-01">d</time><span itemprop="datePublished" content="2024">d</span>
+<svg><a href="/s" rel="AUTHOR"><title class="byline">t</title></a><script
+type="APPLICATION/LD+JSON"></script></svg><math><mi class="Dek">x</mi></math>
+<div data-scraper-block="1"><p data-scraper-block="2">marked</p></div>
+<my-card class="story-card" role="heading">custom</my-card><B>bold</B><STRONG>s</STRONG>
+</article><footer class="source">F <small>s</small> <em>e</em></footer></body></html>"""
+
+SELECTORS = [
+    # tags
+    "p",
+    "html",
+    "h1",
+    "script, style, noscript, template",
+    "p, div, span, small, footer, em, i, strong, b",
+    "h2, h3, h4, h5, h6, [role=heading], b, strong",
+    # attributes present (with a value or without one), a tag and an attribute
+    "[hidden]",
+    "[data-scraper-block]",
+    "meta[property], meta[name]",
+    "img[alt]",
+    "a[href]",
+    "time[datetime]",
+    f"pre, code, {clean.TOKEN_HOLDERS}",
+    f"{clean.CHROME_TAGS}, [{clean.CHROME_MARK}]",
+    # attribute values: case-sensitive, and type and rel case-insensitive on HTML
+    # elements only (the SVG ones keep their case)
+    "[itemprop=datePublished]",
+    "[itemprop=datepublished]",
+    "script[type='application/ld+json']",
+    "link[rel=canonical]",
+    "[rel=author], [itemprop=author]",
+    # substrings: case-sensitive, and with "i" (ASCII letters only fold, as in lexbor)
+    "[class*=aption]",
+    "[style*='display:none'], [style*='display: none']",
+    '[class*="byline" i], [id*="byline" i]',
+    '[class*="DEK" i], [id*="dek" i], [class*="standfirst" i]',
+    '[class*="café" i], [class*="éclair" i], [id*="über" i], [id*="ÜBER" i]',
+    '[class*="" i]',
+    "h2, h3, h4, h5, h6, [class*=title], [class*=headline]",
+    # descendants: the ancestor may lie above the node searched from
+    "[itemprop=sourceOrganization] [itemprop=name]",
+    "[itemprop=author] [itemprop=name], [rel=author]",
+    "article h1",
+    "table table, h1, h2",
+    "p a",
+    "h1, article, [itemprop=articleBody]",
+]
+
+
+def _ids(nodes: list[LexborNode]) -> list[int]:
+    return [n.mem_id for n in nodes]
+
+
+def _every_node(tree: LexborHTMLParser) -> list[LexborNode]:
+    assert tree.root is not None
+    return [n for n in tree.root.traverse() if n.tag != "-text"]
+
+
+@pytest.mark.parametrize("css", SELECTORS)
+def test_the_finder_finds_what_lexbor_finds_from_every_node(css: str):
+    finder = compiled()
+    tree = LexborHTMLParser(PAGE)
+    query = parse(css, finder)
+    for node in _every_node(tree):
+        assert _ids(finder.find(node, query)) == _ids(node.css(css)), node.tag
+        first = finder.find(node, query, True)
+        expected = node.css_first(css)
+        assert _ids(first) == ([expected.mem_id] if expected is not None else [])
+
+
+def test_the_pages_matches_are_what_the_selectors_say():
+    compiled()
+    tree = LexborHTMLParser(PAGE)
+    root = tree.root
+
+    def tags(css: str) -> list[str | None]:
+        return [n.tag for n in find_all(root, selector(css))]
+
+    assert tags("script[type='application/ld+json']") == ["script"]  # not the SVG one
+    assert tags("[rel=author]") == ["a"]
+    assert tags('[class*="byline" i], [id*="byline" i]') == ["article", "article", "b", "title"]
+    # only ASCII letters fold: "café" is in the class, "über" is not "Über"
+    assert tags('[class*="CAFé" i], [id*="über" i]') == ["div"]
+    assert tags('[class*="éclair" i]') == []
+    assert tags("[hidden]") == ["div"]
+    assert tags("table table, h1, h2") == ["h1", "table", "h2"]
+
+
+def test_one_walk_finds_what_each_query_finds():
+    compiled()
+    tree = LexborHTMLParser(PAGE)
+    chosen = tuple(selector(css) for css in SELECTORS)
+    for node in _every_node(tree)[:40]:
+        each = find_each(node, chosen)
+        assert [_ids(found) for found in each] == [_ids(node.css(css)) for css in SELECTORS]
+    assert find_each(None, chosen[:2]) == [[], []]
+
+
+def test_long_values_are_matched_without_the_lower_cased_copy():
+    compiled()
+    value = "x" * 300 + "Byline" + "y" * 300  # longer than the copy made for "i"
+    tree = LexborHTMLParser(f'<div class="{value}">a</div><div class="{value[:299]}">b</div>')
+    css = '[class*="BYLINE" i], [class*="xByl" i], [class*=Byline], [class*=byline]'
+    found = find_all(tree.root, selector(css))
+    assert [n.text() for n in found] == ["a", "a", "a"]
+    assert _ids(found) == _ids(tree.root.css(css))  # type: ignore[union-attr]
+
+
+def test_an_element_is_listed_once_for_each_selector_it_matches():
+    compiled()
+    tree = LexborHTMLParser('<div class="a" id="a" role="x"><p class="a">t</p></div>')
+    found = find_all(tree.body, selector("[class], [id], p, [role]"))
+    assert [n.tag for n in found] == ["div", "div", "div", "p", "p"]
+    assert found[0] is not found[1]  # a node of its own each time, as lexbor gives
+    assert _ids(found) == _ids(tree.body.css("[class], [id], p, [role]"))  # type: ignore[union-attr]
+
+
+def test_removed_elements_are_not_found():
+    compiled()
+    tree = LexborHTMLParser("<div><p class=x>a<p class=x>b</p></div><p class=x>c</p>")
+    chosen = selector("[class*=x]")
+    first = find_all(tree.root, chosen)[0]
+    first.decompose()
+    found = find_all(tree.root, chosen)
+    assert [n.text() for n in found] == ["b", "c"]
+    assert _ids(found) == _ids(tree.root.css("[class*=x]"))  # type: ignore[union-attr]
+
+
+def test_the_nodes_found_are_selectolax_s_own():
+    compiled()
+    tree = LexborHTMLParser('<div id="d"><p class="a" title>One <b>two</b></p><i>x</i></div>')
+    before = sys.getrefcount(tree)
+    ours = find_all(tree.root, selector("p"))[0]
+    theirs = tree.css_first("p")
+    assert type(ours) is LexborNode and ours.parser is tree
+    assert ours == theirs and ours.mem_id == theirs.mem_id
+    assert ours.text() == "One two" and ours.html == theirs.html
+    assert ours.attributes == {"class": "a", "title": None}
+    assert ours.parent is not None and ours.parent.attributes["id"] == "d"
+    assert [n.tag for n in ours.css("b")] == ["b"]
+    ours.attrs["data-x"] = "1"
+    assert theirs.attributes["data-x"] == "1"
+    ours.decompose()
+    assert tree.css("p") == [] and tree.body is not None
+    assert tree.body.text() == "x"
+    del ours, theirs
+    assert sys.getrefcount(tree) == before  # each node holds the parser once, then lets go
+
+
+def test_the_nodes_keep_their_tree_alive():
+    compiled()
+    node = find_all(LexborHTMLParser("<p>kept <b>alive</b></p>").root, selector("p"))[0]
+    assert node.text() == "kept alive"
+
+
+def test_every_selector_the_package_uses_is_compiled():
+    compiled()
+    extract = importlib.import_module("scraper.extract")
+    if os.environ.get(PYTHON_FIND_ENV) == "1":
+        pytest.skip("the finder is turned off")
+    used = [
+        value
+        for module in (attribution, blocks, clean, embedded, extract)
+        for value in vars(module).values()
+        if isinstance(value, Selector)
+    ]
+    used += [clean.token_selector(w) for w in (extract.STANDFIRST_TOKENS, clean.SOURCE_TOKENS)]
+    assert len(used) > 20
+    assert [s.css for s in used if s.query is None] == []
+
+
+@pytest.mark.parametrize("css", [".story", "#main", "div > p", "p:not(.x)", "a[href^=x]", "*"])
+def test_selectors_the_finder_does_not_know_are_refused(css: str):
+    finder = compiled()
+    with pytest.raises(ValueError, match="does not know|empty"):
+        parse(css, finder)
+
+
+def test_lexbor_answers_for_a_fragment():
+    compiled()
+    tree = LexborHTMLParser("<p>a</p><div><p>b</p></div>", is_fragment=True)
+    assert tree.root is not None
+    found = find_all(tree.root, selector("p, div"))
+    assert _ids(found) == _ids(tree.root.css("p, div"))
+    assert [n.tag for n in found] == ["p", "div", "p"]
+
+
+def test_lexbor_answers_where_a_selector_has_no_query():
+    tree = LexborHTMLParser("<p>a</p><p>b</p>")
+    assert [n.text() for n in find_all(tree.root, Selector("p"))] == ["a", "b"]
+    assert find_first(tree.root, Selector("p")).text() == "a"  # type: ignore[union-attr]
+    assert find_all(None, Selector("p")) == [] and find_first(None, Selector("p")) is None
+
+
+def test_lexbor_answers_when_the_finder_is_turned_off():
+    code = "from scraper import find; print(find.FINDER, find.selector('p').query)"
+    env = {**os.environ, PYTHON_FIND_ENV: "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == f"lexbor ({PYTHON_FIND_ENV}=1) None", out.stderr
+
+
+def test_lexbor_answers_when_the_finder_is_missing(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv(PYTHON_FIND_ENV, raising=False)
+
+    def missing() -> Any:
+        raise ImportError("not built")
+
+    assert choose_finder(missing) == (None, "lexbor (no compiled finder: not built)")
+
+
+def test_the_finder_is_used_where_it_is_built():
+    compiled()
+    if os.environ.get(PYTHON_FIND_ENV) != "1":
+        assert find.FINDER == "compiled"
+        assert selector("p").query is not None
