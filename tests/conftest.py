@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +30,17 @@ def fixture_html(name: str) -> bytes:
 async def public_resolver(host: str, port: int) -> list[str]:
     """Every test host resolves to a public documentation address."""
     return ["93.184.216.34"]
+
+
+def compiled_module(name: str) -> Any:
+    """The compiled extension ``scraper.<name>``; where it is not built the test is
+    skipped, but on CI (which has a compiler) it must be there."""
+    try:
+        return importlib.import_module(f"scraper.{name}")
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"scraper.{name} is not built here")
 
 
 def write_config(tmp_path: Path, sources: list[dict], **extra: object) -> Path:

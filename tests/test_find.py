@@ -26,17 +26,12 @@ from scraper.find import (
     selector,
 )
 
+from .conftest import compiled_module
+
 
 def compiled() -> Any:
-    """The compiled finder; where the extension is not built it is skipped, but on CI
-    (which has a compiler) it must be there."""
-    try:
-        from scraper import _find
-    except ImportError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip("the compiled finder is not built here")
-    return _find
+    """The compiled finder (skipped where it is not built, but never on CI)."""
+    return compiled_module("_find")
 
 
 PAGE = """<html lang="en"><head><meta name="author" content="A"><meta property="og:title"

@@ -42,17 +42,12 @@ from scraper.clean import (
 )
 from scraper.normalise import normalise_space
 
+from .conftest import compiled_module
+
 
 def compiled() -> Any:
-    """The compiled walk; where the extension is not built it is skipped, but on CI
-    (which has a compiler) it must be there."""
-    try:
-        from scraper import _walk
-    except ImportError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip("the compiled walk is not built here")
-    return compiled_walk(_walk)
+    """The compiled walk (skipped where it is not built, but never on CI)."""
+    return compiled_walk(compiled_module("_walk"))
 
 
 PAGES = {
