@@ -18,19 +18,9 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp
 
 
-cdef extern from "<dlfcn.h>" nogil:
-    void *dlopen(const char *filename, int flags)
-    void *dlsym(void *handle, const char *symbol)
-    char *dlerror()
-    int RTLD_NOW
-    int RTLD_NOLOAD
-
-ctypedef unsigned char uchar
-
-ctypedef size_t (*tag_id_fn)(void *node) noexcept nogil
-ctypedef void *(*node_fn)(void *node) noexcept nogil
-ctypedef int (*type_fn)(void *node) noexcept nogil
-ctypedef const uchar *(*name_fn)(void *obj, size_t *length) noexcept nogil
+from ._lexbor cimport (
+    name_fn, node_fn, selectolax_library, symbol, tag_id_fn, type_fn, uchar
+)
 
 # lexbor's node type of an element and namespace id of HTML (lexbor/dom/interfaces/
 # node.h, lexbor/ns/const.h)
@@ -107,13 +97,6 @@ ctypedef struct Attribute:
     void *next
 
 
-cdef void *_symbol(void *library, bytes name) except NULL:
-    cdef void *found = dlsym(library, name)
-    if found == NULL:
-        raise ImportError(f"lexbor's {name.decode()} not found in selectolax's extension")
-    return found
-
-
 cdef object LexborNode
 cdef PyTypeObject *node_type
 cdef tuple NO_ARGUMENTS = ()
@@ -125,20 +108,17 @@ def _bind():
     global attribute_value_of, LexborNode, node_type
     import selectolax.lexbor
 
-    path = selectolax.lexbor.__file__.encode()
-    cdef void *library = dlopen(path, RTLD_NOW | RTLD_NOLOAD)
-    if library == NULL:
-        raise ImportError(f"selectolax's extension not loaded: {dlerror().decode()}")
-    tag_id_of = <tag_id_fn>_symbol(library, b"lxb_dom_node_tag_id_noi")
-    first_child_of = <node_fn>_symbol(library, b"lxb_dom_node_first_child_noi")
-    next_of = <node_fn>_symbol(library, b"lxb_dom_node_next_noi")
-    parent_of = <node_fn>_symbol(library, b"lxb_dom_node_parent_noi")
-    type_of = <type_fn>_symbol(library, b"lxb_dom_node_type_noi")
-    local_name_of = <name_fn>_symbol(library, b"lxb_dom_element_local_name")
-    first_attribute_of = <node_fn>_symbol(library, b"lxb_dom_element_first_attribute_noi")
-    next_attribute_of = <node_fn>_symbol(library, b"lxb_dom_element_next_attribute_noi")
-    attribute_local_name_of = <name_fn>_symbol(library, b"lxb_dom_attr_local_name_noi")
-    attribute_value_of = <name_fn>_symbol(library, b"lxb_dom_attr_value_noi")
+    cdef void *library = selectolax_library()
+    tag_id_of = <tag_id_fn>symbol(library, b"lxb_dom_node_tag_id_noi")
+    first_child_of = <node_fn>symbol(library, b"lxb_dom_node_first_child_noi")
+    next_of = <node_fn>symbol(library, b"lxb_dom_node_next_noi")
+    parent_of = <node_fn>symbol(library, b"lxb_dom_node_parent_noi")
+    type_of = <type_fn>symbol(library, b"lxb_dom_node_type_noi")
+    local_name_of = <name_fn>symbol(library, b"lxb_dom_element_local_name")
+    first_attribute_of = <node_fn>symbol(library, b"lxb_dom_element_first_attribute_noi")
+    next_attribute_of = <node_fn>symbol(library, b"lxb_dom_element_next_attribute_noi")
+    attribute_local_name_of = <name_fn>symbol(library, b"lxb_dom_attr_local_name_noi")
+    attribute_value_of = <name_fn>symbol(library, b"lxb_dom_attr_value_noi")
     LexborNode = selectolax.lexbor.LexborNode
     node_type = <PyTypeObject *>LexborNode
 

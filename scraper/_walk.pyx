@@ -18,19 +18,9 @@ from cpython.unicode cimport PyUnicode_DATA, PyUnicode_DecodeASCII, PyUnicode_De
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy
 
-cdef extern from "<dlfcn.h>" nogil:
-    void *dlopen(const char *filename, int flags)
-    void *dlsym(void *handle, const char *symbol)
-    char *dlerror()
-    int RTLD_NOW
-    int RTLD_NOLOAD
-
-ctypedef unsigned char uchar
-
-ctypedef size_t (*tag_id_fn)(void *node) noexcept nogil
-ctypedef void *(*node_fn)(void *node) noexcept nogil
-ctypedef int (*type_fn)(void *node) noexcept nogil
-ctypedef const uchar *(*name_fn)(void *obj, size_t *length) noexcept nogil
+from ._lexbor cimport (
+    name_fn, node_fn, selectolax_library, symbol, tag_id_fn, type_fn, uchar
+)
 ctypedef uchar *(*text_fn)(void *node, size_t *length) noexcept nogil
 ctypedef void *(*free_text_fn)(void *document, uchar *text) noexcept nogil
 ctypedef void *(*set_attribute_fn)(
@@ -66,36 +56,24 @@ cdef free_text_fn free_text
 cdef set_attribute_fn set_attribute_of
 
 
-cdef void *_symbol(void *library, bytes name) except NULL:
-    cdef void *found = dlsym(library, name)
-    if found == NULL:
-        raise ImportError(f"lexbor's {name.decode()} not found in selectolax's extension")
-    return found
-
-
 def _bind():
     global tag_id_of, first_child_of, next_of, parent_of, first_attribute_of
     global next_attribute_of, type_of, element_name_of, attribute_name_of
     global attribute_value_of, text_of, free_text, set_attribute_of
-    import selectolax.lexbor
-
-    path = selectolax.lexbor.__file__.encode()
-    cdef void *library = dlopen(path, RTLD_NOW | RTLD_NOLOAD)
-    if library == NULL:
-        raise ImportError(f"selectolax's extension not loaded: {dlerror().decode()}")
-    tag_id_of = <tag_id_fn>_symbol(library, b"lxb_dom_node_tag_id_noi")
-    first_child_of = <node_fn>_symbol(library, b"lxb_dom_node_first_child_noi")
-    next_of = <node_fn>_symbol(library, b"lxb_dom_node_next_noi")
-    parent_of = <node_fn>_symbol(library, b"lxb_dom_node_parent_noi")
-    type_of = <type_fn>_symbol(library, b"lxb_dom_node_type_noi")
-    element_name_of = <name_fn>_symbol(library, b"lxb_dom_element_qualified_name")
-    first_attribute_of = <node_fn>_symbol(library, b"lxb_dom_element_first_attribute_noi")
-    next_attribute_of = <node_fn>_symbol(library, b"lxb_dom_element_next_attribute_noi")
-    attribute_name_of = <name_fn>_symbol(library, b"lxb_dom_attr_qualified_name")
-    attribute_value_of = <name_fn>_symbol(library, b"lxb_dom_attr_value_noi")
-    text_of = <text_fn>_symbol(library, b"lxb_dom_node_text_content")
-    free_text = <free_text_fn>_symbol(library, b"lxb_dom_document_destroy_text_noi")
-    set_attribute_of = <set_attribute_fn>_symbol(library, b"lxb_dom_element_set_attribute")
+    cdef void *library = selectolax_library()
+    tag_id_of = <tag_id_fn>symbol(library, b"lxb_dom_node_tag_id_noi")
+    first_child_of = <node_fn>symbol(library, b"lxb_dom_node_first_child_noi")
+    next_of = <node_fn>symbol(library, b"lxb_dom_node_next_noi")
+    parent_of = <node_fn>symbol(library, b"lxb_dom_node_parent_noi")
+    type_of = <type_fn>symbol(library, b"lxb_dom_node_type_noi")
+    element_name_of = <name_fn>symbol(library, b"lxb_dom_element_qualified_name")
+    first_attribute_of = <node_fn>symbol(library, b"lxb_dom_element_first_attribute_noi")
+    next_attribute_of = <node_fn>symbol(library, b"lxb_dom_element_next_attribute_noi")
+    attribute_name_of = <name_fn>symbol(library, b"lxb_dom_attr_qualified_name")
+    attribute_value_of = <name_fn>symbol(library, b"lxb_dom_attr_value_noi")
+    text_of = <text_fn>symbol(library, b"lxb_dom_node_text_content")
+    free_text = <free_text_fn>symbol(library, b"lxb_dom_document_destroy_text_noi")
+    set_attribute_of = <set_attribute_fn>symbol(library, b"lxb_dom_element_set_attribute")
 
 
 _bind()
