@@ -424,6 +424,13 @@ cdef inline Node *_following(Node *node, Node *top, bint into) noexcept:
     return NULL if node == top else node.next
 
 
+def nodes_at(root, ids):
+    """LexborNodes of the elements ``ids`` (``mem_id``s of live elements of ``root``'s
+    tree, as the compiled walk gives them), made as ``find`` makes them, by ``mem_id``."""
+    parser = root.parser
+    return {i: _node(<void *><size_t>i, parser) for i in ids}
+
+
 def find(root, Query query, bint first=False):
     """The elements at or under ``root`` (a LexborNode, ``usable``) that match
     ``query``, as ``root.css`` lists them: in document order, an element once for each

@@ -657,29 +657,6 @@ def text_lines(root, tags, children, Py_ssize_t limit):
     return found
 
 
-def mark_nodes(nodes, str mark):
-    """Mark the elements ``nodes`` (``mem_id``s) with an attribute ``mark`` without a
-    value; False, and none marked, where one has a ``mark`` already."""
-    cdef bytes name = mark.encode("utf-8")
-    cdef size_t length
-    cdef const uchar *found
-    cdef void *attribute
-    cdef list pointers = [<size_t>n for n in nodes]
-    for item in pointers:
-        if item == 0 or type_of(<void *>(<size_t>item)) != NODE_ELEMENT:
-            raise ValueError("not an element")
-        attribute = first_attribute_of(<void *>(<size_t>item))
-        while attribute != NULL:
-            found = attribute_name_of(attribute, &length)
-            if length == <size_t>len(name) and memcmp(found, <const char *>name, length) == 0:
-                return False
-            attribute = next_attribute_of(attribute)
-    for item in pointers:
-        if set_attribute_of(<void *>(<size_t>item), name, len(name), b"", 0) == NULL:
-            raise MemoryError("lexbor could not set the attribute")
-    return True
-
-
 cdef long *_grown(long *array, Py_ssize_t size) except NULL:
     cdef long *grown = <long *>realloc(array, size * sizeof(long))
     if grown == NULL:

@@ -36,11 +36,10 @@ from .clean import (
     compiled,
     having_tokens,
     node_text,
-    take_marked,
     token_selector,
     tokens,
 )
-from .find import find_all, find_each, find_first, selector
+from .find import find_all, find_each, find_first, nodes_at, selector
 from .models import FeedOrigin
 from .normalise import normalise_space
 
@@ -410,17 +409,14 @@ def read_clues(
     return clues
 
 
-# Marks the credit lines the compiled walk found, while lexbor lists them.
-LINE_MARK = "data-scraper-line"
 _text_lines = compiled("text_lines")
-_mark_nodes = compiled("mark_nodes")
 
 
 def credit_lines(root: LexborNode) -> list[str]:
     """The short texts of elements that hold only text and hint at a credit, and are
-    not about an image; the compiled walk reads the texts where it is built, and
-    lexbor is asked only for the elements whose text hints at a credit."""
-    if _text_lines is None or _mark_nodes is None:
+    not about an image; the compiled walk reads the texts where it is built, and nodes
+    are made only for the elements whose text hints at a credit."""
+    if _text_lines is None:
         return python_credit_lines(root)
     limit = MAX_CREDIT_CHARS * 2
     hits = [
@@ -428,10 +424,9 @@ def credit_lines(root: LexborNode) -> list[str]:
     ]
     if not hits:
         return []
-    ids = {i for i, _ in hits}
-    if not _mark_nodes(ids, LINE_MARK):  # the page marks some itself
+    nodes = nodes_at(root, {i for i, _ in hits})
+    if nodes is None:
         return python_credit_lines(root)
-    nodes = take_marked(root, LINE_MARK, ids)
     return [
         line
         for i, text in hits

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import import_module
@@ -218,17 +217,6 @@ def compiled(name: str) -> Any:
         return getattr(import_module(f"{__package__}._walk"), name)
     except (ImportError, AttributeError):
         return None
-
-
-def take_marked(root: LexborNode, mark: str, ids: Collection[int]) -> dict[int, LexborNode]:
-    """The elements ``ids`` marked with ``mark`` under ``root``, by ``mem_id``, their
-    marks taken away (the page's own marks on other elements are left)."""
-    found = {}
-    for node in root.css(f"[{mark}]"):
-        if node.mem_id in ids:
-            del node.attrs[mark]
-            found[node.mem_id] = node
-    return found
 
 
 def with_tokens(root: LexborNode, words: frozenset[str]) -> list[LexborNode]:

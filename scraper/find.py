@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import import_module
@@ -200,3 +201,11 @@ def find_first(node: LexborNode | None, chosen: Selector) -> LexborNode | None:
         found = _finder.find(node, chosen.query, True)
         return found[0] if found else None
     return node.css_first(chosen.css)
+
+
+def nodes_at(root: LexborNode, ids: Iterable[int]) -> dict[int, LexborNode] | None:
+    """The nodes of the elements ``ids`` (``mem_id``s of live elements of ``root``'s
+    tree) by ``mem_id``; None where the compiled finder is not used."""
+    if _finder is None or not _finder.usable(root):
+        return None
+    return _finder.nodes_at(root, ids)

@@ -9,7 +9,6 @@ from selectolax.lexbor import LexborHTMLParser
 
 from scraper import attribution
 from scraper.attribution import (
-    LINE_MARK,
     agencies,
     agency_in_byline,
     agency_in_credit,
@@ -323,7 +322,7 @@ def test_the_compiled_credit_lines_are_those_selectolax_s_nodes_give():
 
 
 def test_credit_lines_leave_a_page_s_own_marks():
-    html = f"<p {LINE_MARK}>Source: Reuters</p><p>Source: AP</p>"
+    html = "<p data-scraper-line>Source: Reuters</p><p>Source: AP</p>"
     tree = LexborHTMLParser(html)
     assert tree.body is not None
     before = tree.html
