@@ -15,7 +15,10 @@ out much shorter than an independent estimate of it) is counted per side.
 Each corpus folder holds `truth.jsonl` and `pages/<id>.html.gz` (format and metrics in
 the corpora README). The pages are decompressed and decoded once, up front, and both
 sides get the same `str`. Quality comes from the first round; speed is the best total
-time per side over `--rounds` rounds, with the order of the sides alternating.
+time per side over `--rounds` rounds, with the order of the sides alternating. The
+rounds run as in an extraction worker after its first page: what the process has loaded
+is out of the garbage collector's full passes (``scraper.extract.settle_process``), for
+both sides.
 """
 
 from __future__ import annotations
@@ -420,6 +423,9 @@ def main(argv: list[str] | None = None) -> int:
     for corpus in corpora:  # warm-up, untimed
         for fn in sides.values():
             run_side(fn, corpus.pages[:WARMUP_PAGES])
+    from scraper.extract import settle_process
+
+    settle_process()
 
     figures: dict[str, dict[str, Any]] = {}
     for corpus in corpora:

@@ -3,6 +3,7 @@ for every worker count, workers that end with the pool and with the process that
 runs it."""
 
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -117,6 +118,19 @@ def test_one_worker_is_one_worker_process_and_in_process_is_this_one():
         [(_, (_, here_pid, _))] = pool.map(page)
     assert worker_pid != os.getpid()
     assert here_pid == os.getpid()
+
+
+def frozen_objects(page: Fetched, timeout: float) -> int:
+    """Stands in for ``extract_page``: how many objects the worker keeps out of the
+    garbage collector's passes."""
+    return gc.get_freeze_count()
+
+
+def test_a_worker_leaves_what_it_has_loaded_out_of_full_collections_after_its_first_page():
+    with ExtractPool(1, 5, task=frozen_objects) as pool:  # type: ignore[arg-type]
+        counts = [outcome for _, outcome in pool.map(scripted_pages("fast", "fast"))]
+    assert counts[0] == 0  # the first page loads what extraction needs
+    assert counts[1] > 1000  # then the modules are settled
 
 
 @pytest.mark.parametrize("workers", [1, 2])
