@@ -52,49 +52,6 @@ cdef struct Node:
     int16_t flags
 
 
-cdef _check(
-    int features,
-    const int32_t[:] roots,
-    const int32_t[:] feature,
-    const double[:] threshold,
-    const uint64_t[:] categories,
-    const int32_t[:] children,
-    const int32_t[:] flags,
-    const double[:] value,
-    const int32_t[:] categorical,
-):
-    """ValueError unless the arrays make trees this module walks safely: every index
-    within its array, a split's children after it (so a walk ends), a leaf leading to
-    itself, and each kind of split reading its kind of feature."""
-    cdef Py_ssize_t n = feature.shape[0], i
-    cdef bint leaf, category
-    if not 0 < features < 2**15:
-        raise ValueError(f"{features} features")
-    if not n or not n == threshold.shape[0] == categories.shape[0] == children.shape[0]:
-        raise ValueError("nodes without all their fields")
-    if not n == flags.shape[0] == value.shape[0]:
-        raise ValueError("nodes without all their fields")
-    kinds = bytearray(features)
-    for i in range(categorical.shape[0]):
-        if not 0 <= categorical[i] < features:
-            raise ValueError("a categorical feature the model does not have")
-        kinds[categorical[i]] = 1
-    for i in range(roots.shape[0]):
-        if not 0 <= roots[i] < n:
-            raise ValueError("a tree without its root")
-    for i in range(n):
-        if not 0 <= feature[i] < features:
-            raise ValueError("a node reads a feature the model does not have")
-        leaf = children[i] == i
-        category = kinds[feature[i]] == 1
-        if leaf and (category or categories[i] or flags[i] != NAN_LEFT or threshold[i] != INFINITY):
-            raise ValueError("a leaf that does not lead to itself")
-        if not leaf and not (i < children[i] < n - 1 and category == (categories[i] != 0)):
-            raise ValueError("a split whose children or feature are out of place")
-        if not leaf and not 0 <= flags[i] <= (NAN_LEFT | ZERO_FLIP):
-            raise ValueError("a split with unknown flags")
-
-
 cdef class Forest:
     """A stage's trees; ``predict`` fills ``out`` with the probabilities of ``x``'s
     rows."""
@@ -106,12 +63,14 @@ cdef class Forest:
     cdef readonly int trees, features
     cdef readonly double sigmoid
     cdef readonly bint plain  # no split treats NaN otherwise than as 0.0
+    cdef bint ready  # made, and its arrays checked
 
     def __cinit__(self):
         self.nodes = NULL
         self.values = NULL
         self.roots = NULL
         self.categorical = NULL
+        self.ready = False
 
     def __init__(
         self,
@@ -126,19 +85,50 @@ cdef class Forest:
         const double[:] value,
         const int32_t[:] categorical,
     ):
+        """ValueError unless the arrays make trees this module walks safely: every
+        index within its array, a split's children after it (so a walk ends), a leaf
+        leading to itself, and each kind of split reading its kind of feature."""
         cdef Py_ssize_t n = feature.shape[0], i
-        _check(features, roots, feature, threshold, categories, children, flags, value, categorical)
+        cdef bint leaf, category
+        if not 0 < features < 2**15:
+            raise ValueError(f"{features} features")
+        if not n or not n == threshold.shape[0] == categories.shape[0] == children.shape[0]:
+            raise ValueError("nodes without all their fields")
+        if not n == flags.shape[0] == value.shape[0]:
+            raise ValueError("nodes without all their fields")
+        if self.nodes != NULL:
+            raise ValueError("a Forest is made once")
         self.features = features
         self.sigmoid = sigmoid
         self.trees = roots.shape[0]
-        self.nodes = <Node *>malloc(max(n, 1) * sizeof(Node))
-        self.values = <double *>malloc(max(n, 1) * sizeof(double))
+        self.nodes = <Node *>malloc(n * sizeof(Node))
+        self.values = <double *>malloc(n * sizeof(double))
         self.roots = <int32_t *>malloc(max(self.trees, 1) * sizeof(int32_t))
-        self.categorical = <bint *>malloc(max(features, 1) * sizeof(bint))
+        self.categorical = <bint *>malloc(features * sizeof(bint))
         if not (self.nodes and self.values and self.roots and self.categorical):
             raise MemoryError()
+        for i in range(features):
+            self.categorical[i] = False
+        for i in range(categorical.shape[0]):
+            if not 0 <= categorical[i] < features:
+                raise ValueError("a categorical feature the model does not have")
+            self.categorical[categorical[i]] = True
+        for i in range(self.trees):
+            if not 0 <= roots[i] < n:
+                raise ValueError("a tree without its root")
+            self.roots[i] = roots[i]
         self.plain = True
         for i in range(n):
+            if not 0 <= feature[i] < features:
+                raise ValueError("a node reads a feature the model does not have")
+            leaf = children[i] == i
+            category = self.categorical[feature[i]]
+            if leaf and (category or categories[i] or flags[i] != NAN_LEFT or threshold[i] != INFINITY):
+                raise ValueError("a leaf that does not lead to itself")
+            if not leaf and not (i < children[i] < n - 1 and category == (categories[i] != 0)):
+                raise ValueError("a split whose children or feature are out of place")
+            if not 0 <= flags[i] <= (NAN_LEFT | ZERO_FLIP):
+                raise ValueError("a split with unknown flags")
             if not categories[i] and (
                 flags[i] & ZERO_FLIP or (flags[i] & NAN_LEFT != 0) != (0.0 <= threshold[i])
             ):
@@ -151,12 +141,7 @@ cdef class Forest:
             self.nodes[i].feature = <int16_t>feature[i]
             self.nodes[i].flags = <int16_t>flags[i]
             self.values[i] = value[i]
-        for i in range(self.trees):
-            self.roots[i] = roots[i]
-        for i in range(features):
-            self.categorical[i] = False
-        for i in range(categorical.shape[0]):
-            self.categorical[categorical[i]] = True
+        self.ready = True
 
     def __dealloc__(self):
         free(self.nodes)
@@ -172,6 +157,8 @@ cdef class Forest:
         cdef double *numbers
         cdef uint64_t *categories
         cdef double scores[BATCH]
+        if not self.ready:
+            raise ValueError("a Forest whose arrays were refused")
         if x.shape[1] != width:
             raise ValueError(f"{x.shape[1]} features, the model reads {width}")
         if out.shape[0] != rows:

@@ -321,3 +321,16 @@ def test_the_compiled_evaluator_refuses_trees_without_all_their_arrays(
     forest.roots = forest.roots + len(forest.children)
     with pytest.raises(ValueError, match="root"):
         module.Forest(*forest.arrays())
+
+
+def test_a_compiled_forest_is_made_once_and_predicts_only_once_made(
+    booster: lightgbm.Booster,
+):
+    module = compiled_module("_trees")
+    arrays = read_forest(booster.model_to_string()).arrays()
+    forest = module.Forest(*arrays)
+    with pytest.raises(ValueError, match="made once"):
+        forest.__init__(*arrays)
+    unmade = module.Forest.__new__(module.Forest)
+    with pytest.raises(ValueError, match="refused"):
+        unmade.predict(np.zeros((1, 5), np.float32), np.zeros(1))
