@@ -15,7 +15,6 @@ class Forest:
         categories: np.ndarray,
         children: np.ndarray,
         flags: np.ndarray,
-        value: np.ndarray,
         categorical: np.ndarray,
     ) -> None: ...
     def predict(self, x: np.ndarray, out: np.ndarray) -> None: ...

@@ -6,9 +6,10 @@ probabilities for the rows of a feature matrix, bit for bit those of
 ``scraper.trees.read_forest`` reads the model text into flat arrays; ``Forest``
 packs them into one array of 16-byte nodes. A batch of rows goes through each tree
 together, one level a step, and no decision is a branch: a split's two children are
-next to each other (the right one after the left one), so the child is a sum; a leaf
-is a node that leads to itself. The walk of a tree ends at the first step no row
-moves.
+next to each other (the right one after the left one), so the child is a sum. A leaf
+is a node that leads to itself: its threshold is its value and its feature one past
+the model's, always -inf, so it sends every row "left", to itself. The walk of a tree
+ends at the first step no row moves.
 
 A row is read once into two buffers: its numerical features as LightGBM reads them
 (as doubles, values it reads as zero made zero), and each categorical feature as a
@@ -41,7 +42,7 @@ DEF CATEGORY_HIGH = 64.0
 
 
 cdef union Test:
-    double threshold  # a numerical split's
+    double threshold  # a numerical split's; a leaf's value
     uint64_t categories  # a categorical split's bitset
 
 
@@ -57,7 +58,6 @@ cdef class Forest:
     rows."""
 
     cdef Node *nodes
-    cdef double *values
     cdef int32_t *roots
     cdef bint *categorical
     cdef readonly int trees, features
@@ -67,7 +67,6 @@ cdef class Forest:
 
     def __cinit__(self):
         self.nodes = NULL
-        self.values = NULL
         self.roots = NULL
         self.categorical = NULL
         self.ready = False
@@ -82,7 +81,6 @@ cdef class Forest:
         const uint64_t[:] categories,
         const int32_t[:] children,
         const int32_t[:] flags,
-        const double[:] value,
         const int32_t[:] categorical,
     ):
         """ValueError unless the arrays make trees this module walks safely: every
@@ -90,11 +88,11 @@ cdef class Forest:
         leading to itself, and each kind of split reading its kind of feature."""
         cdef Py_ssize_t n = feature.shape[0], i
         cdef bint leaf, category
-        if not 0 < features < 2**15:
+        if not 0 < features < 2**15 - 1:
             raise ValueError(f"{features} features")
         if not n or not n == threshold.shape[0] == categories.shape[0] == children.shape[0]:
             raise ValueError("nodes without all their fields")
-        if not n == flags.shape[0] == value.shape[0]:
+        if n != flags.shape[0]:
             raise ValueError("nodes without all their fields")
         if self.nodes != NULL:
             raise ValueError("a Forest is made once")
@@ -102,10 +100,9 @@ cdef class Forest:
         self.sigmoid = sigmoid
         self.trees = roots.shape[0]
         self.nodes = <Node *>malloc(n * sizeof(Node))
-        self.values = <double *>malloc(n * sizeof(double))
         self.roots = <int32_t *>malloc(max(self.trees, 1) * sizeof(int32_t))
         self.categorical = <bint *>malloc(features * sizeof(bint))
-        if not (self.nodes and self.values and self.roots and self.categorical):
+        if not (self.nodes and self.roots and self.categorical):
             raise MemoryError()
         for i in range(features):
             self.categorical[i] = False
@@ -119,17 +116,17 @@ cdef class Forest:
             self.roots[i] = roots[i]
         self.plain = True
         for i in range(n):
-            if not 0 <= feature[i] < features:
-                raise ValueError("a node reads a feature the model does not have")
             leaf = children[i] == i
-            category = self.categorical[feature[i]]
-            if leaf and (category or categories[i] or flags[i] != NAN_LEFT or threshold[i] != INFINITY):
+            if leaf and (feature[i] != features or categories[i] or flags[i] or isnan(threshold[i])):
                 raise ValueError("a leaf that does not lead to itself")
+            if not leaf and not 0 <= feature[i] < features:
+                raise ValueError("a split on a feature the model does not have")
+            category = not leaf and self.categorical[feature[i]]
             if not leaf and not (i < children[i] < n - 1 and category == (categories[i] != 0)):
                 raise ValueError("a split whose children or feature are out of place")
             if not 0 <= flags[i] <= (NAN_LEFT | ZERO_FLIP):
                 raise ValueError("a split with unknown flags")
-            if not categories[i] and (
+            if not (leaf or categories[i]) and (
                 flags[i] & ZERO_FLIP or (flags[i] & NAN_LEFT != 0) != (0.0 <= threshold[i])
             ):
                 self.plain = False
@@ -140,12 +137,10 @@ cdef class Forest:
             self.nodes[i].children = children[i]
             self.nodes[i].feature = <int16_t>feature[i]
             self.nodes[i].flags = <int16_t>flags[i]
-            self.values[i] = value[i]
         self.ready = True
 
     def __dealloc__(self):
         free(self.nodes)
-        free(self.values)
         free(self.roots)
         free(self.categorical)
 
@@ -153,14 +148,14 @@ cdef class Forest:
         """Each row's probability into ``out``: the leaves' values summed in tree
         order, then LightGBM's sigmoid (binary_objective.hpp, ConvertOutput)."""
         cdef Py_ssize_t rows = x.shape[0], start, count, g, j
-        cdef int width = self.features
+        cdef int width = self.features + 1  # and the leaves' feature
         cdef double *numbers
         cdef uint64_t *categories
         cdef double scores[BATCH]
         if not self.ready:
             raise ValueError("a Forest whose arrays were refused")
-        if x.shape[1] != width:
-            raise ValueError(f"{x.shape[1]} features, the model reads {width}")
+        if x.shape[1] != self.features:
+            raise ValueError(f"{x.shape[1]} features, the model reads {self.features}")
         if out.shape[0] != rows:
             raise ValueError("out must have a place for each row")
         numbers = <double *>malloc(BATCH * width * sizeof(double))
@@ -172,12 +167,14 @@ cdef class Forest:
         with nogil:
             memset(numbers, 0, BATCH * width * sizeof(double))
             memset(categories, 0, BATCH * width * sizeof(uint64_t))
+            for g in range(BATCH):
+                numbers[g * width + width - 1] = -INFINITY
             # a last batch of fewer rows walks what the buffers hold past them too
             # (the walk ends whatever it holds): their scores are not read
             for start in range(0, rows, BATCH):
                 count = min(BATCH, rows - start)
                 for g in range(count):
-                    for j in range(width):
+                    for j in range(self.features):
                         self._read(x[start + g, j], j, &numbers[g * width], &categories[g * width])
                 self._batch(numbers, categories, scores)
                 for g in range(count):
@@ -213,7 +210,7 @@ cdef class Forest:
         self, const double *numbers, const uint64_t *categories, double *scores, bint plain
     ) noexcept nogil:
         cdef int32_t at[BATCH]
-        cdef int g, t, moving, width = self.features, offset
+        cdef int g, t, moving, width = self.features + 1, offset
         cdef int32_t i
         cdef const Node *node
         cdef double f
@@ -239,4 +236,4 @@ cdef class Forest:
                     moving |= i != at[g]
                     at[g] = i
             for g in range(BATCH):
-                scores[g] += self.values[at[g]]
+                scores[g] += self.nodes[at[g]].test.threshold

@@ -45,17 +45,19 @@ CATEGORICAL_MASK, DEFAULT_LEFT_MASK = 1, 2
 MISSING_ZERO, MISSING_NAN = 1, 2
 # What the compiled evaluator's nodes hold: a feature number in 16 bits, a
 # categorical split's bitset in 64.
-MAX_FEATURES, CATEGORY_WORDS = 2**15, 2
+MAX_FEATURES, CATEGORY_WORDS = 2**15 - 1, 2
+LEAF_FEATURE = -1  # a leaf's feature while the trees are read (then the one past them)
 
 
 @dataclass
 class Forest:
     """A binary model's trees as flat arrays of nodes, a tree's nodes together from
     its root. A split's two children are next to each other (``children`` is the left
-    one); a leaf's ``children`` is itself, its ``threshold`` infinite (every value goes
-    "left") and its ``value`` the leaf's output. A numerical split has its
-    ``threshold`` and its ``flags`` (``NAN_LEFT``, ``ZERO_FLIP``), a categorical one
-    its ``categories`` (LightGBM's bitset, at most 64 bits, never 0)."""
+    one). A numerical split has its ``threshold`` and its ``flags`` (``NAN_LEFT``,
+    ``ZERO_FLIP``), a categorical one its ``categories`` (LightGBM's bitset, at most
+    64 bits, never 0). A leaf's ``children`` is itself, its ``threshold`` the leaf's
+    output, and its ``feature`` the one past the model's, which the compiled
+    evaluator holds at -inf: every value goes "left", to the leaf itself."""
 
     features: int
     sigmoid: float
@@ -65,7 +67,6 @@ class Forest:
     categories: np.ndarray
     children: np.ndarray
     flags: np.ndarray
-    value: np.ndarray
     categorical: np.ndarray  # the features of categorical splits
 
     def arrays(self) -> list[Any]:
@@ -138,19 +139,17 @@ class _Nodes:
     categories: list[int] = field(default_factory=list)
     children: list[int] = field(default_factory=list)
     flags: list[int] = field(default_factory=list)
-    value: list[float] = field(default_factory=list)
     categorical: set[int] = field(default_factory=set)
     numerical: set[int] = field(default_factory=set)
 
     def add(self) -> int:
         """A new node, a leaf until it is made a split; its number."""
         number = len(self.feature)
-        self.feature.append(0)
-        self.threshold.append(math.inf)
+        self.feature.append(LEAF_FEATURE)
+        self.threshold.append(math.nan)
         self.categories.append(0)
         self.children.append(number)
-        self.flags.append(NAN_LEFT)
-        self.value.append(0.0)
+        self.flags.append(0)
         return number
 
     def forest(self, features: int, sigmoid: float) -> Forest:
@@ -158,24 +157,17 @@ class _Nodes:
             raise ValueError("no trees")
         if self.categorical & self.numerical:
             raise ValueError("a feature split both as a category and as a number")
-        # a leaf reads a numerical feature: its infinite threshold sends every value left
-        numerical = sorted(set(range(features)) - self.categorical)
-        if not numerical:
-            raise ValueError("no numerical feature")
-        feature = [
-            numerical[0] if child == node else f
-            for node, (f, child) in enumerate(zip(self.feature, self.children, strict=True))
-        ]
+        feature = np.array(self.feature, np.int32)
+        feature[feature == LEAF_FEATURE] = features
         return Forest(
             features,
             sigmoid,
             np.array(self.roots, np.int32),
-            np.array(feature, np.int32),
+            feature,
             np.array(self.threshold, np.float64),
             np.array(self.categories, np.uint64),
             np.array(self.children, np.int32),
             np.array(self.flags, np.int32),
-            np.array(self.value, np.float64),
             np.array(sorted(self.categorical), np.int32),
         )
 
@@ -199,9 +191,9 @@ def _add_tree(nodes: _Nodes, tree: dict[str, str], features: int) -> None:
     seen = [False] * splits
     for node, place in todo:  # grows while it is read
         if node < 0:
-            if ~node >= leaves:
-                raise ValueError("a leaf the tree does not have")
-            nodes.value[place] = value[~node]
+            if ~node >= leaves or math.isnan(value[~node]):
+                raise ValueError("a leaf the tree does not have, or a leaf without a value")
+            nodes.threshold[place] = value[~node]
             continue
         if node >= splits or seen[node]:
             raise ValueError("splits that do not form a tree")

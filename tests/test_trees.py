@@ -191,6 +191,7 @@ def tree_text(booster: lightgbm.Booster, key: str, change: Any) -> str:
         ("right_child", lambda v: ["-99", *v[1:]]),  # no such leaf
         ("split_feature", lambda v: ["7", *v[1:]]),  # no such feature
         ("num_leaves", lambda v: ["0"]),
+        ("leaf_value", lambda v: ["nan", *v[1:]]),
         ("objective", lambda v: ["regression"]),  # not a binary model
     ],
 )
@@ -314,7 +315,7 @@ def test_the_compiled_evaluator_refuses_trees_without_all_their_arrays(
 ):
     module = compiled_module("_trees")
     forest = read_forest(booster.model_to_string())
-    forest.value = forest.value[1:]
+    forest.flags = forest.flags[1:]
     with pytest.raises(ValueError, match="all their fields"):
         module.Forest(*forest.arrays())
     forest = read_forest(booster.model_to_string())
