@@ -1,9 +1,10 @@
-"""The compiled block walk (``scraper/_walk.pyx``) and element finder
-(``scraper/_find.pyx``); everything else is in pyproject.toml.
+"""The compiled block walk (``scraper/_walk.pyx``), element finder
+(``scraper/_find.pyx``) and tree evaluator (``scraper/_trees.pyx``); everything else
+is in pyproject.toml.
 
 The extensions are optional: where they cannot be built (no C compiler) the package
-installs without them, ``scraper.blocks`` walks the tree in Python and
-``scraper.find`` asks lexbor's CSS queries.
+installs without them, ``scraper.blocks`` walks the tree in Python,
+``scraper.find`` asks lexbor's CSS queries and ``scraper.trees`` LightGBM's predict.
 """
 
 from setuptools import Extension, setup
@@ -22,5 +23,6 @@ setup(
             libraries=["dl"],
             optional=True,
         ),
+        Extension("scraper._trees", ["scraper/_trees.pyx"], optional=True),
     ]
 )

@@ -37,7 +37,7 @@ PHASES = [
     ("fast-path containers", "scraper.extract", "text_containers"),
     ("features", "scraper.blocks", "block_features"),
     ("context features", "scraper.blocks", "context_features"),
-    ("LightGBM", "lightgbm", "Booster.predict"),
+    ("model trees", "scraper.trees", "Trees.predict"),  # compiled, or LightGBM's own
     ("trafilatura", "scraper.extract", "main_text"),
     ("decode and guard", "scraper.blocks", "BlockModel.body"),
     ("read_blocks rest", "scraper.extract", "read_blocks"),

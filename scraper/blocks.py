@@ -10,11 +10,11 @@ the JSON-LD ``articleBody``). ``clean.clean_tree`` then runs on the same tree as
 before (it harvests captions and related cards); which blocks it would keep is one
 more feature, not a cut.
 
-A gradient-boosted model (LightGBM, shipped in ``data/``) gives each block a
-probability of being article text: the first stage reads the features, the second
-also reads the first stage's probabilities in context, and on the pages the model is
-unsure of (and only there) a third also reads trafilatura's decision for each
-block. A small Viterbi pass
+A gradient-boosted model (LightGBM, shipped in ``data/``; ``trees.py`` evaluates its
+trees) gives each block a probability of being article text: the first stage reads
+the features, the second also reads the first stage's probabilities in context, and
+on the pages the model is unsure of (and only there) a third also reads
+trafilatura's decision for each block. A small Viterbi pass
 over "in body / out of body" turns the probabilities into runs of blocks, so a lone
 ad inside the article goes and a short paragraph between two long ones stays. The
 guard then compares the body's length with independent estimates (the JSON-LD
@@ -61,6 +61,7 @@ from .errors import ExtractError
 from .find import find_all, selector
 from .normalise import normalise_space
 from .templates import DomNotes, dom_notes, main_run, without_template
+from .trees import Trees
 
 if TYPE_CHECKING:
     import lightgbm
@@ -1296,15 +1297,15 @@ SURE_OUT, SURE_IN = 0.01, 0.5
 STAGE1_P = len(BLOCK_FEATURES)  # stage 1's probability, a column of the later stages
 
 
-def later_stage(stage: lightgbm.Booster, x: np.ndarray) -> np.ndarray:
+def later_stage(stage: Trees, x: np.ndarray) -> np.ndarray:
     """A later stage's probabilities on the blocks that stage 1 is not sure of."""
     p1 = x[:, STAGE1_P]
     if not len(p1) or p1.max() < SURE_IN:
-        return np.asarray(stage.predict(x, num_threads=1))
+        return stage.predict(x)
     p = p1.astype(np.float64)
     asked = p1 >= SURE_OUT
     if asked.any():
-        p[asked] = stage.predict(x[asked], num_threads=1)
+        p[asked] = stage.predict(x[asked])
     return p
 
 
@@ -1313,7 +1314,8 @@ class BlockModel:
 
     Stage 1 reads the block features; stage 2 also reads stage 1's probabilities in
     context; stage 3, run only on pages the model is unsure of, also reads how much
-    of each block trafilatura's reading of the page holds."""
+    of each block trafilatura's reading of the page holds. ``trees`` predict for the
+    stages (``scraper.trees``: compiled, or LightGBM's own)."""
 
     def __init__(
         self,
@@ -1324,6 +1326,7 @@ class BlockModel:
         self.stage1 = stage1
         self.stage2 = stage2
         self.stage3 = stage3
+        self.trees = [Trees(stage) for stage in (stage1, stage2, stage3) if stage is not None]
         self.guarded: dict[str, int] = {}  # pages the guard changed, by reason
         self.asked_trafilatura = 0  # pages stage 3 read
 
@@ -1346,9 +1349,9 @@ class BlockModel:
 
     def second_stage(self, page: PageBlocks) -> tuple[np.ndarray, np.ndarray]:
         """Stage 2's features (stage 1's probabilities in context) and probabilities."""
-        p = np.asarray(self.stage1.predict(page.features, num_threads=1))
+        p = self.trees[0].predict(page.features)
         second = np.hstack([page.features, context_features(p, page.layout)])
-        return second, later_stage(self.stage2, second)
+        return second, later_stage(self.trees[1], second)
 
     def probabilities(self, page: PageBlocks) -> np.ndarray:
         return self.second_stage(page)[1] if page.texts else np.zeros(0)
@@ -1380,7 +1383,7 @@ class BlockModel:
         if doubt and self.stage3 is not None and fallback is not None:
             overlap = trafilatura_overlap(page.texts, trafilatura())
             third = np.hstack([second, overlap[:, None]])
-            p = later_stage(self.stage3, third)
+            p = later_stage(self.trees[2], third)
         decoded = decode(p, sizes)
         features = page.features
         densities = features[:, LINK_DENSITY].tolist()

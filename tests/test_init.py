@@ -28,6 +28,7 @@ def test_public_api_is_exactly_all():
         "store",
         "store_pg",
         "templates",
+        "trees",
     }
     assert set(scraper.__all__) <= public
     assert public - set(scraper.__all__) <= modules
