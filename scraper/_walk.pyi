@@ -42,5 +42,10 @@ def segment(
 def normalise_ascii(text: str) -> str: ...
 def sample_counts(texts: list[str], limit: int) -> tuple[list[int], list[int]]: ...
 def text_lines(
-    root: LexborNode, tags: Iterable[str], children: Iterable[str], limit: int
+    root: LexborNode,
+    tags: Iterable[str],
+    children: Iterable[str],
+    limit: int,
+    words: Iterable[str] | None = None,
+    marks: str = "",
 ) -> list[tuple[int, str]]: ...

@@ -580,11 +580,84 @@ cdef inline bint _named(void *node, dict names, set wanted) except -1:
     return found
 
 
-cdef object _text(void *element, void *document, bytearray buffer, size_t limit):
+DEF MAX_NEEDLES = 128
+
+
+cdef class _Needles:
+    """What ``text_lines`` looks for in a text's bytes before it decodes it: ASCII
+    ``words`` in either case, and the characters of ``marks`` as they are (their UTF-8
+    bytes). Each is filed under its first byte (a word under both cases of it)."""
+
+    cdef bytes data  # every needle's bytes, one after another
+    cdef Py_ssize_t offsets[MAX_NEEDLES]
+    cdef size_t lengths[MAX_NEEDLES]
+    cdef bint folds[MAX_NEEDLES]
+    cdef int first[256]  # by first byte: where its needles start, and how many
+    cdef int count[256]
+
+    def __init__(self, words, str marks):
+        filed = []
+        for word in words:
+            data = word.encode("ascii")
+            if not data or data != data.lower():
+                raise ValueError(f"not a lower-case ASCII word: {word!r}")
+            filed.append((data[0], data, True))
+            if 97 <= data[0] <= 122:  # a letter: filed under its capital too
+                filed.append((data[0] - 32, data, True))
+        for mark in marks:
+            data = mark.encode("utf-8")
+            if len(data) < 2:
+                raise ValueError(f"not a character outside ASCII: {mark!r}")
+            filed.append((data[0], data, False))
+        if len(filed) > MAX_NEEDLES:
+            raise ValueError(f"at most {MAX_NEEDLES} needles")
+        filed.sort()
+        self.data = b"".join(data for _, data, _ in filed)
+        cdef Py_ssize_t i, offset = 0
+        for i in range(256):
+            self.first[i] = self.count[i] = 0
+        for i, (byte, data, fold) in enumerate(filed):
+            if self.count[byte] == 0:
+                self.first[byte] = i
+            self.count[byte] += 1
+            self.offsets[i] = offset
+            self.lengths[i] = len(data)
+            self.folds[i] = fold
+            offset += len(data)
+
+    cdef bint found(self, const uchar *text, size_t size) noexcept:
+        cdef const uchar *data = self.data
+        cdef const uchar *needle
+        cdef size_t i, k, length
+        cdef int j, end
+        cdef uchar c
+        for i in range(size):
+            c = text[i]
+            end = self.first[c] + self.count[c]
+            for j in range(self.first[c], end):
+                length = self.lengths[j]
+                if length > size - i:
+                    continue
+                needle = data + self.offsets[j]
+                if not self.folds[j]:
+                    if memcmp(text + i, needle, length) == 0:
+                        return True
+                    continue
+                for k in range(1, length):  # the first byte matched in either case
+                    if _lower(text[i + k]) != needle[k]:
+                        break
+                else:
+                    return True
+        return False
+
+
+cdef object _text(void *element, void *document, bytearray buffer, size_t limit,
+                  _Needles needles):
     """``node.text(deep=True, separator=" ")`` of ``element`` as selectolax gives it:
     the data of the text nodes under it, in document order, a space between two; None
     where its bytes already say it is longer than ``limit`` characters (one takes four
-    bytes at most, and an undecodable byte becomes one character)."""
+    bytes at most, and an undecodable byte becomes one character), or hold none of
+    ``needles`` (if any)."""
     cdef void *node = first_child_of(element)
     cdef void *below
     cdef uchar *data
@@ -610,16 +683,22 @@ cdef object _text(void *element, void *document, bytearray buffer, size_t limit)
         while node != element and next_of(node) == NULL:
             node = parent_of(node)
         node = NULL if node == element else next_of(node)
+    if needles is not None and not needles.found(<const uchar *><char *>buffer, size):
+        return None
     text = PyUnicode_DecodeUTF8(buffer, size, "replace")
     return text if <size_t>len(text) <= limit else None
 
 
-def text_lines(root, tags, children, Py_ssize_t limit):
+cdef dict _needles = {}
+
+
+def text_lines(root, tags, children, Py_ssize_t limit, words=None, str marks=""):
     """For each element of ``root``'s subtree, ``root`` included, in document order,
     whose tag is one of ``tags`` and whose children are text or elements with a tag
     among ``children``: its ``mem_id`` and its text (``node.text(deep=True,
     separator=" ")``), where that text is not empty and at most ``limit`` characters
-    long."""
+    long, and, when ``words`` are given, holds one of them (lower-case ASCII words,
+    found in either case) or a character of ``marks`` (characters outside ASCII)."""
     cdef size_t root_pointer = root.mem_id
     if root_pointer == 0:
         raise ValueError("no node")
@@ -630,6 +709,12 @@ def text_lines(root, tags, children, Py_ssize_t limit):
     cdef void *document = <void *>root_pointer
     while document != NULL and type_of(document) != NODE_DOCUMENT:
         document = parent_of(document)
+    cdef _Needles needles = None
+    if words is not None:
+        key = (tuple(words), marks)
+        needles = _needles.get(key)
+        if needles is None:
+            needles = _needles[key] = _Needles(key[0], marks)
     cdef bytearray buffer = bytearray()
     cdef list found = []
     cdef void *node = <void *>root_pointer
@@ -644,7 +729,7 @@ def text_lines(root, tags, children, Py_ssize_t limit):
                 plain = type_of(child) == NODE_TEXT or _named(child, child_names, child_tags)
                 child = next_of(child)
             if plain:
-                text = _text(node, document, buffer, limit)
+                text = _text(node, document, buffer, limit, needles)
                 if text:
                     found.append((<size_t>node, text))
         below = first_child_of(node)

@@ -131,6 +131,16 @@ CREDIT_HINTS = (
 )  # fmt: skip
 _CREDIT_HINT = re.compile("|".join(re.escape(hint) for hint in CREDIT_HINTS))
 _INITIALS_CREDIT = re.compile(r"^[a-z]{2,4}(?:/[a-z]{2,4})*/(?P<who>[^\s/]{2,12})$")
+# What a text must hold for ``_credit_hint`` to find a hint in it (the compiled walk
+# decodes only such texts): an ASCII hint in either case, the slash of an editor's
+# initials, or a character whose lower case holds one of the other hints' characters
+# or an ASCII letter ("İ" is "i" and a dot, the Kelvin sign "k"); a test holds every
+# character to it.
+HINT_WORDS = (*(hint for hint in CREDIT_HINTS if hint.isascii()), "/")
+HINT_MARKS = (
+    "".join(sorted({c for hint in CREDIT_HINTS for c in hint + hint.upper() if not c.isascii()}))
+    + "\u0130\u212a"
+)
 VIA_DATELINE = re.compile(
     r"^(?:[^\W\d_][\w.'’ -]{0,40}\s)?via\s+(?P<who>[^\s—–-][^—–:]{0,30}?)\s*[—–:-]\s"
 )
@@ -419,9 +429,8 @@ def credit_lines(root: LexborNode) -> list[str]:
     if _text_lines is None:
         return python_credit_lines(root)
     limit = MAX_CREDIT_CHARS * 2
-    hits = [
-        (i, t) for i, t in _text_lines(root, CREDIT_TAGS, _TEXT_CHILDREN, limit) if _credit_hint(t)
-    ]
+    texts = _text_lines(root, CREDIT_TAGS, _TEXT_CHILDREN, limit, HINT_WORDS, HINT_MARKS)
+    hits = [(i, t) for i, t in texts if _credit_hint(t)]
     if not hits:
         return []
     nodes = nodes_at(root, {i for i, _ in hits})
