@@ -431,10 +431,11 @@ def nodes_at(root, ids):
     return {i: _node(<void *><size_t>i, parser) for i in ids}
 
 
-def find(root, Query query, bint first=False):
+def find(root, Query query, bint first=False, dict skip=None):
     """The elements at or under ``root`` (a LexborNode, ``usable``) that match
     ``query``, as ``root.css`` lists them: in document order, an element once for each
-    selector of the list it matches; only the first one when ``first``."""
+    selector of the list it matches; only the first one when ``first``. Those that
+    ``skip`` maps to 0 (or another false value) by ``mem_id`` are left out."""
     if not usable(root):
         raise ValueError("not a node find reads")
     cdef Node *top = <Node *>(<NodeObject *><PyObject *>root).node
@@ -448,6 +449,8 @@ def find(root, Query query, bint first=False):
     while node != NULL:
         if node.type == NODE_ELEMENT:
             count = _count(query, node, &read)
+            if count and skip is not None and not skip.get(<size_t>node, True):
+                count = 0
             if count:
                 if first:
                     return [_node(node, parser)]

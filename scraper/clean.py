@@ -182,7 +182,6 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 TOKEN_ATTRS = ("class", "id", "aria-label", "data-component", "data-testid")
 # Only elements with one of these attributes can match a token or role rule.
 TOKEN_HOLDERS = ", ".join(f"[{a}]" for a in (*TOKEN_ATTRS, "role"))
-CODE_TAGS = frozenset({"pre", "code"})
 
 
 def tokens(node: LexborNode) -> tuple[str, ...]:
@@ -315,16 +314,18 @@ _LINKS = selector("a[href]")
 _CARD_HEADINGS = selector("h2, h3, h4, h5, h6, [class*=title], [class*=headline]")
 _SCRIPTS = selector("script, style, noscript, template")
 _HIDDEN = selector("[hidden], [style*='display:none'], [style*='display: none']")
-_HOLDERS = selector(f"pre, code, {TOKEN_HOLDERS}")
+_CODE = selector("pre, code")
+_HOLDERS = selector(TOKEN_HOLDERS)
 _HEADINGS = selector("h2, h3, h4, h5, h6, [role=heading], b, strong")
 _CHROME = selector(f"{CHROME_TAGS}, [{CHROME_MARK}]")
 
 
 def is_protected(node: LexborNode) -> bool:
     """Whether removing the node could remove the article itself."""
-    if node.tag in PROTECTED_TAGS or MAIN_MARK in node.attributes:
+    if node.tag in PROTECTED_TAGS:
         return True
-    if node.attributes.get("itemprop") == "articleBody":
+    attributes = node.attributes
+    if MAIN_MARK in attributes or attributes.get("itemprop") == "articleBody":
         return True
     return find_first(node, _PROTECTING) is not None
 
@@ -704,10 +705,10 @@ def clean_tree(
         if not is_protected(node) and not _is_prose(node):
             node.decompose()
     # Syntax highlighting names its spans "comment", "tag", "nav"...: code is text.
-    # One walk for both queries (code without these attributes has no verdict). lexbor
-    # lists an element once per selector it matches, in a row: each is judged once.
-    holders = find_all(body, _HOLDERS)
-    in_code = {n.mem_id for code in holders if code.tag in CODE_TAGS for n in code.traverse()}
+    in_code = {n.mem_id for code in find_all(body, _CODE) for n in code.traverse()}
+    # lexbor lists an element once per selector it matches, in a row: each is judged
+    # once, those the walk judged to be no chrome not at all.
+    holders = find_all(body, _HOLDERS, verdicts)
     judged = 0
     for node in holders:
         if node.mem_id == judged:

@@ -172,14 +172,18 @@ def _probe() -> LexborHTMLParser:
     return LexborHTMLParser(PROBE_PAGE)
 
 
-def find_all(node: LexborNode | None, chosen: Selector) -> list[LexborNode]:
+def find_all(
+    node: LexborNode | None, chosen: Selector, skip: dict[int, object] | None = None
+) -> list[LexborNode]:
     """``node.css(chosen.css)``: the elements at or under ``node`` it matches (none
-    for no node)."""
+    for no node), less those ``skip`` maps to 0 (or another false value) by
+    ``mem_id``."""
     if node is None:
         return []
     if chosen.query is not None and _finder.usable(node):
-        return _finder.find(node, chosen.query)
-    return node.css(chosen.css)
+        return _finder.find(node, chosen.query, False, skip)
+    found = node.css(chosen.css)
+    return found if skip is None else [n for n in found if skip.get(n.mem_id, True)]
 
 
 def find_each(node: LexborNode | None, chosen: tuple[Selector, ...]) -> list[list[LexborNode]]:

@@ -164,6 +164,18 @@ def test_an_element_is_listed_once_for_each_selector_it_matches():
     assert _ids(found) == _ids(tree.body.css("[class], [id], p, [role]"))  # type: ignore[union-attr]
 
 
+def test_the_elements_a_skip_maps_to_zero_are_left_out():
+    compiled()
+    tree = LexborHTMLParser('<div class="a" id="b"><p class="c">t</p><p class="d">u</p></div>')
+    css = "[class], [id]"
+    every = find_all(tree.body, selector(css))
+    div, p, other = every[0].mem_id, every[2].mem_id, every[3].mem_id
+    for chosen in (selector(css), Selector(css)):  # the finder's and lexbor's
+        found = find_all(tree.body, chosen, {div: 2, p: 0, other: None})
+        assert _ids(found) == [div, div]
+        assert _ids(find_all(tree.body, chosen, {})) == _ids(every)
+
+
 def test_removed_elements_are_not_found():
     compiled()
     tree = LexborHTMLParser("<div><p class=x>a<p class=x>b</p></div><p class=x>c</p>")
