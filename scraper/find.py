@@ -173,7 +173,7 @@ def _probe() -> LexborHTMLParser:
 
 
 def find_all(
-    node: LexborNode | None, chosen: Selector, skip: dict[int, object] | None = None
+    node: LexborNode | None, chosen: Selector, skip: dict[int, int] | None = None
 ) -> list[LexborNode]:
     """``node.css(chosen.css)``: the elements at or under ``node`` it matches (none
     for no node), less those ``skip`` maps to 0 (or another false value) by
