@@ -185,6 +185,8 @@ cdef bint _contains(const uchar *data, size_t length, const uchar *wanted, size_
 DEF MAX_NAMES = 32  # attribute names a query reads
 DEF FOLDED = 256  # values up to this length are lower-cased once for "i" substrings
 DEF DYNAMIC_IDS = 64  # ids of names outside lexbor's static table a walk remembers
+DEF MAX_SCANNED = 64  # "i" substrings of a query looked for in one pass over a value
+DEF MAX_TURNS = 8  # attributes a query scans so
 
 
 cdef class Compound:
@@ -290,6 +292,19 @@ cdef class Query:
     cdef tuple by_tag  # the compounds that test a tag and nothing else
     cdef tuple others
     cdef list names
+    # The compounds that test an attribute for an "i" substring and nothing else
+    # (``[class*=word i]``), scanned for together: one pass over the attribute's value
+    # looks for all of its words, each filed under its first byte.
+    cdef int scanned
+    cdef bytes words  # their words, lower-cased, one after another
+    cdef Py_ssize_t word_start[MAX_SCANNED]
+    cdef size_t word_length[MAX_SCANNED]
+    cdef int scan_slots[MAX_TURNS]  # the attribute slots scanned, in turn
+    cdef int scan_count
+    # by attribute slot scanned (in turn) and first byte: where its words start among
+    # the scanned (sorted by slot, then word), and how many
+    cdef unsigned char first[MAX_TURNS][256]
+    cdef unsigned char count[MAX_TURNS][256]
     cdef signed char slots[STATIC_IDS]  # by static attribute id: -2 unknown, -1 none
     # by static tag id, how many of ``by_tag`` an element of that tag matches (-1:
     # not counted yet): an element is listed once for each, and the repeats of one
@@ -312,6 +327,72 @@ cdef class Query:
             and (<Compound>c).ancestor is None
         )
         self.others = tuple(c for c in self.compounds if c not in self.by_tag)
+        self.file()
+
+    cdef file(self):
+        """Take the compounds to scan for out of ``others``: every ``[name*=word i]``
+        alone (at most MAX_SCANNED, on at most MAX_TURNS attributes)."""
+        cdef Compound c
+        cdef int i, turn = -1, slot = -1
+        slots = []
+        chosen = []
+        for c in self.others:
+            if (c.tags is None and c.ancestor is None and c.test == ATTRIBUTE_CONTAINS
+                    and c.case == CASE_INSENSITIVE and c.folded and len(chosen) < MAX_SCANNED
+                    and (c.slot in slots or len(slots) < MAX_TURNS)):
+                chosen.append(c)
+                if c.slot not in slots:
+                    slots.append(c.slot)
+        self.others = tuple(c for c in self.others if c not in chosen)
+        scanned = sorted(((<Compound>c).slot, (<Compound>c).folded) for c in chosen)
+        self.scanned = len(scanned)
+        self.words = b"".join(word for _, word in scanned)
+        start = 0
+        for i, (word_slot, word) in enumerate(scanned):
+            if word_slot != slot:
+                slot = word_slot
+                turn += 1
+                self.scan_slots[turn] = slot
+            if self.count[turn][word[0]] == 0:
+                self.first[turn][word[0]] = i
+            self.count[turn][word[0]] += 1
+            self.word_start[i] = start
+            self.word_length[i] = len(word)
+            start += len(word)
+        self.scan_count = turn + 1
+
+    cdef int scan(self, void *node, Attributes *read) noexcept:
+        """How many of the scanned compounds element ``node`` matches."""
+        cdef int turn, slot, j, end, found = 0
+        cdef size_t i, k, length, size
+        cdef const uchar *value
+        cdef const uchar *words = self.words
+        cdef const uchar *word
+        cdef unsigned long long matched = 0
+        cdef uchar c
+        if read.node != node:
+            self.read(node, read)
+        for turn in range(self.scan_count):
+            slot = self.scan_slots[turn]
+            if not read.present[slot]:
+                continue
+            value = read.values[slot]
+            length = read.lengths[slot]
+            for i in range(length):
+                c = _lower(value[i])
+                end = self.first[turn][c] + self.count[turn][c]
+                for j in range(self.first[turn][c], end):
+                    size = self.word_length[j]
+                    if matched >> j & 1 or size > length - i:
+                        continue
+                    word = words + self.word_start[j]
+                    for k in range(1, size):
+                        if _lower(value[i + k]) != word[k]:
+                            break
+                    else:
+                        matched |= 1ULL << j
+                        found += 1
+        return found
 
     cdef int count_by_tag(self, void *node):
         """How many of ``by_tag`` element ``node`` matches."""
@@ -401,6 +482,8 @@ cdef int _count(Query query, Node *node, Attributes *read) except -1:
     """How many selectors of ``query`` element ``node`` matches."""
     cdef int count = query.count_by_tag(node) if len(query.by_tag) else 0
     cdef Compound compound
+    if query.scanned:
+        count += query.scan(node, read)
     for compound in query.others:
         if compound.matches(node, read, query):
             count += 1

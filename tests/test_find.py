@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import random
 import subprocess
 import sys
 from typing import Any
@@ -143,6 +144,31 @@ def test_one_walk_finds_what_each_query_finds():
         each = find_each(node, chosen)
         assert [_ids(found) for found in each] == [_ids(node.css(css)) for css in SELECTORS]
     assert find_each(None, chosen[:2]) == [[], []]
+
+
+def test_many_substrings_are_found_as_lexbor_finds_them():
+    # every "[a*=w i]" of a query is looked for in one pass over each value
+    finder = compiled()
+    rng = random.Random(14)
+    words = ["a", "ab", "ba", "aab", "Byline", "by", "BYL", "caf\u00e9", "\u00e9", "x-y"]
+    pieces = [*words, "A", "B", "Y", "\u00c9", "-", " ", "z" * 300]
+    names = ["class", "id", "data-x", "title"]
+    for _ in range(300):
+        chosen = rng.sample(words, rng.randrange(1, 6))
+        alternatives = [f'[{rng.choice(names)}*="{w}" i]' for w in chosen]
+        alternatives += rng.sample(["p", "[class*=a]", "div [id*=b i]", 'span[class*="a" i]'], 1)
+        rng.shuffle(alternatives)
+        css = ", ".join(alternatives)
+        elements = []
+        for _ in range(rng.randrange(1, 12)):
+            attrs = " ".join(
+                f'{name}="{"".join(rng.choices(pieces, k=rng.randrange(5)))}"'
+                for name in rng.sample(names, rng.randrange(3))
+            )
+            elements.append(f"<{rng.choice(['p', 'div', 'span'])} {attrs}>t")
+        tree = LexborHTMLParser("<body>" + "".join(elements) + "</body>")
+        assert tree.root is not None
+        assert _ids(finder.find(tree.root, parse(css, finder))) == _ids(tree.root.css(css)), css
 
 
 def test_long_values_are_matched_without_the_lower_cased_copy():
