@@ -709,15 +709,17 @@ def clean_tree(
     # lexbor lists an element once per selector it matches, in a row: each is judged
     # once, those the walk judged to be no chrome not at all.
     holders = find_all(body, _HOLDERS, verdicts)
+    chrome: list[LexborNode] = []  # removed last (if unprotected), once headings were read
     judged = 0
     for node in holders:
-        if node.mem_id == judged:
+        mem_id = node.mem_id
+        if mem_id == judged:
             continue
-        judged = node.mem_id
-        verdict = verdicts.get(judged)
+        judged = mem_id
+        verdict = verdicts.get(mem_id)
         if verdict is None:
             verdict = _verdict(node.attributes)
-        if not verdict or node.tag in PROTECTED_TAGS or node.mem_id in in_code:
+        if not verdict or mem_id in in_code or node.tag in PROTECTED_TAGS:
             continue
         if verdict == RELATED:
             if node.parent is not None and not is_protected(node):
@@ -725,13 +727,18 @@ def clean_tree(
                 harvest.add_related(links, f"a related box {_describe(node)}")
                 node.decompose()
         elif not _in_running_text(node) and not (verdict == SLOT and _is_prose(node)):
-            node.attrs[CHROME_MARK] = ""  # removed last (if unprotected), once headings were read
+            chrome.append(node)
     for heading in find_all(body, _HEADINGS):
         if heading.parent is not None and _is_related_heading(heading):
             _remove_heading_section(heading, base_url, harvest)
-    for node in find_all(body, _CHROME):
+    # In any order the same is left: an element that is not protected holds no h1,
+    # article or article body, so removing it leaves every other one as protected.
+    for node in (*chrome, *find_all(body, _CHROME)):
         if node.parent is not None and not is_protected(node):
             node.decompose()
+    for node in chrome:
+        if node.parent is not None:  # left, and marked as it was judged
+            node.attrs[CHROME_MARK] = ""
     return harvest
 
 
