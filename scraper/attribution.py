@@ -399,6 +399,7 @@ def read_clues(
     root = tree.body
     if root is None:
         return clues
+    known: Tokens = {}  # the tokens of the elements looked at, which share ancestors
     # one walk for the three queries (nothing below changes the tree)
     bylines, marked, sources = find_each(
         root, (token_selector(BYLINE_TOKENS), _MARKED_AUTHORS, token_selector(SOURCE_TOKENS))
@@ -408,26 +409,28 @@ def read_clues(
         bylines = sorted(bylines + marked, key=_position(root))
     for node in bylines:
         text = _DATE_TAIL.sub("", node_text(node))
-        if 1 < len(text) <= MAX_BYLINE_CHARS and not _about_media(node) and _about_this(node):
+        if 1 < len(text) <= MAX_BYLINE_CHARS and _about_this_story(node, known):
             clues.bylines.append(text)
     clues.bylines = list(dict.fromkeys(clues.bylines))[:MAX_BYLINES]
     for node in having_tokens(sources, SOURCE_TOKENS):
         text = node_text(node) or _alt(node)
-        if 1 < len(text) <= MAX_NAME_CHARS and not _about_media(node) and _about_this(node):
+        if 1 < len(text) <= MAX_NAME_CHARS and _about_this_story(node, known):
             clues.providers.append(text)
-    clues.page_lines = credit_lines(root)
+    clues.page_lines = credit_lines(root, known)
     return clues
 
 
 _text_lines = compiled("text_lines")
 
 
-def credit_lines(root: LexborNode) -> list[str]:
+def credit_lines(root: LexborNode, known: Tokens | None = None) -> list[str]:
     """The short texts of elements that hold only text and hint at a credit, and are
     not about an image; the compiled walk reads the texts where it is built, and nodes
-    are made only for the elements whose text hints at a credit."""
+    are made only for the elements whose text hints at a credit. ``known``: tokens
+    of elements already read (by ``mem_id``)."""
+    known = {} if known is None else known
     if _text_lines is None:
-        return python_credit_lines(root)
+        return python_credit_lines(root, known)
     limit = MAX_CREDIT_CHARS * 2
     texts = _text_lines(root, CREDIT_TAGS, _TEXT_CHILDREN, limit, HINT_WORDS, HINT_MARKS)
     hits = [(i, t) for i, t in texts if _credit_hint(t)]
@@ -435,23 +438,24 @@ def credit_lines(root: LexborNode) -> list[str]:
         return []
     nodes = nodes_at(root, {i for i, _ in hits})
     if nodes is None:
-        return python_credit_lines(root)
+        return python_credit_lines(root, known)
     return [
         line
         for i, text in hits
-        if not _about_media(nodes[i])
+        if not _about_media(nodes[i], known)
         if len(line := normalise_space(text)) <= MAX_CREDIT_CHARS
     ]
 
 
-def python_credit_lines(root: LexborNode) -> list[str]:
+def python_credit_lines(root: LexborNode, known: Tokens | None = None) -> list[str]:
     """``credit_lines`` through selectolax's nodes."""
+    known = {} if known is None else known
     return [
         text
         for node in find_all(root, _LINE_HOLDERS)
         if node.child is None or _only_text(node)
         if (text := node.text(deep=True, separator=" ")) and len(text) <= MAX_CREDIT_CHARS * 2
-        if _credit_hint(text) and not _about_media(node)
+        if _credit_hint(text) and not _about_media(node, known)
         if len(text := normalise_space(text)) <= MAX_CREDIT_CHARS
     ]
 
@@ -479,20 +483,41 @@ def _position(root: LexborNode) -> Any:
     return lambda node: order.get(node.mem_id, 0)
 
 
-def _about_this(node: LexborNode) -> bool:
+Tokens = dict[int, tuple[str, ...]]
+
+
+def _tokens(node: LexborNode, known: Tokens) -> tuple[str, ...]:
+    """``tokens(node)``, read once for each element (``known``: by ``mem_id``; the tree
+    must not change meanwhile)."""
+    key = node.mem_id
+    found = known.get(key)
+    if found is None:
+        found = known[key] = tokens(node)
+    return found
+
+
+def _about_this_story(node: LexborNode, known: Tokens) -> bool:
+    """Whether ``node`` is about the article itself: not about an image, nor inside a
+    box about other stories."""
+    return not _about_media(node, known) and _about_this(node, known)
+
+
+def _about_this(node: LexborNode, known: Tokens) -> bool:
     """Whether ``node`` is not inside a box about other stories (a teaser, a related
     card, a sidebar)."""
     current: LexborNode | None = node
     for _ in range(ANCESTORS_CHECKED):
         if current is None or current.tag in {"body", "html"}:
             return True
-        if current.tag in ELSEWHERE_TAGS or ELSEWHERE_TOKENS & set(tokens(current)):
+        if current.tag in ELSEWHERE_TAGS or not ELSEWHERE_TOKENS.isdisjoint(
+            _tokens(current, known)
+        ):
             return False
         current = current.parent
     return True
 
 
-def _about_media(node: LexborNode) -> bool:
+def _about_media(node: LexborNode, known: Tokens) -> bool:
     """Whether ``node`` is (inside) an image, a figure or a caption."""
     current: LexborNode | None = node
     for _ in range(8):
@@ -500,7 +525,7 @@ def _about_media(node: LexborNode) -> bool:
             return False
         if current.tag in MEDIA_TAGS:
             return True
-        if MEDIA_TOKENS.intersection(tokens(current)):
+        if not MEDIA_TOKENS.isdisjoint(_tokens(current, known)):
             return True
         current = current.parent
     return False
