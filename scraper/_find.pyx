@@ -15,7 +15,7 @@ from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcmp
+from libc.string cimport memcmp, memset
 
 
 from ._lexbor cimport (
@@ -184,7 +184,8 @@ cdef bint _contains(const uchar *data, size_t length, const uchar *wanted, size_
 
 DEF MAX_NAMES = 32  # attribute names a query reads
 DEF FOLDED = 256  # values up to this length are lower-cased once for "i" substrings
-DEF DYNAMIC_IDS = 64  # ids of names outside lexbor's static table a walk remembers
+DEF DYNAMIC_IDS = 128  # slots of the table of names outside lexbor's static one
+DEF DYNAMIC_FULL = 96  # such names a walk remembers (the table's slots filled)
 DEF MAX_SCANNED = 64  # "i" substrings of a query looked for in one pass over a value
 DEF MAX_TURNS = 8  # attributes a query scans so
 
@@ -217,7 +218,7 @@ cdef class Compound:
         if (test in (ATTRIBUTE_EQUAL, ATTRIBUTE_CONTAINS)) != (value is not None):
             raise ValueError("a value is compared by = and *= only")
 
-    cdef bint tag_matches(self, void *node):
+    cdef bint tag_matches(self, void *node) except -1:
         cdef size_t tag = (<Node *>node).local_name, length = 0
         cdef const uchar *name
         if tag < STATIC_IDS and self.known[tag]:
@@ -228,7 +229,7 @@ cdef class Compound:
             self.known[tag] = 2 if found else 1
         return found
 
-    cdef bint matches(self, void *node, Attributes *read, Query query):
+    cdef bint matches(self, void *node, Attributes *read, Query query) except -1:
         cdef void *parent
         cdef const uchar *value
         cdef size_t value_length
@@ -280,7 +281,9 @@ cdef struct Attributes:
     uchar folded[MAX_NAMES][FOLDED]
     const uchar *values[MAX_NAMES]
     size_t lengths[MAX_NAMES]
-    size_t dynamic_ids[DYNAMIC_IDS]  # the ids of this document's own names seen
+    # the ids of this document's own names seen (0: a free slot), hashed, and their
+    # places among the query's names
+    size_t dynamic_ids[DYNAMIC_IDS]
     int dynamic_slots[DYNAMIC_IDS]
     int dynamic_count
 
@@ -292,6 +295,7 @@ cdef class Query:
     cdef tuple by_tag  # the compounds that test a tag and nothing else
     cdef tuple others
     cdef list names
+    cdef int name_count  # len(names), read where no Python error may arise
     # The compounds that test an attribute for an "i" substring and nothing else
     # (``[class*=word i]``), scanned for together: one pass over the attribute's value
     # looks for all of its words, each filed under its first byte.
@@ -394,7 +398,7 @@ cdef class Query:
                         found += 1
         return found
 
-    cdef int count_by_tag(self, void *node):
+    cdef int count_by_tag(self, void *node) except -1:
         """How many of ``by_tag`` element ``node`` matches."""
         cdef size_t tag = (<Node *>node).local_name
         cdef int count = 0
@@ -415,47 +419,54 @@ cdef class Query:
                     if len(self.names) == MAX_NAMES:
                         raise ValueError(f"a query reads at most {MAX_NAMES} attributes")
                     self.names.append(compound.attribute)
+                    self.name_count = len(self.names)
                 compound.slot = self.names.index(compound.attribute)
             compound = compound.ancestor
 
-    cdef int slot_of(self, void *attribute, Attributes *read):
+    cdef int slot_of(self, void *attribute, Attributes *read) noexcept:
         """The place of an attribute's name among ``names`` (-1: not one of them)."""
         cdef size_t id = (<Node *>attribute).local_name, length = 0
         cdef int i, slot = -1
         cdef const uchar *name
+        cdef size_t free = (id >> 3) & (DYNAMIC_IDS - 1)
         if id < STATIC_IDS and self.slots[id] != -2:
             return self.slots[id]
         if id >= STATIC_IDS:
-            for i in range(read.dynamic_count):
-                if read.dynamic_ids[i] == id:
-                    return read.dynamic_slots[i]
+            while read.dynamic_ids[free] != 0:
+                if read.dynamic_ids[free] == id:
+                    return read.dynamic_slots[free]
+                free = (free + 1) & (DYNAMIC_IDS - 1)
         name = attribute_local_name_of(attribute, &length)
         if name != NULL:
-            for i in range(len(self.names)):
+            for i in range(self.name_count):
                 wanted = <bytes>self.names[i]
                 if _equal(name, length, <const uchar *>wanted, len(wanted), True):
                     slot = i
                     break
         if id < STATIC_IDS:
             self.slots[id] = slot
-        elif read.dynamic_count < DYNAMIC_IDS:
-            read.dynamic_ids[read.dynamic_count] = id
-            read.dynamic_slots[read.dynamic_count] = slot
+        elif read.dynamic_count < DYNAMIC_FULL:
+            read.dynamic_ids[free] = id
+            read.dynamic_slots[free] = slot
             read.dynamic_count += 1
         return slot
 
-    cdef void read(self, void *node, Attributes *read):
+    cdef void read(self, void *node, Attributes *read) noexcept:
         """The values of ``names`` on element ``node``: each its first attribute of that
         local name, as lexbor's lxb_dom_element_attr_by_id finds it."""
         cdef int i, slot
+        cdef size_t id
         cdef void *attribute = (<Element *>node).first_attribute
         cdef Str *value
-        for i in range(len(self.names)):
+        for i in range(self.name_count):
             read.present[i] = False
             read.folded_ready[i] = False
         read.node = node
         while attribute != NULL:
-            slot = self.slot_of(attribute, read)
+            id = (<Node *>attribute).local_name
+            slot = self.slots[id] if id < STATIC_IDS else -2
+            if slot == -2:
+                slot = self.slot_of(attribute, read)
             if slot >= 0 and not read.present[slot]:
                 read.present[slot] = True
                 value = (<Attribute *>attribute).value
@@ -466,6 +477,13 @@ cdef class Query:
                     read.values[slot] = value.data
                     read.lengths[slot] = value.length
             attribute = (<Attribute *>attribute).next
+
+
+cdef inline void _start(Attributes *read) noexcept nogil:
+    """An empty ``read``, for a walk of a tree."""
+    read.node = NULL
+    read.dynamic_count = 0
+    memset(read.dynamic_ids, 0, sizeof(read.dynamic_ids))
 
 
 def usable(root):
@@ -527,8 +545,7 @@ def find(root, Query query, bint first=False, dict skip=None):
     cdef Node *node = top
     cdef Attributes read
     cdef int count
-    read.node = NULL
-    read.dynamic_count = 0
+    _start(&read)
     while node != NULL:
         if node.type == NODE_ELEMENT:
             count = _count(query, node, &read)
@@ -559,8 +576,7 @@ def find_each(root, tuple queries):
         for i in range(n):
             if not isinstance(queries[i], Query):
                 raise TypeError("find_each reads Queries")
-            reads[i].node = NULL
-            reads[i].dynamic_count = 0
+            _start(&reads[i])
         while node != NULL:
             if node.type == NODE_ELEMENT:
                 for i in range(n):
