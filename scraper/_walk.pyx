@@ -583,10 +583,16 @@ cdef inline bint _named(void *node, dict names, set wanted) except -1:
 DEF MAX_NEEDLES = 128
 
 
+def _cases(byte, fold):
+    """A byte, and its capital too where it is a small letter and case does not count."""
+    return (byte, byte - 32) if fold and 97 <= byte <= 122 else (byte,)
+
+
 cdef class _Needles:
     """What ``text_lines`` looks for in a text's bytes before it decodes it: ASCII
     ``words`` in either case, and the characters of ``marks`` as they are (their UTF-8
-    bytes). Each is filed under its first byte (a word under both cases of it)."""
+    bytes). Each is filed under its first byte (a word under both cases of it), and
+    only a byte and the next that begin one are looked at closely."""
 
     cdef bytes data  # every needle's bytes, one after another
     cdef Py_ssize_t offsets[MAX_NEEDLES]
@@ -594,6 +600,8 @@ cdef class _Needles:
     cdef bint folds[MAX_NEEDLES]
     cdef int first[256]  # by first byte: where its needles start, and how many
     cdef int count[256]
+    cdef bint single[256]  # a needle of this one byte
+    cdef unsigned char pairs[256][32]  # by first byte, a bit for each second byte
 
     def __init__(self, words, str marks):
         filed = []
@@ -601,9 +609,7 @@ cdef class _Needles:
             data = word.encode("ascii")
             if not data or data != data.lower():
                 raise ValueError(f"not a lower-case ASCII word: {word!r}")
-            filed.append((data[0], data, True))
-            if 97 <= data[0] <= 122:  # a letter: filed under its capital too
-                filed.append((data[0] - 32, data, True))
+            filed.extend((first, data, True) for first in _cases(data[0], True))
         for mark in marks:
             data = mark.encode("utf-8")
             if len(data) < 2:
@@ -620,6 +626,10 @@ cdef class _Needles:
             if self.count[byte] == 0:
                 self.first[byte] = i
             self.count[byte] += 1
+            if len(data) == 1:
+                self.single[byte] = True
+            for second in _cases(data[1], fold) if len(data) > 1 else ():
+                self.pairs[byte][second >> 3] |= 1 << (second & 7)
             self.offsets[i] = offset
             self.lengths[i] = len(data)
             self.folds[i] = fold
@@ -630,9 +640,14 @@ cdef class _Needles:
         cdef const uchar *needle
         cdef size_t i, k, length
         cdef int j, end
-        cdef uchar c
+        cdef uchar c, d
         for i in range(size):
             c = text[i]
+            if self.single[c]:
+                return True
+            d = text[i + 1] if i + 1 < size else 0
+            if not self.pairs[c][d >> 3] >> (d & 7) & 1:
+                continue
             end = self.first[c] + self.count[c]
             for j in range(self.first[c], end):
                 length = self.lengths[j]
