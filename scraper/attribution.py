@@ -33,11 +33,12 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from .clean import (
     SOURCE_TOKENS,
+    KnownTokens,
     compiled,
     having_tokens,
+    known_tokens,
     node_text,
     token_selector,
-    tokens,
 )
 from .find import find_all, find_each, find_first, nodes_at, selector
 from .models import FeedOrigin
@@ -399,12 +400,12 @@ def read_clues(
     root = tree.body
     if root is None:
         return clues
-    known: Tokens = {}  # the tokens of the elements looked at, which share ancestors
+    known: KnownTokens = {}  # of the elements looked at, which share ancestors
     # one walk for the three queries (nothing below changes the tree)
     bylines, marked, sources = find_each(
         root, (token_selector(BYLINE_TOKENS), _MARKED_AUTHORS, token_selector(SOURCE_TOKENS))
     )
-    bylines = having_tokens(bylines, BYLINE_TOKENS)
+    bylines = having_tokens(bylines, BYLINE_TOKENS, known)
     if marked:
         bylines = sorted(bylines + marked, key=_position(root))
     for node in bylines:
@@ -412,7 +413,7 @@ def read_clues(
         if 1 < len(text) <= MAX_BYLINE_CHARS and _about_this_story(node, known):
             clues.bylines.append(text)
     clues.bylines = list(dict.fromkeys(clues.bylines))[:MAX_BYLINES]
-    for node in having_tokens(sources, SOURCE_TOKENS):
+    for node in having_tokens(sources, SOURCE_TOKENS, known):
         text = node_text(node) or _alt(node)
         if 1 < len(text) <= MAX_NAME_CHARS and _about_this_story(node, known):
             clues.providers.append(text)
@@ -423,7 +424,7 @@ def read_clues(
 _text_lines = compiled("text_lines")
 
 
-def credit_lines(root: LexborNode, known: Tokens | None = None) -> list[str]:
+def credit_lines(root: LexborNode, known: KnownTokens | None = None) -> list[str]:
     """The short texts of elements that hold only text and hint at a credit, and are
     not about an image; the compiled walk reads the texts where it is built, and nodes
     are made only for the elements whose text hints at a credit. ``known``: tokens
@@ -447,7 +448,7 @@ def credit_lines(root: LexborNode, known: Tokens | None = None) -> list[str]:
     ]
 
 
-def python_credit_lines(root: LexborNode, known: Tokens | None = None) -> list[str]:
+def python_credit_lines(root: LexborNode, known: KnownTokens | None = None) -> list[str]:
     """``credit_lines`` through selectolax's nodes."""
     known = {} if known is None else known
     return [
@@ -483,26 +484,13 @@ def _position(root: LexborNode) -> Any:
     return lambda node: order.get(node.mem_id, 0)
 
 
-Tokens = dict[int, tuple[str, ...]]
-
-
-def _tokens(node: LexborNode, known: Tokens) -> tuple[str, ...]:
-    """``tokens(node)``, read once for each element (``known``: by ``mem_id``; the tree
-    must not change meanwhile)."""
-    key = node.mem_id
-    found = known.get(key)
-    if found is None:
-        found = known[key] = tokens(node)
-    return found
-
-
-def _about_this_story(node: LexborNode, known: Tokens) -> bool:
+def _about_this_story(node: LexborNode, known: KnownTokens) -> bool:
     """Whether ``node`` is about the article itself: not about an image, nor inside a
     box about other stories."""
     return not _about_media(node, known) and _about_this(node, known)
 
 
-def _about_this(node: LexborNode, known: Tokens) -> bool:
+def _about_this(node: LexborNode, known: KnownTokens) -> bool:
     """Whether ``node`` is not inside a box about other stories (a teaser, a related
     card, a sidebar)."""
     current: LexborNode | None = node
@@ -510,14 +498,14 @@ def _about_this(node: LexborNode, known: Tokens) -> bool:
         if current is None or current.tag in {"body", "html"}:
             return True
         if current.tag in ELSEWHERE_TAGS or not ELSEWHERE_TOKENS.isdisjoint(
-            _tokens(current, known)
+            known_tokens(current, known)
         ):
             return False
         current = current.parent
     return True
 
 
-def _about_media(node: LexborNode, known: Tokens) -> bool:
+def _about_media(node: LexborNode, known: KnownTokens) -> bool:
     """Whether ``node`` is (inside) an image, a figure or a caption."""
     current: LexborNode | None = node
     for _ in range(8):
@@ -525,7 +513,7 @@ def _about_media(node: LexborNode, known: Tokens) -> bool:
             return False
         if current.tag in MEDIA_TAGS:
             return True
-        if not MEDIA_TOKENS.isdisjoint(_tokens(current, known)):
+        if not MEDIA_TOKENS.isdisjoint(known_tokens(current, known)):
             return True
         current = current.parent
     return False

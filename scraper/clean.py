@@ -224,9 +224,25 @@ def with_tokens(root: LexborNode, words: frozenset[str]) -> list[LexborNode]:
     return having_tokens(find_all(root, token_selector(words)), words)
 
 
-def having_tokens(nodes: list[LexborNode], words: frozenset[str]) -> list[LexborNode]:
+# The tokens of elements read so far, by ``mem_id`` (the tree must not change meanwhile).
+KnownTokens = dict[int, tuple[str, ...]]
+
+
+def known_tokens(node: LexborNode, known: KnownTokens) -> tuple[str, ...]:
+    """``tokens(node)``, read once for each element."""
+    key = node.mem_id
+    found = known.get(key)
+    if found is None:
+        found = known[key] = tokens(node)
+    return found
+
+
+def having_tokens(
+    nodes: list[LexborNode], words: frozenset[str], known: KnownTokens | None = None
+) -> list[LexborNode]:
     """Those of ``nodes`` whose class or id tokens include one of ``words``."""
-    return [n for n in nodes if words & set(tokens(n))]
+    known = {} if known is None else known
+    return [n for n in nodes if not words.isdisjoint(known_tokens(n, known))]
 
 
 @lru_cache(maxsize=8192)
