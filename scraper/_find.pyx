@@ -532,6 +532,41 @@ def nodes_at(root, ids):
     return {i: _node(<void *><size_t>i, parser) for i in ids}
 
 
+def positions(root, ids):
+    """Where each element of ``ids`` (``mem_id``s) lies under ``root`` (a LexborNode,
+    ``usable``; itself included), by ``mem_id``: its number among the elements in
+    document order. Those not found there are left out."""
+    if not usable(root):
+        raise ValueError("not a node find reads")
+    cdef list ordered = sorted(set(ids))
+    cdef Py_ssize_t count = len(ordered), low, high, middle, number = 0
+    cdef dict found = {}
+    cdef Node *top = <Node *>(<NodeObject *><PyObject *>root).node
+    cdef Node *node = top
+    cdef size_t *wanted = <size_t *>malloc(max(count, 1) * sizeof(size_t))
+    if wanted == NULL:
+        raise MemoryError()
+    try:
+        for low in range(count):
+            wanted[low] = ordered[low]
+        while node != NULL and len(found) < count:
+            if node.type == NODE_ELEMENT:
+                low, high = 0, count
+                while low < high:  # a binary search of the ids, sorted
+                    middle = (low + high) // 2
+                    if wanted[middle] < <size_t>node:
+                        low = middle + 1
+                    else:
+                        high = middle
+                if low < count and wanted[low] == <size_t>node:
+                    found[<size_t>node] = number
+                number += 1
+            node = _following(node, top, node.type == NODE_ELEMENT)
+    finally:
+        free(wanted)
+    return found
+
+
 def find(root, Query query, bint first=False, dict skip=None):
     """The elements at or under ``root`` (a LexborNode, ``usable``) that match
     ``query``, as ``root.css`` lists them: in document order, an element once for each

@@ -40,7 +40,7 @@ from .clean import (
     node_text,
     token_selector,
 )
-from .find import find_all, find_each, find_first, nodes_at, selector
+from .find import find_all, find_each, find_first, nodes_at, positions, selector
 from .models import FeedOrigin
 from .normalise import normalise_space
 
@@ -407,7 +407,8 @@ def read_clues(
     )
     bylines = having_tokens(bylines, BYLINE_TOKENS, known)
     if marked:
-        bylines = sorted(bylines + marked, key=_position(root))
+        order = positions(root, {n.mem_id for n in bylines + marked})
+        bylines = sorted(bylines + marked, key=lambda n: order.get(n.mem_id, 0))
     for node in bylines:
         text = _DATE_TAIL.sub("", node_text(node))
         if 1 < len(text) <= MAX_BYLINE_CHARS and _about_this_story(node, known):
@@ -477,11 +478,6 @@ _TEXT_CHILDREN = frozenset({"-text", "a", "b", "i", "em", "strong", "span", "br"
 def _only_text(node: LexborNode) -> bool:
     """Whether every child of ``node`` is text or inline markup without blocks."""
     return all(c.tag in _TEXT_CHILDREN for c in node.iter())
-
-
-def _position(root: LexborNode) -> Any:
-    order = {node.mem_id: i for i, node in enumerate(root.traverse())}
-    return lambda node: order.get(node.mem_id, 0)
 
 
 def _about_this_story(node: LexborNode, known: KnownTokens) -> bool:

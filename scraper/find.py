@@ -213,3 +213,11 @@ def nodes_at(root: LexborNode, ids: Iterable[int]) -> dict[int, LexborNode] | No
     if _finder is None or not _finder.usable(root):
         return None
     return _finder.nodes_at(root, ids)
+
+
+def positions(root: LexborNode, ids: Iterable[int]) -> dict[int, int]:
+    """Where the elements ``ids`` (``mem_id``s of elements at or under ``root``) lie in
+    document order, by ``mem_id``: numbers that grow along it."""
+    if _finder is None or not _finder.usable(root):
+        return {node.mem_id: i for i, node in enumerate(root.traverse())}
+    return _finder.positions(root, ids)

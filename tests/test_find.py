@@ -202,6 +202,22 @@ def test_the_elements_a_skip_maps_to_zero_are_left_out():
         assert _ids(find_all(tree.body, chosen, {})) == _ids(every)
 
 
+def test_positions_follow_the_document_order():
+    finder = compiled()
+    tree = LexborHTMLParser(PAGE)
+    every = _every_node(tree)
+    rng = random.Random(14)
+    for _ in range(200):
+        root = rng.choice(every)
+        chosen = rng.sample(every, rng.randrange(1, 12))
+        found = finder.positions(root, [n.mem_id for n in chosen])
+        under = [n.mem_id for n in root.traverse()]  # elements only, the root first
+        assert sorted(found, key=found.__getitem__) == [i for i in under if i in found]
+        assert set(found) == {n.mem_id for n in chosen} & set(under)
+        ours = find.positions(root, found)  # the finder's, or the fallback's
+        assert sorted(found, key=ours.__getitem__) == sorted(found, key=found.__getitem__)
+
+
 def test_removed_elements_are_not_found():
     compiled()
     tree = LexborHTMLParser("<div><p class=x>a<p class=x>b</p></div><p class=x>c</p>")
