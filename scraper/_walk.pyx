@@ -1031,3 +1031,129 @@ def segment(root, tag_kind, Vocabulary vocabulary, normalise, make_block, make_c
     depths = [walk.depths[i] for i in range(walk.count)]
     ends = [walk.ends[i] for i in range(walk.count)]
     return blocks, parents, depths, ends, walk.verdicts
+
+
+# --- the state walk of scraper.embedded -------------------------------------------
+
+
+def state_runs(data, Py_ssize_t budget, int max_depth, frozenset body_keys,
+               frozenset skip_keys, frozenset text_keys, tuple title_keys, key, prose,
+               unique, normalise, make_run):
+    """``scraper.embedded.runs`` of ``data`` (a parsed state script): every body-like
+    value (references followed) as a run of prose-like strings, in document order,
+    visiting at most ``budget`` values and ``max_depth`` levels. The callables are
+    those of scraper.embedded: ``key`` normalises a key, ``prose`` tells a prose-like
+    string, ``unique`` drops repeated pieces, ``normalise`` a title's spaces, and
+    ``make_run(pieces, title, chars)`` makes a run."""
+    cdef _StateWalk walk = _StateWalk.__new__(_StateWalk)
+    walk.budget = budget
+    walk.max_depth = max_depth
+    walk.root = data if isinstance(data, dict) else None
+    walk.body_keys, walk.skip_keys, walk.text_keys = body_keys, skip_keys, text_keys
+    walk.title_keys = title_keys
+    walk.key, walk.prose, walk.unique, walk.normalise = key, prose, unique, normalise
+    walk.make_run = make_run
+    walk.keys = {}
+    walk.found = []
+    walk.visit(data, 0, None, set())
+    return walk.found
+
+
+cdef class _StateWalk:
+    """One walk of a state: ``embedded._walk`` and ``embedded._pieces``, the budget of
+    values shared by both."""
+
+    cdef Py_ssize_t budget
+    cdef int max_depth
+    cdef dict root  # the references' cache (None where the state is no object)
+    cdef frozenset body_keys, skip_keys, text_keys
+    cdef tuple title_keys
+    cdef object key, prose, unique, normalise, make_run
+    cdef dict keys  # each key as ``key`` normalises it
+    cdef list found
+
+    cdef object key_of(self, object name):
+        cdef object found = self.keys.get(name)
+        if found is None:
+            found = self.keys[name] = self.key(name)
+        return found
+
+    cdef object target_of(self, dict value):
+        """What an Apollo reference points to (``embedded._ref``)."""
+        if self.root is None:
+            return None
+        target = value.get("__ref")
+        if target is None and value.get("type") == "id" and "generated" in value:
+            target = value.get("id")
+        return self.root.get(target) if isinstance(target, str) else None
+
+    cdef int visit(self, object value, int depth, object title, set followed) except -1:
+        cdef Py_ssize_t chars
+        self.budget -= 1
+        if self.budget <= 0 or depth > self.max_depth:
+            return 0
+        if isinstance(value, dict):
+            target = self.target_of(<dict>value)
+            if target is not None:
+                if id(target) not in followed:
+                    followed.add(id(target))
+                    self.visit(target, depth + 1, title, followed)
+                return 0
+            for name in self.title_keys:
+                text = (<dict>value).get(name)
+                if isinstance(text, str) and text.strip():
+                    title = self.normalise(text) or title
+                    break
+            for name, item in (<dict>value).items():
+                name = self.key_of(name)
+                if name in self.body_keys:
+                    pieces = self.unique(self.pieces(item))
+                    if pieces:
+                        chars = 0
+                        for piece in pieces:
+                            chars += len(piece)
+                        self.found.append(self.make_run(pieces, title, chars))
+                if name not in self.skip_keys:
+                    if isinstance(item, (dict, list)):
+                        self.visit(item, depth + 1, title, followed)
+                    else:
+                        self.budget -= 1  # a scalar: visited, with nothing under it
+        elif isinstance(value, list):
+            for item in <list>value:
+                if isinstance(item, (dict, list)):
+                    self.visit(item, depth + 1, title, followed)
+                else:
+                    self.budget -= 1
+        return 0
+
+    cdef list pieces(self, object value):
+        cdef list found = []
+        cdef set followed = set()
+        cdef list stack = [(value, True, 0)], children
+        cdef bint textual
+        cdef int depth
+        while stack:
+            item, textual, depth = stack.pop()
+            self.budget -= 1
+            if self.budget <= 0 or depth > self.max_depth:
+                break
+            if isinstance(item, str):
+                if textual and self.prose(item):
+                    found.append(item)
+            elif isinstance(item, list):
+                stack.extend([(v, textual, depth + 1) for v in reversed(<list>item)])
+            elif isinstance(item, dict):
+                target = self.target_of(<dict>item)
+                if target is not None:
+                    if id(target) not in followed and target is not value:
+                        followed.add(id(target))
+                        stack.append((target, textual, depth + 1))
+                    continue
+                children = []
+                for name, child in (<dict>item).items():
+                    name = self.key_of(name)
+                    if name not in self.skip_keys:
+                        children.append((child, name in self.text_keys, depth + 1))
+                children.reverse()
+                stack.extend(children)
+        return found
