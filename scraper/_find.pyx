@@ -13,6 +13,7 @@ makes the import fail, so that ``scraper.find`` uses lexbor's queries instead.
 
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
+from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp, memset
@@ -47,7 +48,7 @@ DEF CASE_INSENSITIVE_IN_HTML = 2
 cdef tag_id_fn tag_id_of
 cdef node_fn first_child_of, next_of, parent_of, first_attribute_of, next_attribute_of
 cdef type_fn type_of
-cdef name_fn local_name_of, attribute_local_name_of, attribute_value_of
+cdef name_fn local_name_of, attribute_local_name_of, attribute_value_of, attribute_name_of
 
 
 # A LexborNode as selectolax declares it (selectolax/lexbor.pxd): the object head,
@@ -105,7 +106,7 @@ cdef tuple NO_ARGUMENTS = ()
 def _bind():
     global tag_id_of, first_child_of, next_of, parent_of, first_attribute_of
     global next_attribute_of, type_of, local_name_of, attribute_local_name_of
-    global attribute_value_of, LexborNode, node_type
+    global attribute_value_of, attribute_name_of, LexborNode, node_type
     import selectolax.lexbor
 
     cdef void *library = selectolax_library()
@@ -119,6 +120,7 @@ def _bind():
     next_attribute_of = <node_fn>symbol(library, b"lxb_dom_element_next_attribute_noi")
     attribute_local_name_of = <name_fn>symbol(library, b"lxb_dom_attr_local_name_noi")
     attribute_value_of = <name_fn>symbol(library, b"lxb_dom_attr_value_noi")
+    attribute_name_of = <name_fn>symbol(library, b"lxb_dom_attr_qualified_name")
     LexborNode = selectolax.lexbor.LexborNode
     node_type = <PyTypeObject *>LexborNode
 
@@ -565,6 +567,47 @@ def positions(root, ids):
     finally:
         free(wanted)
     return found
+
+
+cdef dict _encoded_names = {}
+
+
+def joined_values(node, tuple names):
+    """The values of element ``node``'s attributes ``names`` that are neither missing nor
+    empty, in the order of ``names``, joined by a space: as selectolax's ``attributes``
+    reads them (by qualified name, the last of a name winning, undecodable bytes as
+    U+FFFD)."""
+    if type(node) is not LexborNode:
+        raise TypeError("not a LexborNode")
+    cdef void *element = (<NodeObject *><PyObject *>node).node
+    cdef list encoded = _encoded_names.get(names)
+    if encoded is None:
+        encoded = _encoded_names[names] = [text.encode() for text in names]
+    cdef Py_ssize_t count = len(encoded), i
+    if count > MAX_NAMES:
+        raise ValueError(f"at most {MAX_NAMES} names")
+    cdef const uchar *values[MAX_NAMES]
+    cdef size_t lengths[MAX_NAMES]
+    cdef const uchar *name
+    cdef size_t length
+    cdef void *attribute
+    cdef bytearray joined = bytearray()
+    for i in range(count):
+        values[i] = NULL
+    attribute = first_attribute_of(element) if element != NULL and type_of(element) == NODE_ELEMENT else NULL
+    while attribute != NULL:
+        name = attribute_name_of(attribute, &length)
+        for i in range(count):
+            if length == len(<bytes>encoded[i]) and memcmp(name, <const uchar *><bytes>encoded[i], length) == 0:
+                values[i] = attribute_value_of(attribute, &lengths[i])
+                break
+        attribute = next_attribute_of(attribute)
+    for i in range(count):
+        if values[i] != NULL and lengths[i]:
+            if joined:
+                joined.append(32)
+            joined.extend((<const char *>values[i])[:lengths[i]])
+    return PyUnicode_DecodeUTF8(joined, len(joined), "replace")
 
 
 def find(root, Query query, bint first=False, dict skip=None):

@@ -26,7 +26,7 @@ from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from .find import Selector, find_all, find_first, selector
+from .find import Selector, find_all, find_first, joined_values, selector
 from .models import Caption, RelatedLink
 from .normalise import normalise_space
 
@@ -186,7 +186,7 @@ TOKEN_HOLDERS = ", ".join(f"[{a}]" for a in (*TOKEN_ATTRS, "role"))
 
 def tokens(node: LexborNode) -> tuple[str, ...]:
     """Lower-case words of a node's class, id and aria-label attributes."""
-    return attr_tokens(node.attributes)
+    return _words(joined_values(node, TOKEN_ATTRS))
 
 
 def attr_tokens(attrs: dict[str, str | None]) -> tuple[str, ...]:

@@ -221,3 +221,13 @@ def positions(root: LexborNode, ids: Iterable[int]) -> dict[int, int]:
     if _finder is None or not _finder.usable(root):
         return {node.mem_id: i for i, node in enumerate(root.traverse())}
     return _finder.positions(root, ids)
+
+
+def joined_values(node: LexborNode, names: tuple[str, ...]) -> str:
+    """The values of ``node``'s attributes ``names`` that are neither missing nor
+    empty, in the order of ``names``, joined by a space (read in C where the finder
+    is built, not through a dict of all of them)."""
+    if _finder is not None:
+        return _finder.joined_values(node, names)
+    attributes = node.attributes
+    return " ".join(value for name in names if (value := attributes.get(name)))

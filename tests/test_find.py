@@ -202,6 +202,26 @@ def test_the_elements_a_skip_maps_to_zero_are_left_out():
         assert _ids(find_all(tree.body, chosen, {})) == _ids(every)
 
 
+def test_attribute_values_are_joined_as_selectolax_reads_them():
+    finder = compiled()
+    rng = random.Random(14)
+    names = ("class", "id", "aria-label", "data-testid", "xlink:href", "Class")
+    values = ["", "a", "Caf\u00e9 Box", "x y", "\u212a", "&amp;", "1"]
+    for _ in range(300):
+        attrs = " ".join(
+            f'{n}="{rng.choice(values)}"' if rng.random() < 0.8 else n
+            for n in rng.sample([*names, "title", "href", "CLASS"], rng.randrange(5))
+        )
+        html = f"<div {attrs}>a</div><svg><a {attrs}></a></svg>"
+        tree = LexborHTMLParser(html.encode() + b'<p class="\xff\xe2\x82 z" id="\xc3">')
+        assert tree.root is not None
+        for node in _every_node(tree):
+            for chosen in (names, names[:2], ()):
+                attributes = node.attributes
+                expected = " ".join(v for name in chosen if (v := attributes.get(name)))
+                assert finder.joined_values(node, chosen) == expected, (html, node.tag)
+
+
 def test_positions_follow_the_document_order():
     finder = compiled()
     tree = LexborHTMLParser(PAGE)
