@@ -189,10 +189,6 @@ def tokens(node: LexborNode) -> tuple[str, ...]:
     return _words(joined_values(node, TOKEN_ATTRS))
 
 
-def attr_tokens(attrs: dict[str, str | None]) -> tuple[str, ...]:
-    return _words(" ".join(value for key in TOKEN_ATTRS if (value := attrs.get(key))))
-
-
 @lru_cache(maxsize=64)
 def token_selector(words: frozenset[str]) -> Selector:
     """What preselects the elements ``with_tokens`` gives: a class or id holding one of
