@@ -13,9 +13,10 @@ makes the import fail, so that ``scraper.find`` uses lexbor's queries instead.
 
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
+from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcmp
+from libc.string cimport memcmp, memset
 
 
 from ._lexbor cimport (
@@ -47,7 +48,7 @@ DEF CASE_INSENSITIVE_IN_HTML = 2
 cdef tag_id_fn tag_id_of
 cdef node_fn first_child_of, next_of, parent_of, first_attribute_of, next_attribute_of
 cdef type_fn type_of
-cdef name_fn local_name_of, attribute_local_name_of, attribute_value_of
+cdef name_fn local_name_of, attribute_local_name_of, attribute_value_of, attribute_name_of
 
 
 # A LexborNode as selectolax declares it (selectolax/lexbor.pxd): the object head,
@@ -105,7 +106,7 @@ cdef tuple NO_ARGUMENTS = ()
 def _bind():
     global tag_id_of, first_child_of, next_of, parent_of, first_attribute_of
     global next_attribute_of, type_of, local_name_of, attribute_local_name_of
-    global attribute_value_of, LexborNode, node_type
+    global attribute_value_of, attribute_name_of, LexborNode, node_type
     import selectolax.lexbor
 
     cdef void *library = selectolax_library()
@@ -119,6 +120,7 @@ def _bind():
     next_attribute_of = <node_fn>symbol(library, b"lxb_dom_element_next_attribute_noi")
     attribute_local_name_of = <name_fn>symbol(library, b"lxb_dom_attr_local_name_noi")
     attribute_value_of = <name_fn>symbol(library, b"lxb_dom_attr_value_noi")
+    attribute_name_of = <name_fn>symbol(library, b"lxb_dom_attr_qualified_name")
     LexborNode = selectolax.lexbor.LexborNode
     node_type = <PyTypeObject *>LexborNode
 
@@ -184,7 +186,10 @@ cdef bint _contains(const uchar *data, size_t length, const uchar *wanted, size_
 
 DEF MAX_NAMES = 32  # attribute names a query reads
 DEF FOLDED = 256  # values up to this length are lower-cased once for "i" substrings
-DEF DYNAMIC_IDS = 64  # ids of names outside lexbor's static table a walk remembers
+DEF DYNAMIC_IDS = 128  # slots of the table of names outside lexbor's static one
+DEF DYNAMIC_FULL = 96  # such names a walk remembers (the table's slots filled)
+DEF MAX_SCANNED = 64  # "i" substrings of a query looked for in one pass over a value
+DEF MAX_TURNS = 8  # attributes a query scans so
 
 
 cdef class Compound:
@@ -215,7 +220,7 @@ cdef class Compound:
         if (test in (ATTRIBUTE_EQUAL, ATTRIBUTE_CONTAINS)) != (value is not None):
             raise ValueError("a value is compared by = and *= only")
 
-    cdef bint tag_matches(self, void *node):
+    cdef bint tag_matches(self, void *node) except -1:
         cdef size_t tag = (<Node *>node).local_name, length = 0
         cdef const uchar *name
         if tag < STATIC_IDS and self.known[tag]:
@@ -226,7 +231,7 @@ cdef class Compound:
             self.known[tag] = 2 if found else 1
         return found
 
-    cdef bint matches(self, void *node, Attributes *read, Query query):
+    cdef bint matches(self, void *node, Attributes *read, Query query) except -1:
         cdef void *parent
         cdef const uchar *value
         cdef size_t value_length
@@ -278,7 +283,9 @@ cdef struct Attributes:
     uchar folded[MAX_NAMES][FOLDED]
     const uchar *values[MAX_NAMES]
     size_t lengths[MAX_NAMES]
-    size_t dynamic_ids[DYNAMIC_IDS]  # the ids of this document's own names seen
+    # the ids of this document's own names seen (0: a free slot), hashed, and their
+    # places among the query's names
+    size_t dynamic_ids[DYNAMIC_IDS]
     int dynamic_slots[DYNAMIC_IDS]
     int dynamic_count
 
@@ -290,6 +297,20 @@ cdef class Query:
     cdef tuple by_tag  # the compounds that test a tag and nothing else
     cdef tuple others
     cdef list names
+    cdef int name_count  # len(names), read where no Python error may arise
+    # The compounds that test an attribute for an "i" substring and nothing else
+    # (``[class*=word i]``), scanned for together: one pass over the attribute's value
+    # looks for all of its words, each filed under its first byte.
+    cdef int scanned
+    cdef bytes words  # their words, lower-cased, one after another
+    cdef Py_ssize_t word_start[MAX_SCANNED]
+    cdef size_t word_length[MAX_SCANNED]
+    cdef int scan_slots[MAX_TURNS]  # the attribute slots scanned, in turn
+    cdef int scan_count
+    # by attribute slot scanned (in turn) and first byte: where its words start among
+    # the scanned (sorted by slot, then word), and how many
+    cdef unsigned char first[MAX_TURNS][256]
+    cdef unsigned char count[MAX_TURNS][256]
     cdef signed char slots[STATIC_IDS]  # by static attribute id: -2 unknown, -1 none
     # by static tag id, how many of ``by_tag`` an element of that tag matches (-1:
     # not counted yet): an element is listed once for each, and the repeats of one
@@ -312,8 +333,74 @@ cdef class Query:
             and (<Compound>c).ancestor is None
         )
         self.others = tuple(c for c in self.compounds if c not in self.by_tag)
+        self.file()
 
-    cdef int count_by_tag(self, void *node):
+    cdef file(self):
+        """Take the compounds to scan for out of ``others``: every ``[name*=word i]``
+        alone (at most MAX_SCANNED, on at most MAX_TURNS attributes)."""
+        cdef Compound c
+        cdef int i, turn = -1, slot = -1
+        slots = []
+        chosen = []
+        for c in self.others:
+            if (c.tags is None and c.ancestor is None and c.test == ATTRIBUTE_CONTAINS
+                    and c.case == CASE_INSENSITIVE and c.folded and len(chosen) < MAX_SCANNED
+                    and (c.slot in slots or len(slots) < MAX_TURNS)):
+                chosen.append(c)
+                if c.slot not in slots:
+                    slots.append(c.slot)
+        self.others = tuple(c for c in self.others if c not in chosen)
+        scanned = sorted(((<Compound>c).slot, (<Compound>c).folded) for c in chosen)
+        self.scanned = len(scanned)
+        self.words = b"".join(word for _, word in scanned)
+        start = 0
+        for i, (word_slot, word) in enumerate(scanned):
+            if word_slot != slot:
+                slot = word_slot
+                turn += 1
+                self.scan_slots[turn] = slot
+            if self.count[turn][word[0]] == 0:
+                self.first[turn][word[0]] = i
+            self.count[turn][word[0]] += 1
+            self.word_start[i] = start
+            self.word_length[i] = len(word)
+            start += len(word)
+        self.scan_count = turn + 1
+
+    cdef int scan(self, void *node, Attributes *read) noexcept:
+        """How many of the scanned compounds element ``node`` matches."""
+        cdef int turn, slot, j, end, found = 0
+        cdef size_t i, k, length, size
+        cdef const uchar *value
+        cdef const uchar *words = self.words
+        cdef const uchar *word
+        cdef unsigned long long matched = 0
+        cdef uchar c
+        if read.node != node:
+            self.read(node, read)
+        for turn in range(self.scan_count):
+            slot = self.scan_slots[turn]
+            if not read.present[slot]:
+                continue
+            value = read.values[slot]
+            length = read.lengths[slot]
+            for i in range(length):
+                c = _lower(value[i])
+                end = self.first[turn][c] + self.count[turn][c]
+                for j in range(self.first[turn][c], end):
+                    size = self.word_length[j]
+                    if matched >> j & 1 or size > length - i:
+                        continue
+                    word = words + self.word_start[j]
+                    for k in range(1, size):
+                        if _lower(value[i + k]) != word[k]:
+                            break
+                    else:
+                        matched |= 1ULL << j
+                        found += 1
+        return found
+
+    cdef int count_by_tag(self, void *node) except -1:
         """How many of ``by_tag`` element ``node`` matches."""
         cdef size_t tag = (<Node *>node).local_name
         cdef int count = 0
@@ -334,47 +421,54 @@ cdef class Query:
                     if len(self.names) == MAX_NAMES:
                         raise ValueError(f"a query reads at most {MAX_NAMES} attributes")
                     self.names.append(compound.attribute)
+                    self.name_count = len(self.names)
                 compound.slot = self.names.index(compound.attribute)
             compound = compound.ancestor
 
-    cdef int slot_of(self, void *attribute, Attributes *read):
+    cdef int slot_of(self, void *attribute, Attributes *read) noexcept:
         """The place of an attribute's name among ``names`` (-1: not one of them)."""
         cdef size_t id = (<Node *>attribute).local_name, length = 0
         cdef int i, slot = -1
         cdef const uchar *name
+        cdef size_t free = (id >> 3) & (DYNAMIC_IDS - 1)
         if id < STATIC_IDS and self.slots[id] != -2:
             return self.slots[id]
         if id >= STATIC_IDS:
-            for i in range(read.dynamic_count):
-                if read.dynamic_ids[i] == id:
-                    return read.dynamic_slots[i]
+            while read.dynamic_ids[free] != 0:
+                if read.dynamic_ids[free] == id:
+                    return read.dynamic_slots[free]
+                free = (free + 1) & (DYNAMIC_IDS - 1)
         name = attribute_local_name_of(attribute, &length)
         if name != NULL:
-            for i in range(len(self.names)):
+            for i in range(self.name_count):
                 wanted = <bytes>self.names[i]
                 if _equal(name, length, <const uchar *>wanted, len(wanted), True):
                     slot = i
                     break
         if id < STATIC_IDS:
             self.slots[id] = slot
-        elif read.dynamic_count < DYNAMIC_IDS:
-            read.dynamic_ids[read.dynamic_count] = id
-            read.dynamic_slots[read.dynamic_count] = slot
+        elif read.dynamic_count < DYNAMIC_FULL:
+            read.dynamic_ids[free] = id
+            read.dynamic_slots[free] = slot
             read.dynamic_count += 1
         return slot
 
-    cdef void read(self, void *node, Attributes *read):
+    cdef void read(self, void *node, Attributes *read) noexcept:
         """The values of ``names`` on element ``node``: each its first attribute of that
         local name, as lexbor's lxb_dom_element_attr_by_id finds it."""
         cdef int i, slot
+        cdef size_t id
         cdef void *attribute = (<Element *>node).first_attribute
         cdef Str *value
-        for i in range(len(self.names)):
+        for i in range(self.name_count):
             read.present[i] = False
             read.folded_ready[i] = False
         read.node = node
         while attribute != NULL:
-            slot = self.slot_of(attribute, read)
+            id = (<Node *>attribute).local_name
+            slot = self.slots[id] if id < STATIC_IDS else -2
+            if slot == -2:
+                slot = self.slot_of(attribute, read)
             if slot >= 0 and not read.present[slot]:
                 read.present[slot] = True
                 value = (<Attribute *>attribute).value
@@ -385,6 +479,13 @@ cdef class Query:
                     read.values[slot] = value.data
                     read.lengths[slot] = value.length
             attribute = (<Attribute *>attribute).next
+
+
+cdef inline void _start(Attributes *read) noexcept nogil:
+    """An empty ``read``, for a walk of a tree."""
+    read.node = NULL
+    read.dynamic_count = 0
+    memset(read.dynamic_ids, 0, sizeof(read.dynamic_ids))
 
 
 def usable(root):
@@ -401,6 +502,8 @@ cdef int _count(Query query, Node *node, Attributes *read) except -1:
     """How many selectors of ``query`` element ``node`` matches."""
     cdef int count = query.count_by_tag(node) if len(query.by_tag) else 0
     cdef Compound compound
+    if query.scanned:
+        count += query.scan(node, read)
     for compound in query.others:
         if compound.matches(node, read, query):
             count += 1
@@ -431,10 +534,87 @@ def nodes_at(root, ids):
     return {i: _node(<void *><size_t>i, parser) for i in ids}
 
 
-def find(root, Query query, bint first=False):
+def positions(root, ids):
+    """Where each element of ``ids`` (``mem_id``s) lies under ``root`` (a LexborNode,
+    ``usable``; itself included), by ``mem_id``: its number among the elements in
+    document order. Those not found there are left out."""
+    if not usable(root):
+        raise ValueError("not a node find reads")
+    cdef list ordered = sorted(set(ids))
+    cdef Py_ssize_t count = len(ordered), low, high, middle, number = 0
+    cdef dict found = {}
+    cdef Node *top = <Node *>(<NodeObject *><PyObject *>root).node
+    cdef Node *node = top
+    cdef size_t *wanted = <size_t *>malloc(max(count, 1) * sizeof(size_t))
+    if wanted == NULL:
+        raise MemoryError()
+    try:
+        for low in range(count):
+            wanted[low] = ordered[low]
+        while node != NULL and len(found) < count:
+            if node.type == NODE_ELEMENT:
+                low, high = 0, count
+                while low < high:  # a binary search of the ids, sorted
+                    middle = (low + high) // 2
+                    if wanted[middle] < <size_t>node:
+                        low = middle + 1
+                    else:
+                        high = middle
+                if low < count and wanted[low] == <size_t>node:
+                    found[<size_t>node] = number
+                number += 1
+            node = _following(node, top, node.type == NODE_ELEMENT)
+    finally:
+        free(wanted)
+    return found
+
+
+cdef dict _encoded_names = {}
+
+
+def joined_values(node, tuple names):
+    """The values of element ``node``'s attributes ``names`` that are neither missing nor
+    empty, in the order of ``names``, joined by a space: as selectolax's ``attributes``
+    reads them (by qualified name, the last of a name winning, undecodable bytes as
+    U+FFFD)."""
+    if type(node) is not LexborNode:
+        raise TypeError("not a LexborNode")
+    cdef void *element = (<NodeObject *><PyObject *>node).node
+    cdef list encoded = _encoded_names.get(names)
+    if encoded is None:
+        encoded = _encoded_names[names] = [text.encode() for text in names]
+    cdef Py_ssize_t count = len(encoded), i
+    if count > MAX_NAMES:
+        raise ValueError(f"at most {MAX_NAMES} names")
+    cdef const uchar *values[MAX_NAMES]
+    cdef size_t lengths[MAX_NAMES]
+    cdef const uchar *name
+    cdef size_t length
+    cdef void *attribute
+    cdef bytearray joined = bytearray()
+    for i in range(count):
+        values[i] = NULL
+    attribute = first_attribute_of(element) if element != NULL and type_of(element) == NODE_ELEMENT else NULL
+    while attribute != NULL:
+        name = attribute_name_of(attribute, &length)
+        for i in range(count):
+            if length == len(<bytes>encoded[i]) and memcmp(name, <const uchar *><bytes>encoded[i], length) == 0:
+                values[i] = attribute_value_of(attribute, &lengths[i])
+                break
+        attribute = next_attribute_of(attribute)
+    for i in range(count):
+        if values[i] != NULL and lengths[i]:
+            if joined:
+                joined.append(32)
+            joined.extend((<const char *>values[i])[:lengths[i]])
+    return PyUnicode_DecodeUTF8(joined, len(joined), "replace")
+
+
+def find(root, Query query, bint first=False, dict skip=None):
     """The elements at or under ``root`` (a LexborNode, ``usable``) that match
     ``query``, as ``root.css`` lists them: in document order, an element once for each
-    selector of the list it matches; only the first one when ``first``."""
+    selector of the list it matches; only the first one when ``first``. Those that
+    ``skip`` maps to 0 (or another false value) by ``mem_id`` are left out."""
     if not usable(root):
         raise ValueError("not a node find reads")
     cdef Node *top = <Node *>(<NodeObject *><PyObject *>root).node
@@ -443,11 +623,12 @@ def find(root, Query query, bint first=False):
     cdef Node *node = top
     cdef Attributes read
     cdef int count
-    read.node = NULL
-    read.dynamic_count = 0
+    _start(&read)
     while node != NULL:
         if node.type == NODE_ELEMENT:
             count = _count(query, node, &read)
+            if count and skip is not None and not skip.get(<size_t>node, True):
+                count = 0
             if count:
                 if first:
                     return [_node(node, parser)]
@@ -473,8 +654,7 @@ def find_each(root, tuple queries):
         for i in range(n):
             if not isinstance(queries[i], Query):
                 raise TypeError("find_each reads Queries")
-            reads[i].node = NULL
-            reads[i].dynamic_count = 0
+            _start(&reads[i])
         while node != NULL:
             if node.type == NODE_ELEMENT:
                 for i in range(n):

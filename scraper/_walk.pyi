@@ -42,5 +42,24 @@ def segment(
 def normalise_ascii(text: str) -> str: ...
 def sample_counts(texts: list[str], limit: int) -> tuple[list[int], list[int]]: ...
 def text_lines(
-    root: LexborNode, tags: Iterable[str], children: Iterable[str], limit: int
+    root: LexborNode,
+    tags: Iterable[str],
+    children: Iterable[str],
+    limit: int,
+    words: Iterable[str] | None = None,
+    marks: str = "",
 ) -> list[tuple[int, str]]: ...
+def state_runs(
+    data: Any,
+    budget: int,
+    max_depth: int,
+    body_keys: frozenset[str],
+    skip_keys: frozenset[str],
+    text_keys: frozenset[str],
+    title_keys: tuple[str, ...],
+    key: Callable[[str], str],
+    prose: Callable[[str], bool],
+    unique: Callable[[list[str]], list[str]],
+    normalise: Callable[[str], str],
+    make_run: Callable[[list[str], str | None, int], Any],
+) -> list[Any]: ...

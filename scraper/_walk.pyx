@@ -580,11 +580,99 @@ cdef inline bint _named(void *node, dict names, set wanted) except -1:
     return found
 
 
-cdef object _text(void *element, void *document, bytearray buffer, size_t limit):
+DEF MAX_NEEDLES = 128
+
+
+def _cases(byte, fold):
+    """A byte, and its capital too where it is a small letter and case does not count."""
+    return (byte, byte - 32) if fold and 97 <= byte <= 122 else (byte,)
+
+
+cdef class _Needles:
+    """What ``text_lines`` looks for in a text's bytes before it decodes it: ASCII
+    ``words`` in either case, and the characters of ``marks`` as they are (their UTF-8
+    bytes). Each is filed under its first byte (a word under both cases of it), and
+    only a byte and the next that begin one are looked at closely."""
+
+    cdef bytes data  # every needle's bytes, one after another
+    cdef Py_ssize_t offsets[MAX_NEEDLES]
+    cdef size_t lengths[MAX_NEEDLES]
+    cdef bint folds[MAX_NEEDLES]
+    cdef int first[256]  # by first byte: where its needles start, and how many
+    cdef int count[256]
+    cdef bint single[256]  # a needle of this one byte
+    cdef unsigned char pairs[256][32]  # by first byte, a bit for each second byte
+
+    def __init__(self, words, str marks):
+        filed = []
+        for word in words:
+            data = word.encode("ascii")
+            if not data or data != data.lower():
+                raise ValueError(f"not a lower-case ASCII word: {word!r}")
+            filed.extend((first, data, True) for first in _cases(data[0], True))
+        for mark in marks:
+            data = mark.encode("utf-8")
+            if len(data) < 2:
+                raise ValueError(f"not a character outside ASCII: {mark!r}")
+            filed.append((data[0], data, False))
+        if len(filed) > MAX_NEEDLES:
+            raise ValueError(f"at most {MAX_NEEDLES} needles")
+        filed.sort()
+        self.data = b"".join(data for _, data, _ in filed)
+        cdef Py_ssize_t i, offset = 0
+        for i in range(256):
+            self.first[i] = self.count[i] = 0
+        for i, (byte, data, fold) in enumerate(filed):
+            if self.count[byte] == 0:
+                self.first[byte] = i
+            self.count[byte] += 1
+            if len(data) == 1:
+                self.single[byte] = True
+            for second in _cases(data[1], fold) if len(data) > 1 else ():
+                self.pairs[byte][second >> 3] |= 1 << (second & 7)
+            self.offsets[i] = offset
+            self.lengths[i] = len(data)
+            self.folds[i] = fold
+            offset += len(data)
+
+    cdef bint found(self, const uchar *text, size_t size) noexcept:
+        cdef const uchar *data = self.data
+        cdef const uchar *needle
+        cdef size_t i, k, length
+        cdef int j, end
+        cdef uchar c, d
+        for i in range(size):
+            c = text[i]
+            if self.single[c]:
+                return True
+            d = text[i + 1] if i + 1 < size else 0
+            if not self.pairs[c][d >> 3] >> (d & 7) & 1:
+                continue
+            end = self.first[c] + self.count[c]
+            for j in range(self.first[c], end):
+                length = self.lengths[j]
+                if length > size - i:
+                    continue
+                needle = data + self.offsets[j]
+                if not self.folds[j]:
+                    if memcmp(text + i, needle, length) == 0:
+                        return True
+                    continue
+                for k in range(1, length):  # the first byte matched in either case
+                    if _lower(text[i + k]) != needle[k]:
+                        break
+                else:
+                    return True
+        return False
+
+
+cdef object _text(void *element, void *document, bytearray buffer, size_t limit,
+                  _Needles needles):
     """``node.text(deep=True, separator=" ")`` of ``element`` as selectolax gives it:
     the data of the text nodes under it, in document order, a space between two; None
     where its bytes already say it is longer than ``limit`` characters (one takes four
-    bytes at most, and an undecodable byte becomes one character)."""
+    bytes at most, and an undecodable byte becomes one character), or hold none of
+    ``needles`` (if any)."""
     cdef void *node = first_child_of(element)
     cdef void *below
     cdef uchar *data
@@ -610,16 +698,22 @@ cdef object _text(void *element, void *document, bytearray buffer, size_t limit)
         while node != element and next_of(node) == NULL:
             node = parent_of(node)
         node = NULL if node == element else next_of(node)
+    if needles is not None and not needles.found(<const uchar *><char *>buffer, size):
+        return None
     text = PyUnicode_DecodeUTF8(buffer, size, "replace")
     return text if <size_t>len(text) <= limit else None
 
 
-def text_lines(root, tags, children, Py_ssize_t limit):
+cdef dict _needles = {}
+
+
+def text_lines(root, tags, children, Py_ssize_t limit, words=None, str marks=""):
     """For each element of ``root``'s subtree, ``root`` included, in document order,
     whose tag is one of ``tags`` and whose children are text or elements with a tag
     among ``children``: its ``mem_id`` and its text (``node.text(deep=True,
     separator=" ")``), where that text is not empty and at most ``limit`` characters
-    long."""
+    long, and, when ``words`` are given, holds one of them (lower-case ASCII words,
+    found in either case) or a character of ``marks`` (characters outside ASCII)."""
     cdef size_t root_pointer = root.mem_id
     if root_pointer == 0:
         raise ValueError("no node")
@@ -630,6 +724,12 @@ def text_lines(root, tags, children, Py_ssize_t limit):
     cdef void *document = <void *>root_pointer
     while document != NULL and type_of(document) != NODE_DOCUMENT:
         document = parent_of(document)
+    cdef _Needles needles = None
+    if words is not None:
+        key = (tuple(words), marks)
+        needles = _needles.get(key)
+        if needles is None:
+            needles = _needles[key] = _Needles(key[0], marks)
     cdef bytearray buffer = bytearray()
     cdef list found = []
     cdef void *node = <void *>root_pointer
@@ -644,7 +744,7 @@ def text_lines(root, tags, children, Py_ssize_t limit):
                 plain = type_of(child) == NODE_TEXT or _named(child, child_names, child_tags)
                 child = next_of(child)
             if plain:
-                text = _text(node, document, buffer, limit)
+                text = _text(node, document, buffer, limit, needles)
                 if text:
                     found.append((<size_t>node, text))
         below = first_child_of(node)
@@ -931,3 +1031,129 @@ def segment(root, tag_kind, Vocabulary vocabulary, normalise, make_block, make_c
     depths = [walk.depths[i] for i in range(walk.count)]
     ends = [walk.ends[i] for i in range(walk.count)]
     return blocks, parents, depths, ends, walk.verdicts
+
+
+# --- the state walk of scraper.embedded -------------------------------------------
+
+
+def state_runs(data, Py_ssize_t budget, int max_depth, frozenset body_keys,
+               frozenset skip_keys, frozenset text_keys, tuple title_keys, key, prose,
+               unique, normalise, make_run):
+    """``scraper.embedded.runs`` of ``data`` (a parsed state script): every body-like
+    value (references followed) as a run of prose-like strings, in document order,
+    visiting at most ``budget`` values and ``max_depth`` levels. The callables are
+    those of scraper.embedded: ``key`` normalises a key, ``prose`` tells a prose-like
+    string, ``unique`` drops repeated pieces, ``normalise`` a title's spaces, and
+    ``make_run(pieces, title, chars)`` makes a run."""
+    cdef _StateWalk walk = _StateWalk.__new__(_StateWalk)
+    walk.budget = budget
+    walk.max_depth = max_depth
+    walk.root = data if isinstance(data, dict) else None
+    walk.body_keys, walk.skip_keys, walk.text_keys = body_keys, skip_keys, text_keys
+    walk.title_keys = title_keys
+    walk.key, walk.prose, walk.unique, walk.normalise = key, prose, unique, normalise
+    walk.make_run = make_run
+    walk.keys = {}
+    walk.found = []
+    walk.visit(data, 0, None, set())
+    return walk.found
+
+
+cdef class _StateWalk:
+    """One walk of a state: ``embedded._walk`` and ``embedded._pieces``, the budget of
+    values shared by both."""
+
+    cdef Py_ssize_t budget
+    cdef int max_depth
+    cdef dict root  # the references' cache (None where the state is no object)
+    cdef frozenset body_keys, skip_keys, text_keys
+    cdef tuple title_keys
+    cdef object key, prose, unique, normalise, make_run
+    cdef dict keys  # each key as ``key`` normalises it
+    cdef list found
+
+    cdef object key_of(self, object name):
+        cdef object found = self.keys.get(name)
+        if found is None:
+            found = self.keys[name] = self.key(name)
+        return found
+
+    cdef object target_of(self, dict value):
+        """What an Apollo reference points to (``embedded._ref``)."""
+        if self.root is None:
+            return None
+        target = value.get("__ref")
+        if target is None and value.get("type") == "id" and "generated" in value:
+            target = value.get("id")
+        return self.root.get(target) if isinstance(target, str) else None
+
+    cdef int visit(self, object value, int depth, object title, set followed) except -1:
+        cdef Py_ssize_t chars
+        self.budget -= 1
+        if self.budget <= 0 or depth > self.max_depth:
+            return 0
+        if isinstance(value, dict):
+            target = self.target_of(<dict>value)
+            if target is not None:
+                if id(target) not in followed:
+                    followed.add(id(target))
+                    self.visit(target, depth + 1, title, followed)
+                return 0
+            for name in self.title_keys:
+                text = (<dict>value).get(name)
+                if isinstance(text, str) and text.strip():
+                    title = self.normalise(text) or title
+                    break
+            for name, item in (<dict>value).items():
+                name = self.key_of(name)
+                if name in self.body_keys:
+                    pieces = self.unique(self.pieces(item))
+                    if pieces:
+                        chars = 0
+                        for piece in pieces:
+                            chars += len(piece)
+                        self.found.append(self.make_run(pieces, title, chars))
+                if name not in self.skip_keys:
+                    if isinstance(item, (dict, list)):
+                        self.visit(item, depth + 1, title, followed)
+                    else:
+                        self.budget -= 1  # a scalar: visited, with nothing under it
+        elif isinstance(value, list):
+            for item in <list>value:
+                if isinstance(item, (dict, list)):
+                    self.visit(item, depth + 1, title, followed)
+                else:
+                    self.budget -= 1
+        return 0
+
+    cdef list pieces(self, object value):
+        cdef list found = []
+        cdef set followed = set()
+        cdef list stack = [(value, True, 0)], children
+        cdef bint textual
+        cdef int depth
+        while stack:
+            item, textual, depth = stack.pop()
+            self.budget -= 1
+            if self.budget <= 0 or depth > self.max_depth:
+                break
+            if isinstance(item, str):
+                if textual and self.prose(item):
+                    found.append(item)
+            elif isinstance(item, list):
+                stack.extend([(v, textual, depth + 1) for v in reversed(<list>item)])
+            elif isinstance(item, dict):
+                target = self.target_of(<dict>item)
+                if target is not None:
+                    if id(target) not in followed and target is not value:
+                        followed.add(id(target))
+                        stack.append((target, textual, depth + 1))
+                    continue
+                children = []
+                for name, child in (<dict>item).items():
+                    name = self.key_of(name)
+                    if name not in self.skip_keys:
+                        children.append((child, name in self.text_keys, depth + 1))
+                children.reverse()
+                stack.extend(children)
+        return found

@@ -33,13 +33,14 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from .clean import (
     SOURCE_TOKENS,
+    KnownTokens,
     compiled,
     having_tokens,
+    known_tokens,
     node_text,
     token_selector,
-    tokens,
 )
-from .find import find_all, find_each, find_first, nodes_at, selector
+from .find import find_all, find_each, find_first, nodes_at, positions, selector
 from .models import FeedOrigin
 from .normalise import normalise_space
 
@@ -131,6 +132,16 @@ CREDIT_HINTS = (
 )  # fmt: skip
 _CREDIT_HINT = re.compile("|".join(re.escape(hint) for hint in CREDIT_HINTS))
 _INITIALS_CREDIT = re.compile(r"^[a-z]{2,4}(?:/[a-z]{2,4})*/(?P<who>[^\s/]{2,12})$")
+# What a text must hold for ``_credit_hint`` to find a hint in it (the compiled walk
+# decodes only such texts): an ASCII hint in either case, the slash of an editor's
+# initials, or a character whose lower case holds one of the other hints' characters
+# or an ASCII letter ("İ" is "i" and a dot, the Kelvin sign "k"); a test holds every
+# character to it.
+HINT_WORDS = (*(hint for hint in CREDIT_HINTS if hint.isascii()), "/")
+HINT_MARKS = (
+    "".join(sorted({c for hint in CREDIT_HINTS for c in hint + hint.upper() if not c.isascii()}))
+    + "\u0130\u212a"
+)
 VIA_DATELINE = re.compile(
     r"^(?:[^\W\d_][\w.'’ -]{0,40}\s)?via\s+(?P<who>[^\s—–-][^—–:]{0,30}?)\s*[—–:-]\s"
 )
@@ -389,60 +400,64 @@ def read_clues(
     root = tree.body
     if root is None:
         return clues
+    known: KnownTokens = {}  # of the elements looked at, which share ancestors
     # one walk for the three queries (nothing below changes the tree)
     bylines, marked, sources = find_each(
         root, (token_selector(BYLINE_TOKENS), _MARKED_AUTHORS, token_selector(SOURCE_TOKENS))
     )
-    bylines = having_tokens(bylines, BYLINE_TOKENS)
+    bylines = having_tokens(bylines, BYLINE_TOKENS, known)
     if marked:
-        bylines = sorted(bylines + marked, key=_position(root))
+        order = positions(root, {n.mem_id for n in bylines + marked})
+        bylines = sorted(bylines + marked, key=lambda n: order.get(n.mem_id, 0))
     for node in bylines:
         text = _DATE_TAIL.sub("", node_text(node))
-        if 1 < len(text) <= MAX_BYLINE_CHARS and not _about_media(node) and _about_this(node):
+        if 1 < len(text) <= MAX_BYLINE_CHARS and _about_this_story(node, known):
             clues.bylines.append(text)
     clues.bylines = list(dict.fromkeys(clues.bylines))[:MAX_BYLINES]
-    for node in having_tokens(sources, SOURCE_TOKENS):
+    for node in having_tokens(sources, SOURCE_TOKENS, known):
         text = node_text(node) or _alt(node)
-        if 1 < len(text) <= MAX_NAME_CHARS and not _about_media(node) and _about_this(node):
+        if 1 < len(text) <= MAX_NAME_CHARS and _about_this_story(node, known):
             clues.providers.append(text)
-    clues.page_lines = credit_lines(root)
+    clues.page_lines = credit_lines(root, known)
     return clues
 
 
 _text_lines = compiled("text_lines")
 
 
-def credit_lines(root: LexborNode) -> list[str]:
+def credit_lines(root: LexborNode, known: KnownTokens | None = None) -> list[str]:
     """The short texts of elements that hold only text and hint at a credit, and are
     not about an image; the compiled walk reads the texts where it is built, and nodes
-    are made only for the elements whose text hints at a credit."""
+    are made only for the elements whose text hints at a credit. ``known``: tokens
+    of elements already read (by ``mem_id``)."""
+    known = {} if known is None else known
     if _text_lines is None:
-        return python_credit_lines(root)
+        return python_credit_lines(root, known)
     limit = MAX_CREDIT_CHARS * 2
-    hits = [
-        (i, t) for i, t in _text_lines(root, CREDIT_TAGS, _TEXT_CHILDREN, limit) if _credit_hint(t)
-    ]
+    texts = _text_lines(root, CREDIT_TAGS, _TEXT_CHILDREN, limit, HINT_WORDS, HINT_MARKS)
+    hits = [(i, t) for i, t in texts if _credit_hint(t)]
     if not hits:
         return []
     nodes = nodes_at(root, {i for i, _ in hits})
     if nodes is None:
-        return python_credit_lines(root)
+        return python_credit_lines(root, known)
     return [
         line
         for i, text in hits
-        if not _about_media(nodes[i])
+        if not _about_media(nodes[i], known)
         if len(line := normalise_space(text)) <= MAX_CREDIT_CHARS
     ]
 
 
-def python_credit_lines(root: LexborNode) -> list[str]:
+def python_credit_lines(root: LexborNode, known: KnownTokens | None = None) -> list[str]:
     """``credit_lines`` through selectolax's nodes."""
+    known = {} if known is None else known
     return [
         text
         for node in find_all(root, _LINE_HOLDERS)
         if node.child is None or _only_text(node)
         if (text := node.text(deep=True, separator=" ")) and len(text) <= MAX_CREDIT_CHARS * 2
-        if _credit_hint(text) and not _about_media(node)
+        if _credit_hint(text) and not _about_media(node, known)
         if len(text := normalise_space(text)) <= MAX_CREDIT_CHARS
     ]
 
@@ -465,25 +480,28 @@ def _only_text(node: LexborNode) -> bool:
     return all(c.tag in _TEXT_CHILDREN for c in node.iter())
 
 
-def _position(root: LexborNode) -> Any:
-    order = {node.mem_id: i for i, node in enumerate(root.traverse())}
-    return lambda node: order.get(node.mem_id, 0)
+def _about_this_story(node: LexborNode, known: KnownTokens) -> bool:
+    """Whether ``node`` is about the article itself: not about an image, nor inside a
+    box about other stories."""
+    return not _about_media(node, known) and _about_this(node, known)
 
 
-def _about_this(node: LexborNode) -> bool:
+def _about_this(node: LexborNode, known: KnownTokens) -> bool:
     """Whether ``node`` is not inside a box about other stories (a teaser, a related
     card, a sidebar)."""
     current: LexborNode | None = node
     for _ in range(ANCESTORS_CHECKED):
         if current is None or current.tag in {"body", "html"}:
             return True
-        if current.tag in ELSEWHERE_TAGS or ELSEWHERE_TOKENS & set(tokens(current)):
+        if current.tag in ELSEWHERE_TAGS or not ELSEWHERE_TOKENS.isdisjoint(
+            known_tokens(current, known)
+        ):
             return False
         current = current.parent
     return True
 
 
-def _about_media(node: LexborNode) -> bool:
+def _about_media(node: LexborNode, known: KnownTokens) -> bool:
     """Whether ``node`` is (inside) an image, a figure or a caption."""
     current: LexborNode | None = node
     for _ in range(8):
@@ -491,7 +509,7 @@ def _about_media(node: LexborNode) -> bool:
             return False
         if current.tag in MEDIA_TAGS:
             return True
-        if MEDIA_TOKENS.intersection(tokens(current)):
+        if not MEDIA_TOKENS.isdisjoint(known_tokens(current, known)):
             return True
         current = current.parent
     return False

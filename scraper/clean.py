@@ -26,7 +26,7 @@ from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from .find import Selector, find_all, find_first, selector
+from .find import Selector, find_all, find_first, joined_values, selector
 from .models import Caption, RelatedLink
 from .normalise import normalise_space
 
@@ -182,16 +182,11 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 TOKEN_ATTRS = ("class", "id", "aria-label", "data-component", "data-testid")
 # Only elements with one of these attributes can match a token or role rule.
 TOKEN_HOLDERS = ", ".join(f"[{a}]" for a in (*TOKEN_ATTRS, "role"))
-CODE_TAGS = frozenset({"pre", "code"})
 
 
 def tokens(node: LexborNode) -> tuple[str, ...]:
     """Lower-case words of a node's class, id and aria-label attributes."""
-    return attr_tokens(node.attributes)
-
-
-def attr_tokens(attrs: dict[str, str | None]) -> tuple[str, ...]:
-    return _words(" ".join(value for key in TOKEN_ATTRS if (value := attrs.get(key))))
+    return _words(joined_values(node, TOKEN_ATTRS))
 
 
 @lru_cache(maxsize=64)
@@ -225,9 +220,25 @@ def with_tokens(root: LexborNode, words: frozenset[str]) -> list[LexborNode]:
     return having_tokens(find_all(root, token_selector(words)), words)
 
 
-def having_tokens(nodes: list[LexborNode], words: frozenset[str]) -> list[LexborNode]:
+# The tokens of elements read so far, by ``mem_id`` (the tree must not change meanwhile).
+KnownTokens = dict[int, tuple[str, ...]]
+
+
+def known_tokens(node: LexborNode, known: KnownTokens) -> tuple[str, ...]:
+    """``tokens(node)``, read once for each element."""
+    key = node.mem_id
+    found = known.get(key)
+    if found is None:
+        found = known[key] = tokens(node)
+    return found
+
+
+def having_tokens(
+    nodes: list[LexborNode], words: frozenset[str], known: KnownTokens | None = None
+) -> list[LexborNode]:
     """Those of ``nodes`` whose class or id tokens include one of ``words``."""
-    return [n for n in nodes if words & set(tokens(n))]
+    known = {} if known is None else known
+    return [n for n in nodes if not words.isdisjoint(known_tokens(n, known))]
 
 
 @lru_cache(maxsize=8192)
@@ -315,16 +326,18 @@ _LINKS = selector("a[href]")
 _CARD_HEADINGS = selector("h2, h3, h4, h5, h6, [class*=title], [class*=headline]")
 _SCRIPTS = selector("script, style, noscript, template")
 _HIDDEN = selector("[hidden], [style*='display:none'], [style*='display: none']")
-_HOLDERS = selector(f"pre, code, {TOKEN_HOLDERS}")
+_CODE = selector("pre, code")
+_HOLDERS = selector(TOKEN_HOLDERS)
 _HEADINGS = selector("h2, h3, h4, h5, h6, [role=heading], b, strong")
 _CHROME = selector(f"{CHROME_TAGS}, [{CHROME_MARK}]")
 
 
 def is_protected(node: LexborNode) -> bool:
     """Whether removing the node could remove the article itself."""
-    if node.tag in PROTECTED_TAGS or MAIN_MARK in node.attributes:
+    if node.tag in PROTECTED_TAGS:
         return True
-    if node.attributes.get("itemprop") == "articleBody":
+    attributes = node.attributes
+    if MAIN_MARK in attributes or attributes.get("itemprop") == "articleBody":
         return True
     return find_first(node, _PROTECTING) is not None
 
@@ -704,19 +717,21 @@ def clean_tree(
         if not is_protected(node) and not _is_prose(node):
             node.decompose()
     # Syntax highlighting names its spans "comment", "tag", "nav"...: code is text.
-    # One walk for both queries (code without these attributes has no verdict). lexbor
-    # lists an element once per selector it matches, in a row: each is judged once.
-    holders = find_all(body, _HOLDERS)
-    in_code = {n.mem_id for code in holders if code.tag in CODE_TAGS for n in code.traverse()}
+    in_code = {n.mem_id for code in find_all(body, _CODE) for n in code.traverse()}
+    # lexbor lists an element once per selector it matches, in a row: each is judged
+    # once, those the walk judged to be no chrome not at all.
+    holders = find_all(body, _HOLDERS, verdicts)
+    chrome: list[LexborNode] = []  # removed last (if unprotected), once headings were read
     judged = 0
     for node in holders:
-        if node.mem_id == judged:
+        mem_id = node.mem_id
+        if mem_id == judged:
             continue
-        judged = node.mem_id
-        verdict = verdicts.get(judged)
+        judged = mem_id
+        verdict = verdicts.get(mem_id)
         if verdict is None:
             verdict = _verdict(node.attributes)
-        if not verdict or node.tag in PROTECTED_TAGS or node.mem_id in in_code:
+        if not verdict or mem_id in in_code or node.tag in PROTECTED_TAGS:
             continue
         if verdict == RELATED:
             if node.parent is not None and not is_protected(node):
@@ -724,13 +739,18 @@ def clean_tree(
                 harvest.add_related(links, f"a related box {_describe(node)}")
                 node.decompose()
         elif not _in_running_text(node) and not (verdict == SLOT and _is_prose(node)):
-            node.attrs[CHROME_MARK] = ""  # removed last (if unprotected), once headings were read
+            chrome.append(node)
     for heading in find_all(body, _HEADINGS):
         if heading.parent is not None and _is_related_heading(heading):
             _remove_heading_section(heading, base_url, harvest)
-    for node in find_all(body, _CHROME):
+    # In any order the same is left: an element that is not protected holds no h1,
+    # article or article body, so removing it leaves every other one as protected.
+    for node in (*chrome, *find_all(body, _CHROME)):
         if node.parent is not None and not is_protected(node):
             node.decompose()
+    for node in chrome:
+        if node.parent is not None:  # left, and marked as it was judged
+            node.attrs[CHROME_MARK] = ""
     return harvest
 
 

@@ -36,6 +36,7 @@ from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser
 
+from .clean import compiled
 from .find import find_all, selector
 from .normalise import normalise_space
 
@@ -227,9 +228,23 @@ def _ref(value: dict[str, Any], root: Any) -> Any:
     return root.get(target) if isinstance(target, str) else None
 
 
+_state_runs = compiled("state_runs")
+
+
 def runs(data: Any) -> list[Run]:
     """Every body-like value of ``data`` (references followed) as a run of prose-like
-    strings, in document order."""
+    strings, in document order (by the compiled walk where it is built)."""
+    if _state_runs is None:
+        return python_runs(data)
+    keys = (BODY_KEYS, SKIP_KEYS, TEXT_KEYS, TITLE_KEYS)
+    found: list[Run] = _state_runs(
+        data, MAX_NODES, MAX_DEPTH, *keys, _key, _prose, _unique, normalise_space, Run
+    )
+    return found
+
+
+def python_runs(data: Any) -> list[Run]:
+    """``runs`` in Python."""
     found: list[Run] = []
     budget = [MAX_NODES]
     _walk(data, data, found, budget, 0, None, set())

@@ -172,14 +172,18 @@ def _probe() -> LexborHTMLParser:
     return LexborHTMLParser(PROBE_PAGE)
 
 
-def find_all(node: LexborNode | None, chosen: Selector) -> list[LexborNode]:
+def find_all(
+    node: LexborNode | None, chosen: Selector, skip: dict[int, int] | None = None
+) -> list[LexborNode]:
     """``node.css(chosen.css)``: the elements at or under ``node`` it matches (none
-    for no node)."""
+    for no node), less those ``skip`` maps to 0 (or another false value) by
+    ``mem_id``."""
     if node is None:
         return []
     if chosen.query is not None and _finder.usable(node):
-        return _finder.find(node, chosen.query)
-    return node.css(chosen.css)
+        return _finder.find(node, chosen.query, False, skip)
+    found = node.css(chosen.css)
+    return found if skip is None else [n for n in found if skip.get(n.mem_id, True)]
 
 
 def find_each(node: LexborNode | None, chosen: tuple[Selector, ...]) -> list[list[LexborNode]]:
@@ -209,3 +213,21 @@ def nodes_at(root: LexborNode, ids: Iterable[int]) -> dict[int, LexborNode] | No
     if _finder is None or not _finder.usable(root):
         return None
     return _finder.nodes_at(root, ids)
+
+
+def positions(root: LexborNode, ids: Iterable[int]) -> dict[int, int]:
+    """Where the elements ``ids`` (``mem_id``s of elements at or under ``root``) lie in
+    document order, by ``mem_id``: numbers that grow along it."""
+    if _finder is None or not _finder.usable(root):
+        return {node.mem_id: i for i, node in enumerate(root.traverse())}
+    return _finder.positions(root, ids)
+
+
+def joined_values(node: LexborNode, names: tuple[str, ...]) -> str:
+    """The values of ``node``'s attributes ``names`` that are neither missing nor
+    empty, in the order of ``names``, joined by a space (read in C where the finder
+    is built, not through a dict of all of them)."""
+    if _finder is not None:
+        return _finder.joined_values(node, names)
+    attributes = node.attributes
+    return " ".join(value for name in names if (value := attributes.get(name)))

@@ -112,14 +112,37 @@ def _digest(text: str) -> int:
 def normalised(text: str) -> str:
     """A block's text as its fingerprint reads it: lower case, digits as 0, spaces
     collapsed (block texts come with their spaces collapsed already)."""
-    text = text.casefold()
-    for digit in "123456789":  # nine replaces cost a fifth of one str.translate
-        text = text.replace(digit, "0")
+    text = _digits_as_zero(text.casefold())
     # Every space but " " is unprintable: a printable text without "  " has nothing
     # to collapse, and one C scan costs a fraction of the regular expression's.
     if "  " in text or not text.isprintable():
         text = _SPACES.sub(" ", text)
     return text.strip()
+
+
+def _digits_as_zero(text: str) -> str:
+    for digit in "123456789":  # nine replaces cost a fifth of one str.translate
+        text = text.replace(digit, "0")
+    return text
+
+
+# What joins a page's block texts to read them in one pass: printable, no space, no
+# digit, its own case folding, and seldom in a text.
+_JOINT = "\u2e3b"
+
+
+def normalised_each(texts: Sequence[str]) -> list[bytes]:
+    """``normalised(text).encode("utf-8", "replace")`` of each of ``texts``. The digits
+    are replaced and the spaces looked at once for all of them, joined: each step goes
+    character by character, and where every text is printable and without "  " nothing
+    is left to collapse, only a " " at an end to strip (which bytes strip alike); else
+    one text at a time."""
+    folded = _digits_as_zero(_JOINT.join(map(str.casefold, texts)))
+    if "  " not in folded and folded.isprintable():
+        pieces = folded.encode("utf-8", "replace").split(_JOINT.encode())
+        if len(pieces) == len(texts):  # no text holds the joint
+            return [piece.strip() for piece in pieces]
+    return [normalised(text).encode("utf-8", "replace") for text in texts]
 
 
 @dataclass
@@ -139,20 +162,26 @@ def dom_notes(blocks: Sequence[Block], marked: bool = False) -> DomNotes:
     class words of its ancestors (no walk up the tree: this runs on every page).
     ``marked``: the site's rules marked elements (``rules.mark``) to read."""
     notes = DomNotes()
-    paths: dict[tuple[str, str, int, int, int, int], int] = {}
-    for block in blocks:
+    # each DOM path's hash (shifted into the high half) and place, by what makes it
+    paths: dict[tuple[str, str, int, int, int, int], tuple[int, str]] = {}
+    crcs = map(zlib.crc32, normalised_each([block.text[:PRINT_CHARS] for block in blocks]))
+    prints, where = notes.prints, notes.where
+    for block, crc in zip(blocks, crcs, strict=True):
         c = block.context
         key = (block.tag, block.class_name, c.path, c.depth, c.flags, c.kinds)
-        path = paths.get(key)
-        if path is None:
-            path = paths[key] = zlib.crc32(repr(key).encode("utf-8", "replace"))
-        text = normalised(block.text[:PRINT_CHARS])
-        value = (path << 32) | zlib.crc32(text.encode("utf-8", "replace"))
-        notes.prints.append(value - (1 << 64) if value >= 1 << 63 else value)
-        notes.ruled.append((block.node.attrs.get(RULE_MARK) or "") if marked else "")
-        notes.where.append(
-            f"{block.tag}.{block.class_name.split()[0]}" if block.class_name.strip() else block.tag
-        )
+        known = paths.get(key)
+        if known is None:
+            tag, name = block.tag, block.class_name
+            place = f"{tag}.{name.split()[0]}" if name.strip() else tag
+            known = paths[key] = (zlib.crc32(repr(key).encode("utf-8", "replace")) << 32, place)
+        value = known[0] | crc
+        prints.append(value - (1 << 64) if value >= 1 << 63 else value)
+        where.append(known[1])
+    notes.ruled = (
+        [block.node.attrs.get(RULE_MARK) or "" for block in blocks]
+        if marked
+        else [""] * len(blocks)
+    )
     return notes
 
 

@@ -3,6 +3,7 @@ French, Spanish), and the false values that must stay null."""
 
 import json
 import random
+import string
 
 import pytest
 from selectolax.lexbor import LexborHTMLParser
@@ -290,6 +291,8 @@ CREDIT_TEXTS = ["Source: Reuters", "\u00a9 AFP 2024", "(c) dpa", "Quelle: dpa", 
 CREDIT_TEXTS += ["It first appeared in The Paper.", "Photo: AP", "\u017aR\u00d3D\u0141O: PAP"]
 CREDIT_TEXTS += ["Source " + "\u00e9" * 425, "Source " + "\u00e9" * 440, "source" + "x" * 434]
 CREDIT_TEXTS += ["a" * 500 + " source", "Copyright\u00a0 2024 \U0001f600", "provided by  AP "]
+CREDIT_TEXTS += ["SoUrCe: AP", "FORR\u00c1S: MTI", "K\u00c4LLA: TT", "\u212aILDE: NTB", "aja/PAP"]
+CREDIT_TEXTS += ["QUELL\u0130", "Sourc\u00e9: AP", "\u201cSource\u201d", "Photo / AP", "caf\u00e9"]
 
 
 def random_credit_page(rng: random.Random, depth: int = 0) -> str:
@@ -319,6 +322,26 @@ def test_the_compiled_credit_lines_are_those_selectolax_s_nodes_give():
         assert tree.html == before  # the marks are gone
         found += len(lines)
     assert found > 100
+
+
+def test_a_text_holds_a_hint_word_or_mark_wherever_it_hints_at_a_credit():
+    # the compiled walk decodes only the texts that hold one
+    ascii_lower = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+    hint_chars = {c for hint in attribution.CREDIT_HINTS for c in hint if not c.isascii()}
+    for code in range(0x80, 0x110000):
+        char = chr(code)
+        lower = char.lower()
+        if any(c.isascii() or c in hint_chars for c in lower) and not 0xD800 <= code < 0xE000:
+            assert char in attribution.HINT_MARKS, hex(code)
+    rng = random.Random(14)
+    pieces = [*attribution.CREDIT_HINTS, *"aAcCeEsS/()\u00e9\u00c9 ", "\u0130", "\u212a"]
+    for _ in range(20000):
+        text = "".join(rng.choices(pieces, k=rng.randrange(4)))
+        text = "".join(c.upper() if rng.random() < 0.3 else c for c in text)
+        text = text[rng.randrange(3) :]
+        held = any(w in text.translate(ascii_lower) for w in attribution.HINT_WORDS)
+        held = held or any(m in text for m in attribution.HINT_MARKS)
+        assert held or not attribution._credit_hint(text), text
 
 
 def test_credit_lines_leave_a_page_s_own_marks():

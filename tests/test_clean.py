@@ -17,7 +17,6 @@ from scraper import clean
 from scraper.clean import (
     SOURCE_TOKENS,
     Harvest,
-    attr_tokens,
     clean_lines,
     clean_tree,
     place_captions,
@@ -873,9 +872,11 @@ def test_blank_lines_are_dropped_whitespace_is_normalised_and_quotes_are_kept():
 
 
 def test_class_and_id_words_are_lower_case_runs_of_letters_and_digits_split_at_camel_case():
-    attrs = {"class": "ArticleBody--main  js_x-2 ", "id": "caféBox3D", "aria-label": "__"}
-    assert attr_tokens(attrs) == ("article", "body", "main", "js", "x", "2", "caf", "box3", "d")
-    assert attr_tokens({"class": "story-body__inner"}) == ("story", "body", "inner")
+    html = '<div class="ArticleBody--main  js_x-2 " id="caféBox3D" aria-label="__" title="t">'
+    tree = LexborHTMLParser(html + '<p class="story-body__inner">')
+    div, p = tree.css("div, p")
+    assert clean.tokens(div) == ("article", "body", "main", "js", "x", "2", "caf", "box3", "d")
+    assert clean.tokens(p) == ("story", "body", "inner")
 
 
 BYLINE_WORDS = frozenset({"author", "authors", "byline", "writer"})

@@ -4,14 +4,17 @@ hand-written fixtures of three state formats and on small pages the tests write.
 from __future__ import annotations
 
 import json
+import random
+from typing import Any
 
 import pytest
 
+from scraper import embedded
 from scraper.embedded import State, parse_state, revive, runs
 from scraper.errors import NotAnArticle
 from scraper.extract import extract
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, compiled_module
 
 APPS = ["next_portal", "nuxt_portal", "apollo_portal"]
 PARAGRAPHS = [
@@ -179,3 +182,42 @@ def test_every_value_visited_counts_against_the_node_budget(monkeypatch):
     # the numbers before the story use up the budget: its body is never reached
     assert runs({"ids": list(range(40)), "story": story}) == []
     assert runs([0] * 40 + [story]) == []
+
+
+KEYS = ["body", "Content", "text", "paragraphs", "html", "title", "headline", "name", "caption"]
+KEYS += ["url", "id", "type", "generated", "__ref", "items", "data", "children", "meta", "x_y"]
+STRINGS = [*PARAGRAPHS, TITLE, "", " ", "ab", "a b", "https://x.example/a b", "img.jpg", "P:1"]
+STRINGS += ["<p>Two &amp; <b>tags</b></p>", "x" * 45, "\u00a0 \u212a", "id"]
+
+
+def random_state(rng: random.Random, depth: int = 0) -> Any:
+    if depth > 5 or rng.random() < 0.3:
+        return rng.choice([*STRINGS, 1, 2.5, True, None])
+    if rng.random() < 0.4:
+        return [random_state(rng, depth + 1) for _ in range(rng.randrange(5))]
+    value = {rng.choice(KEYS): random_state(rng, depth + 1) for _ in range(rng.randrange(6))}
+    if rng.random() < 0.15:
+        value = {"__ref": rng.choice(["P:1", "P:2", "Story:1", "none"])}
+    elif rng.random() < 0.1:
+        value = {"type": "id", "id": rng.choice(["P:1", "Story:1"]), "generated": False}
+    return value
+
+
+def test_the_compiled_state_walk_finds_the_runs_the_python_one_finds(monkeypatch):
+    compiled_module("_walk")
+    if embedded._state_runs is None:
+        pytest.skip("the compiled walk is turned off")
+    rng = random.Random(14)
+    found = 0
+    for budget in (2_000_000, 60, 7):
+        monkeypatch.setattr("scraper.embedded.MAX_NODES", budget)
+        for _ in range(800):
+            data = random_state(rng)
+            if isinstance(data, dict) and rng.random() < 0.5:  # an Apollo cache around it
+                shared = random_state(rng)
+                data.update({"P:1": shared, "P:2": [shared, shared], "Story:1": dict(data)})
+            elif rng.random() < 0.2:  # a devalue payload: values shared, a cycle as null
+                data = revive([[1, 2, 3], {"body": 2, "title": 4}, [5, 0], TITLE, *PARAGRAPHS])
+            assert runs(data) == embedded.python_runs(data)
+            found += len(runs(data))
+    assert found > 500

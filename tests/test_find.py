@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import random
 import subprocess
 import sys
 from typing import Any
@@ -145,6 +146,31 @@ def test_one_walk_finds_what_each_query_finds():
     assert find_each(None, chosen[:2]) == [[], []]
 
 
+def test_many_substrings_are_found_as_lexbor_finds_them():
+    # every "[a*=w i]" of a query is looked for in one pass over each value
+    finder = compiled()
+    rng = random.Random(14)
+    words = ["a", "ab", "ba", "aab", "Byline", "by", "BYL", "caf\u00e9", "\u00e9", "x-y"]
+    pieces = [*words, "A", "B", "Y", "\u00c9", "-", " ", "z" * 300]
+    names = ["class", "id", "data-x", "title"]
+    for _ in range(300):
+        chosen = rng.sample(words, rng.randrange(1, 6))
+        alternatives = [f'[{rng.choice(names)}*="{w}" i]' for w in chosen]
+        alternatives += rng.sample(["p", "[class*=a]", "div [id*=b i]", 'span[class*="a" i]'], 1)
+        rng.shuffle(alternatives)
+        css = ", ".join(alternatives)
+        elements = []
+        for _ in range(rng.randrange(1, 12)):
+            attrs = " ".join(
+                f'{name}="{"".join(rng.choices(pieces, k=rng.randrange(5)))}"'
+                for name in rng.sample(names, rng.randrange(3))
+            )
+            elements.append(f"<{rng.choice(['p', 'div', 'span'])} {attrs}>t")
+        tree = LexborHTMLParser("<body>" + "".join(elements) + "</body>")
+        assert tree.root is not None
+        assert _ids(finder.find(tree.root, parse(css, finder))) == _ids(tree.root.css(css)), css
+
+
 def test_long_values_are_matched_without_the_lower_cased_copy():
     compiled()
     value = "x" * 300 + "Byline" + "y" * 300  # longer than the copy made for "i"
@@ -162,6 +188,54 @@ def test_an_element_is_listed_once_for_each_selector_it_matches():
     assert [n.tag for n in found] == ["div", "div", "div", "p", "p"]
     assert found[0] is not found[1]  # a node of its own each time, as lexbor gives
     assert _ids(found) == _ids(tree.body.css("[class], [id], p, [role]"))  # type: ignore[union-attr]
+
+
+def test_the_elements_a_skip_maps_to_zero_are_left_out():
+    compiled()
+    tree = LexborHTMLParser('<div class="a" id="b"><p class="c">t</p><p class="d">u</p></div>')
+    css = "[class], [id]"
+    every = find_all(tree.body, selector(css))
+    div, p, other = every[0].mem_id, every[2].mem_id, every[3].mem_id
+    for chosen in (selector(css), Selector(css)):  # the finder's and lexbor's
+        found = find_all(tree.body, chosen, {div: 2, p: 0, other: None})
+        assert _ids(found) == [div, div]
+        assert _ids(find_all(tree.body, chosen, {})) == _ids(every)
+
+
+def test_attribute_values_are_joined_as_selectolax_reads_them():
+    finder = compiled()
+    rng = random.Random(14)
+    names = ("class", "id", "aria-label", "data-testid", "xlink:href", "Class")
+    values = ["", "a", "Caf\u00e9 Box", "x y", "\u212a", "&amp;", "1"]
+    for _ in range(300):
+        attrs = " ".join(
+            f'{n}="{rng.choice(values)}"' if rng.random() < 0.8 else n
+            for n in rng.sample([*names, "title", "href", "CLASS"], rng.randrange(5))
+        )
+        html = f"<div {attrs}>a</div><svg><a {attrs}></a></svg>"
+        tree = LexborHTMLParser(html.encode() + b'<p class="\xff\xe2\x82 z" id="\xc3">')
+        assert tree.root is not None
+        for node in _every_node(tree):
+            for chosen in (names, names[:2], ()):
+                attributes = node.attributes
+                expected = " ".join(v for name in chosen if (v := attributes.get(name)))
+                assert finder.joined_values(node, chosen) == expected, (html, node.tag)
+
+
+def test_positions_follow_the_document_order():
+    finder = compiled()
+    tree = LexborHTMLParser(PAGE)
+    every = _every_node(tree)
+    rng = random.Random(14)
+    for _ in range(200):
+        root = rng.choice(every)
+        chosen = rng.sample(every, rng.randrange(1, 12))
+        found = finder.positions(root, [n.mem_id for n in chosen])
+        under = [n.mem_id for n in root.traverse()]  # elements only, the root first
+        assert sorted(found, key=found.__getitem__) == [i for i in under if i in found]
+        assert set(found) == {n.mem_id for n in chosen} & set(under)
+        ours = find.positions(root, found)  # the finder's, or the fallback's
+        assert sorted(found, key=ours.__getitem__) == sorted(found, key=found.__getitem__)
 
 
 def test_removed_elements_are_not_found():

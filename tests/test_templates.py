@@ -17,6 +17,7 @@ from scraper.templates import (
     SiteTemplates,
     main_run,
     normalised,
+    normalised_each,
     page_url,
     site_of,
     without_template,
@@ -198,6 +199,24 @@ def test_a_saved_page_is_placed_by_its_canonical_link():
     )
     assert page_url(page) == "https://a.example/x"
     assert page_url(page.model_copy(update={"body": b"<p>nothing</p>"})) is None
+
+
+def test_block_texts_are_normalised_alike_one_by_one_and_all_at_once():
+    rng = random.Random(14)
+    printable = [*"aZ19.\u00df\u0130\u03a3\u212a", "\u2e3b"]  # ß, İ, Σ, Kelvin, the joint
+    unprintable = [*"\u00a0\t\x00\ue800\ud800", "  "]
+    joined = 0
+    for _ in range(3000):
+        alphabet = printable + (unprintable if rng.random() < 0.3 else [])
+        words = ["".join(rng.choices(alphabet, k=rng.randrange(4))) for _ in range(12)]
+        texts = [" ".join(words[i : i + rng.randrange(4)]) for i in range(0, 12, 3)]
+        if rng.random() < 0.7:
+            texts = [t.replace("\u2e3b", "") for t in texts]
+        expected = [normalised(t).encode("utf-8", "replace") for t in texts]
+        assert normalised_each(texts) == expected, texts
+        joined += all(t.isprintable() and "\u2e3b" not in t and "  " not in t for t in texts)
+    assert joined > 1000
+    assert normalised_each([]) == []
 
 
 def test_fingerprints_ignore_digits_and_case_but_not_the_place_in_the_dom():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import string
 import subprocess
 import sys
 from collections.abc import Callable
@@ -226,6 +227,31 @@ def test_the_compiled_walk_s_ascii_normalising_is_normalise_space():
     assert [normalise_ascii(t) for t in texts] == [normalise_space(t) for t in texts]
     with pytest.raises(ValueError):
         normalise_ascii("caf\u00e9")
+
+
+def test_the_compiled_text_lines_keep_the_texts_holding_a_word_or_a_mark():
+    compiled()
+    from scraper._walk import text_lines
+
+    rng = random.Random(14)
+    words, marks = ("src", "a b", "/", "(c)"), "\u00e9\u212a"
+    ascii_lower = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+    alphabet = [*"sSrRcCaAbB /()x\u00e9\u00c9\u212ak", "<b>", "</b>", "\u0130", "\U0001f600"]
+    paragraphs = ["".join(rng.choices(alphabet, k=rng.randrange(12))) for _ in range(3000)]
+    tree = LexborHTMLParser("".join(f"<p>{p}</p>" for p in paragraphs))
+    assert tree.body is not None
+    every = text_lines(tree.body, ("p",), ("b",), 100)
+    kept = [
+        (node, text)
+        for node, text in every
+        if any(w in text.translate(ascii_lower) for w in words) or any(m in text for m in marks)
+    ]
+    assert 500 < len(kept) < len(every)
+    assert text_lines(tree.body, ("p",), ("b",), 100, words, marks) == kept
+    with pytest.raises(ValueError):
+        text_lines(tree.body, ("p",), ("b",), 100, ("Src",))
+    with pytest.raises(ValueError):
+        text_lines(tree.body, ("p",), ("b",), 100, words, "x")
 
 
 def test_the_compiled_character_counts_are_the_patterns_counts():
