@@ -894,6 +894,23 @@ _LOWER_LINE_PATTERNS = tuple(_case_sensitive(p) for p in _LINE_PATTERNS)
 _CASED_WORD = "Sign"
 
 
+def _any_of(patterns: Sequence[re.Pattern[str]]) -> re.Pattern[str]:
+    """One pattern that matches where any of ``patterns`` does (each anchored and
+    without groups: the alternatives are tried in turn), their leading inline flags
+    scoped to their own alternative."""
+    alternatives = []
+    for pattern in patterns:
+        flags = re.match(r"\(\?([a-zA-Z]+)\)", pattern.pattern)
+        body = pattern.pattern[flags.end() :] if flags else pattern.pattern
+        alternatives.append(f"(?{flags.group(1)}:{body})" if flags else f"(?:{body})")
+    return re.compile("|".join(alternatives))
+
+
+# Most short texts are no line of any kind: one match tells, and only the few it
+# matches are matched with each pattern.
+_ANY_LINE, _ANY_LOWER_LINE = _any_of(_LINE_PATTERNS), _any_of(_LOWER_LINE_PATTERNS)
+
+
 def line_marks(
     texts: Sequence[str], short: Sequence[bool]
 ) -> tuple[list[bool], list[bool], list[bool]]:
@@ -903,14 +920,17 @@ def line_marks(
         t.lower() if sh and t.isascii() and _CASED_WORD not in t else None
         for t, sh in zip(texts, short, strict=True)
     ]
-    drop, end, card = (
-        [
-            sh and bool(pattern.match(t) if low is None else lower.match(low))
-            for t, low, sh in zip(texts, lowered, short, strict=True)
-        ]
-        for pattern, lower in zip(_LINE_PATTERNS, _LOWER_LINE_PATTERNS, strict=True)
-    )
-    return drop, end, card
+    found = [
+        i
+        for i, (t, low, sh) in enumerate(zip(texts, lowered, short, strict=True))
+        if sh and (_ANY_LINE.match(t) if low is None else _ANY_LOWER_LINE.match(low))
+    ]
+    marks = ([False] * len(texts), [False] * len(texts), [False] * len(texts))
+    for marked, pattern, lower in zip(marks, _LINE_PATTERNS, _LOWER_LINE_PATTERNS, strict=True):
+        for i in found:
+            low = lowered[i]
+            marked[i] = bool(pattern.match(texts[i]) if low is None else lower.match(low))
+    return marks
 
 
 def python_sample_counts(texts: Sequence[str], limit: int) -> tuple[list[int], list[int]]:
