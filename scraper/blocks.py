@@ -734,15 +734,31 @@ def shingles(text: str, size: int = SHINGLE) -> list[str]:
     return [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]
 
 
-def _overlap(text: str, reference: set[str]) -> float:
-    grams = shingles(text)
-    return sum(g in reference for g in grams) / len(grams) if grams else 0.0
+# A shingle as ``_grams`` gives it.
+Gram = str | tuple[str, ...]
+
+
+def _grams(text: str) -> list[Gram]:
+    """``shingles(text)`` with each shingle as the tuple of its words (no word holds a
+    space, so two shingles are equal as tuples where they are as strings; a text
+    shorter than a shingle gives its words, equal to no tuple as to no shingle)."""
+    words = _WORD.findall(text.lower())
+    if len(words) < SHINGLE:
+        return words
+    return list(zip(*(words[i:] for i in range(SHINGLE)), strict=False))
+
+
+def _overlap(text: str, reference: set[Gram]) -> float:
+    """The share of the shingles of ``text`` (``_grams``) in ``reference`` (a set of
+    ``_grams``)."""
+    grams = _grams(text)
+    return sum(map(reference.__contains__, grams)) / len(grams) if grams else 0.0
 
 
 def trafilatura_overlap(texts: Sequence[str], lines: Sequence[str]) -> np.ndarray:
     """How much of each block trafilatura's reading of the page holds (its decision
     per block, for the pages the model is unsure of)."""
-    reference = set(shingles("\n".join(lines)))
+    reference = set(_grams("\n".join(lines)))
     return np.array([_overlap(t, reference) for t in texts], np.float32)
 
 
@@ -791,7 +807,7 @@ def block_features(blocks: list[Block], evidence: Evidence) -> np.ndarray:
         if key[1]:
             by_class_chars[key] = by_class_chars.get(key, 0) + size
     h1 = next((i for i, t in enumerate(tag_list) if t == "h1"), None)
-    reference = set(shingles(evidence.jsonld_body)) if evidence.jsonld_body else set()
+    reference = set(_grams(evidence.jsonld_body)) if evidence.jsonld_body else set()
     repeats = Counter(texts)
     samples = [t[:SAMPLE_CHARS] for t in texts]
     sample_sizes = np.array([len(t) for t in samples], np.float64)
@@ -1241,7 +1257,7 @@ def guard(
     body_chars = sum(s for s, c in zip(sizes, chosen, strict=True) if c)
     article_body = page.jsonld_body
     if len(article_body) >= GUARD_MIN_CHARS and body_chars < JSONLD_SHARE * len(article_body):
-        reference = set(shingles(article_body))
+        reference = set(_grams(article_body))
         reading = [
             c or _overlap(t, reference) >= 0.5 for t, c in zip(page.texts, chosen, strict=True)
         ]
