@@ -599,19 +599,29 @@ class Layout:
     classes: list[int]  # hash of each block's tag and class (its own index if none)
     element: list[int]  # each block's element in ``elements``
     elements: Elements
+    # The parents, grandparents and classes as groups numbered 0, 1, ... in the order
+    # they first come (what the second stage sums over).
+    parent_groups: list[int] = field(default_factory=list)
+    grandparent_groups: list[int] = field(default_factory=list)
+    class_groups: list[int] = field(default_factory=list)
 
     @classmethod
-    def of(cls, blocks: list[Block], elements: Elements) -> Layout:
+    def of(cls, blocks: list[Block], elements: Elements, figures: np.ndarray) -> Layout:
+        classes = [
+            _class_hash(b.tag, b.class_name) if b.class_name else -1 - i
+            for i, b in enumerate(blocks)
+        ]
+        groups: dict[int, int] = {}
         return cls(
-            [len(b.text) for b in blocks],
+            figures[SIZE].tolist(),
             [b.context.parent for b in blocks],
             [b.context.grandparent for b in blocks],
-            [
-                _hash(f"{b.tag}.{b.class_name}", 1 << 30) if b.class_name else -1 - i
-                for i, b in enumerate(blocks)
-            ],
-            [b.element for b in blocks],
+            classes,
+            figures[ELEMENT].tolist(),
             elements,
+            figures[PARENT].tolist(),
+            figures[GRANDPARENT].tolist(),
+            [groups.setdefault(c, len(groups)) for c in classes],
         )
 
 
@@ -681,8 +691,10 @@ def read_blocks(
         jsonld_body=_article_body(jsonld),
     )
     jsonld_body = evidence.jsonld_body
-    features = block_features(blocks, evidence)
-    return PageBlocks(blocks, features, harvest, jsonld_body, Layout.of(blocks, elements), notes)
+    figures = block_figures(blocks)
+    features = block_features(blocks, figures, evidence)
+    layout = Layout.of(blocks, elements, figures)
+    return PageBlocks(blocks, features, harvest, jsonld_body, layout, notes)
 
 
 _MARKED = selector(f"[{BLOCK_MARK}]")
@@ -771,53 +783,157 @@ def _path_code(path: int) -> int:
     return _hash(f"{path}", 64)
 
 
-def block_features(blocks: list[Block], evidence: Evidence) -> np.ndarray:
-    """The feature matrix of a page's blocks (columns: ``BLOCK_FEATURES``), built
-    column by column: numpy where a column is arithmetic on other columns, a list
-    comprehension where it reads text."""
+@lru_cache(maxsize=4096)
+def _class_hash(tag: str, class_name: str) -> int:
+    return _hash(f"{tag}.{class_name}", 1 << 30)
+
+
+# What the features read of each block, counted once (``block_figures``): its text's
+# characters, tag code, link characters and links, what its context holds, its own
+# verdict and kinds, its parent and grandparent elements as numbers of their own (the
+# same for blocks of one element), its element, the spaces and commas in its text,
+# whether the text ends a sentence and starts with a capital, and the marks and digits
+# of its first ``SAMPLE_CHARS`` characters.
+FIGURES = (
+    "size",
+    "tag",
+    "link_chars",
+    "links",
+    "depth",
+    "flags",
+    "verdict",
+    "chrome_depth",
+    "kinds",
+    "own_verdict",
+    "own_kinds",
+    "path",
+    "parent",
+    "grandparent",
+    "element",
+    "spaces",
+    "commas",
+    "sentence_end",
+    "upper_start",
+    "punctuation",
+    "digits",
+)
+SIZE, PARENT, GRANDPARENT, ELEMENT = (
+    FIGURES.index(f) for f in ("size", "parent", "grandparent", "element")
+)
+
+
+def python_block_figures(blocks: Sequence[Block]) -> np.ndarray:
+    """The figures of ``blocks`` (a row per figure of ``FIGURES``, a column per block,
+    64-bit integers); ``block_figures`` where the compiled module is built."""
+    texts = [b.text for b in blocks]
+    punctuation, digits = python_sample_counts(texts, SAMPLE_CHARS)
+    parents: dict[int, int] = {}
+    grandparents: dict[int, int] = {}
+    columns = [
+        (
+            len(t),
+            TAG_CODES.get(b.tag, OTHER_TAG),
+            b.link_chars,
+            b.links,
+            c.depth,
+            c.flags,
+            c.verdict,
+            c.chrome_depth,
+            c.kinds,
+            b.own_verdict,
+            b.own_kinds,
+            c.path,
+            parents.setdefault(c.parent, len(parents)),
+            grandparents.setdefault(c.grandparent, len(grandparents)),
+            b.element,
+            t.count(" "),
+            t.count(","),
+            t.endswith(SENTENCE_ENDS),
+            t[:1].isupper(),
+            marks,
+            numbers,
+        )
+        for b, c, t, marks, numbers in zip(
+            blocks, (b.context for b in blocks), texts, punctuation, digits, strict=True
+        )
+    ]
+    return np.array(columns, np.int64).reshape(len(blocks), len(FIGURES)).T.copy()
+
+
+def compiled_block_figures(walk: Any) -> Callable[[Sequence[Block]], np.ndarray]:
+    """``python_block_figures`` through the compiled module ``walk``."""
+
+    def figures(blocks: Sequence[Block]) -> np.ndarray:
+        data = walk.block_figures(list(blocks), TAG_CODES, OTHER_TAG, SENTENCE_ENDS, SAMPLE_CHARS)
+        return np.frombuffer(data, np.int64).reshape(len(FIGURES), len(blocks))
+
+    return figures
+
+
+# The figures come from the same module as the walk.
+block_figures: Callable[[Sequence[Block]], np.ndarray] = (
+    compiled_block_figures(_load_walk()) if _compiled is not None else python_block_figures
+)
+
+
+def block_features(blocks: list[Block], figures: np.ndarray, evidence: Evidence) -> np.ndarray:
+    """The feature matrix of a page's blocks (columns: ``BLOCK_FEATURES``) from their
+    ``figures`` (``block_figures``), built a feature (or a run of flags) at a time:
+    numpy where a feature is arithmetic on figures, a list where it reads text."""
     n = len(blocks)
     if n == 0:
         return np.zeros((0, len(BLOCK_FEATURES)), np.float32)
+    (
+        size,
+        tag,
+        link_chars,
+        links,
+        depth,
+        flags,
+        verdict,
+        chrome_depth,
+        kinds,
+        own_verdict,
+        own_kinds,
+        path,
+        parent,
+        grandparent,
+        _,
+        spaces,
+        commas,
+        sentence_end,
+        upper_start,
+        punctuation,
+        digits,
+    ) = figures
     texts = [b.text for b in blocks]
-    contexts = [b.context for b in blocks]
-    size_list = [len(t) for t in texts]
-    sizes = np.array(size_list, np.float64)
-    total = float(sum(size_list)) or 1.0
-    tag_list = [b.tag for b in blocks]
-    tags = np.array([TAG_CODES.get(t, OTHER_TAG) for t in tag_list], np.float64)
-    link_chars = np.array([b.link_chars for b in blocks], np.float64)
+    sizes = size.astype(np.float64)
+    total = float(size.sum()) or 1.0
     densities = np.minimum(1.0, link_chars / sizes)
     log_sizes = np.log1p(sizes)
-    parent_list = [c.parent for c in contexts]
-    parents = np.array(parent_list, np.int64)
-    grands = np.array([c.grandparent for c in contexts], np.int64)
     # containers: the element around the block's element, and the one around that
-    _, in_parent = np.unique(parents, return_inverse=True)
-    parent_chars = np.bincount(in_parent, sizes)
-    parent_links = np.bincount(in_parent, link_chars)
-    parent_blocks = np.bincount(in_parent)
-    is_p = np.array([t == "p" for t in tag_list], np.float64)
-    parent_p = np.bincount(in_parent, is_p)
-    _, in_grand = np.unique(grands, return_inverse=True)
-    grand_chars = np.bincount(in_grand, sizes)
+    parent_chars = np.bincount(parent, sizes)
+    parent_links = np.bincount(parent, link_chars)
+    parent_blocks = np.bincount(parent)
+    parent_p = np.bincount(parent, tag == TAG_CODES["p"])
+    grand_chars = np.bincount(grandparent, sizes)
+    tags = [b.tag for b in blocks]
     classes = [b.class_name for b in blocks]
-    by_class = Counter(zip(parent_list, tag_list, classes, strict=True))
-    by_class_chars: dict[tuple[str, str], int] = {}
-    for key, size in zip(zip(tag_list, classes, strict=True), size_list, strict=True):
-        if key[1]:
-            by_class_chars[key] = by_class_chars.get(key, 0) + size
-    h1 = next((i for i, t in enumerate(tag_list) if t == "h1"), None)
+    siblings = list(zip(parent.tolist(), tags, classes, strict=True))
+    by_class = Counter(siblings)
+    class_groups: dict[tuple[str, str], int] = {}
+    class_group = [
+        class_groups.setdefault(k, len(class_groups)) for k in zip(tags, classes, strict=True)
+    ]
+    class_chars = np.bincount(class_group, sizes)[class_group]
+    has_class = np.fromiter(map(bool, classes), bool, n)
+    h1s = np.flatnonzero(tag == TAG_CODES["h1"])
+    h1 = int(h1s[0]) if len(h1s) else None
     reference = set(_grams(evidence.jsonld_body)) if evidence.jsonld_body else set()
     repeats = Counter(texts)
-    samples = [t[:SAMPLE_CHARS] for t in texts]
-    sample_sizes = np.array([len(t) for t in samples], np.float64)
-    punctuation, digits = _sample_counts(texts, SAMPLE_CHARS)
-    words = np.array([t.count(" ") + 1 for t in texts], np.float64)
-    short = [s <= 200 for s in size_list]
-    drop_lines, end_markers, card_labels = line_marks(texts, short)
-    flags = np.array([c.flags for c in contexts], np.int64)
-    kinds = np.array([c.kinds for c in contexts], np.int64)
-    own_kinds = np.array([b.own_kinds for b in blocks], np.int64)
+    sample_sizes = np.minimum(size, SAMPLE_CHARS).astype(np.float64)
+    words = (spaces + 1).astype(np.float64)
+    drop_lines, end_markers, card_labels = line_marks(texts, (size <= 200).tolist())
     in_fast = np.array(evidence.in_fast, bool)
     kept = np.array(evidence.kept, bool)
     fast_chars = float(sizes[in_fast].sum())
@@ -827,44 +943,47 @@ def block_features(blocks: list[Block], evidence: Evidence) -> np.ndarray:
     window = padded_logs[0:n]
     for k in range(1, 7):
         window = window + padded_logs[k : k + n]
+    reach = max(-min(NEIGHBOURS), max(NEIGHBOURS))  # the neighbours past either end
+    neighbour_logs = _padded(log_sizes, reach, -1.0)
+    neighbour_densities = _padded(densities, reach, -1.0)
+    neighbour_tags = _padded(tag, reach, 0)
+    neighbour_parents = _padded(parent, reach, -1)
     columns: list[Sequence[float] | np.ndarray] = [
         log_sizes,
         words,
         (sizes - words + 1) / words,
-        np.array(punctuation, np.float64) / sample_sizes,
-        np.array(digits, np.float64) / sample_sizes,
-        [t.endswith(SENTENCE_ENDS) for t in texts],
-        [t[0].isupper() for t in texts],
-        [t.count(",") for t in texts],
+        punctuation / sample_sizes,
+        digits / sample_sizes,
+        sentence_end,
+        upper_start,
+        commas,
         densities,
-        [b.links for b in blocks],
+        links,
         densities > 0.95,
-        tags,
-        [c.depth for c in contexts],
-        [_path_code(c.path) for c in contexts],
-        *((flags & bit) > 0 for bit in FLAG_BITS),
-        [c.verdict for c in contexts],
-        [b.own_verdict for b in blocks],
-        [c.chrome_depth for c in contexts],
-        *((kinds & bit) > 0 for bit in KIND_BITS),
-        *((own_kinds & bit) > 0 for bit in KIND_BITS),
-        parent_chars[in_parent] / total,
-        parent_blocks[in_parent],
-        parent_p[in_parent],
-        parent_links[in_parent] / np.where(parent_chars == 0, 1.0, parent_chars)[in_parent],
-        grand_chars[in_grand] / total,
-        [by_class[key] for key in zip(parent_list, tag_list, classes, strict=True)],
-        [
-            by_class_chars.get((t, c), 0) / total if c else 0.0
-            for t, c in zip(tag_list, classes, strict=True)
-        ],
+        tag,
+        depth,
+        list(map(_path_code, path.tolist())),
+        (FLAG_ARRAY[:, None] & flags) > 0,
+        verdict,
+        own_verdict,
+        chrome_depth,
+        (KIND_ARRAY[:, None] & kinds) > 0,
+        (KIND_ARRAY[:, None] & own_kinds) > 0,
+        parent_chars[parent] / total,
+        parent_blocks[parent],
+        parent_p[parent],
+        parent_links[parent] / np.where(parent_chars == 0, 1.0, parent_chars)[parent],
+        grand_chars[grandparent] / total,
+        list(map(by_class.__getitem__, siblings)),
+        np.where(has_class, class_chars / total, 0.0),
     ]
     for d in NEIGHBOURS:
+        near = slice(reach + d, reach + d + n)
         columns += [
-            _shifted(log_sizes, d, -1.0),
-            _shifted(densities, d, -1.0),
-            _shifted(tags, d, 0.0),
-            _same_parent(in_parent, d),
+            neighbour_logs[near],
+            neighbour_densities[near],
+            neighbour_tags[near],
+            neighbour_parents[near] == parent,
         ]
     columns += [
         window,
@@ -881,16 +1000,30 @@ def block_features(blocks: list[Block], evidence: Evidence) -> np.ndarray:
         kept,
         in_fast,
         evidence.in_main,
-        [repeats[t] for t in texts],
+        list(map(repeats.__getitem__, texts)),
         np.full(n, fast_chars / total),
         np.full(n, math.log1p(total)),
         np.full(n, math.log1p(n)),
         np.full(n, kept_chars / total),
     ]
-    matrix = np.empty((n, len(columns)), np.float32)
-    for i, values in enumerate(columns):
-        matrix[:, i] = values
-    return matrix
+    matrix = np.empty((len(BLOCK_FEATURES), n), np.float32)
+    row = 0
+    for values in columns:
+        rows = len(values) if isinstance(values, np.ndarray) and values.ndim == 2 else 1
+        matrix[row : row + rows] = values
+        row += rows
+    return np.ascontiguousarray(matrix.T)
+
+
+FLAG_ARRAY = np.array(FLAG_BITS, np.int64)
+KIND_ARRAY = np.array(KIND_BITS, np.int64)
+
+
+def _padded(values: np.ndarray, reach: int, missing: float) -> np.ndarray:
+    """``values`` with ``reach`` times ``missing`` before and after: the values of
+    the blocks ``d`` places away are a slice of it (``missing`` past either end)."""
+    pad = np.full(reach, missing, values.dtype if values.dtype != bool else np.float64)
+    return np.concatenate([pad, values, pad])
 
 
 def _case_sensitive(pattern: re.Pattern[str]) -> re.Pattern[str]:
@@ -951,35 +1084,9 @@ def line_marks(
 
 def python_sample_counts(texts: Sequence[str], limit: int) -> tuple[list[int], list[int]]:
     """For each text, in its first ``limit`` characters: the punctuation (``_PUNCT``)
-    and the digits (``_DIGIT``); ``_walk.sample_counts`` where it is built."""
+    and the digits (``_DIGIT``)."""
     samples = [t[:limit] for t in texts]
     return [len(_PUNCT.findall(t)) for t in samples], [len(_DIGIT.findall(t)) for t in samples]
-
-
-# The features' character counts come from the same module as the walk.
-_sample_counts: Callable[[list[str], int], tuple[list[int], list[int]]] = (
-    _load_walk().sample_counts if _compiled is not None else python_sample_counts
-)
-
-
-def _shifted(values: np.ndarray, d: int, missing: float) -> np.ndarray:
-    """``values`` of the block ``d`` places away (``missing`` past either end)."""
-    out = np.full(len(values), missing)
-    if d > 0:
-        out[:-d] = values[d:]
-    else:
-        out[-d:] = values[:d]
-    return out
-
-
-def _same_parent(in_parent: np.ndarray, d: int) -> np.ndarray:
-    """Whether the block ``d`` places away has the same parent element."""
-    out = np.zeros(len(in_parent), bool)
-    if d > 0:
-        out[:-d] = in_parent[d:] == in_parent[:-d]
-    else:
-        out[-d:] = in_parent[:d] == in_parent[-d:]
-    return out
 
 
 # --- stage 2 -------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -19,15 +20,21 @@ from selectolax.lexbor import LexborHTMLParser
 from scraper import blocks
 from scraper.blocks import (
     BLOCK_MARK,
+    FIGURES,
     JUDGED_ATTRIBUTES,
     PYTHON_WALK_ENV,
+    TAG_CODES,
+    Block,
+    Context,
     Elements,
     _class_figures,
     _judge,
     _value_figures,
     choose_walk,
+    compiled_block_figures,
     compiled_vocabulary,
     compiled_walk,
+    python_block_figures,
     python_sample_counts,
     python_segment,
     read_blocks,
@@ -228,28 +235,74 @@ def test_the_compiled_walk_s_ascii_normalising_is_normalise_space():
         normalise_ascii("caf\u00e9")
 
 
-def test_the_compiled_character_counts_are_the_patterns_counts():
-    compiled()
-    from scraper._walk import sample_counts
+# Characters a block's text is made of, among them those the figures count apart.
+TEXT_ALPHABET = list("aZ_ 9,.!?\t\n-—«»'\"()") + [
+    "\u0663",  # ARABIC-INDIC DIGIT THREE: a digit to \\d
+    "\u00b2",  # SUPERSCRIPT TWO: a digit, not a decimal
+    "\u2167",  # ROMAN NUMERAL EIGHT: a number, not a digit
+    "\u0301",  # a combining accent
+    "\u00a0",
+    "\u00c9",
+    "\u00bf",  # INVERTED QUESTION MARK: a mark in the Latin-1 range
+    "\u3000",
+    "\u4e2d",
+    "\U0001f600",
+    "\u200b",
+    "\x1c",
+    "\u2019",
+    "\u201d",
+    "\u3002",
+    "\u01c5",  # a title-case letter: not upper case
+]
 
+
+def test_the_compiled_block_figures_are_the_python_ones():
+    compiled()
     rng = random.Random(14)
-    alphabet = list("aZ_ 9,.!?\t\n-—«»'\"()") + [
-        "\u0663",  # ARABIC-INDIC DIGIT THREE: a digit to \\d
-        "\u00b2",  # SUPERSCRIPT TWO: a digit, not a decimal
-        "\u2167",  # ROMAN NUMERAL EIGHT: a number, not a digit
-        "\u0301",  # a combining accent
-        "\u00a0",
-        "\u3000",
-        "\u4e2d",
-        "\U0001f600",
-        "\u200b",
-        "\x1c",
+    texts = ["", "...", "a_b 1,2", "A", "\u00c9t\u00e9.", "x\u2019", "\U0001f600 A"]
+    texts += ["".join(rng.choices(TEXT_ALPHABET, k=rng.randrange(40))) for _ in range(3000)]
+    texts += ["".join(rng.choices(TEXT_ALPHABET, k=rng.randrange(390, 420))) for _ in range(50)]
+    tags = [*TAG_CODES, "x-widget", "span", "body"]
+    found = [
+        Block(
+            SimpleNamespace(),
+            rng.choice(tags),
+            Context(*(rng.randrange(1 << rng.choice([3, 16, 40])) for _ in range(8)), 0),
+            rng.randrange(3),
+            rng.randrange(64),
+            "",
+            rng.randrange(1000),
+            [],
+            rng.randrange(500),
+            rng.randrange(20),
+            text,
+        )
+        for text in texts
     ]
+    for chosen in (found, found[:1], [], found[::7]):
+        ours = compiled_block_figures(compiled_module("_walk"))(chosen)
+        assert ours.shape == (len(FIGURES), len(chosen))
+        assert ours.tolist() == python_block_figures(chosen).tolist()
+
+
+@pytest.mark.parametrize("html", PAGES.values(), ids=PAGES.keys())
+def test_the_figures_of_a_page_s_blocks_are_alike_in_both(html: str):
+    figures = compiled_block_figures(compiled_module("_walk"))
+    tree = LexborHTMLParser(f"<html><body>{html}</body></html>")
+    assert tree.body is not None
+    found, _ = python_segment(tree.body)
+    assert figures(found).tolist() == python_block_figures(found).tolist()
+
+
+def test_the_python_sample_counts_are_the_patterns_counts():
+    rng = random.Random(14)
     texts = ["", "...", "a_b 1,2"] + [
-        "".join(rng.choices(alphabet, k=rng.randrange(30))) for _ in range(5000)
+        "".join(rng.choices(TEXT_ALPHABET, k=rng.randrange(30))) for _ in range(2000)
     ]
     for limit in (0, 5, 400):
-        assert sample_counts(texts, limit) == python_sample_counts(texts, limit)
+        punctuation, digits = python_sample_counts(texts, limit)
+        assert punctuation == [len(re.findall(r"[^\w\s]", t[:limit])) for t in texts]
+        assert digits == [len(re.findall(r"\d", t[:limit])) for t in texts]
 
 
 def test_the_compiled_walk_reads_every_attribute_the_judge_reads():
