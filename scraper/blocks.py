@@ -32,7 +32,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cache, lru_cache, partial
+from functools import cache, cached_property, lru_cache, partial
 from importlib import import_module, resources
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -589,6 +589,19 @@ BLOCK_FEATURES = [
 CATEGORICAL = ["tag", "path", *[f"n{d}_tag" for d in NEIGHBOURS]]
 
 
+NO_GROUPS = np.zeros(0, np.intp)
+
+
+class LayoutArrays(NamedTuple):
+    """``Layout``'s sizes and elements, and its tree of elements, as arrays."""
+
+    sizes: np.ndarray
+    element: np.ndarray
+    parent: np.ndarray  # of each element
+    depth: np.ndarray
+    end: np.ndarray
+
+
 @dataclass
 class Layout:
     """What the second stage needs of a page's blocks besides their probabilities."""
@@ -600,10 +613,23 @@ class Layout:
     element: list[int]  # each block's element in ``elements``
     elements: Elements
     # The parents, grandparents and classes as groups numbered 0, 1, ... in the order
-    # they first come (what the second stage sums over).
-    parent_groups: list[int] = field(default_factory=list)
-    grandparent_groups: list[int] = field(default_factory=list)
-    class_groups: list[int] = field(default_factory=list)
+    # they first come (what the second stage sums over; made of the fields above, so
+    # not compared).
+    parent_groups: np.ndarray = field(default_factory=lambda: NO_GROUPS, compare=False)
+    grandparent_groups: np.ndarray = field(default_factory=lambda: NO_GROUPS, compare=False)
+    class_groups: np.ndarray = field(default_factory=lambda: NO_GROUPS, compare=False)
+
+    @cached_property
+    def arrays(self) -> LayoutArrays:
+        """The figures numpy reads, as arrays (made once a page)."""
+        tree = self.elements
+        return LayoutArrays(
+            np.asarray(self.sizes, np.float64),
+            np.asarray(self.element, np.intp),
+            np.asarray(tree.parent, np.intp),
+            np.asarray(tree.depth, np.intp),
+            np.asarray(tree.end, np.intp),
+        )
 
     @classmethod
     def of(cls, blocks: list[Block], elements: Elements, figures: np.ndarray) -> Layout:
@@ -619,9 +645,9 @@ class Layout:
             classes,
             figures[ELEMENT].tolist(),
             elements,
-            figures[PARENT].tolist(),
-            figures[GRANDPARENT].tolist(),
-            [groups.setdefault(c, len(groups)) for c in classes],
+            figures[PARENT],
+            figures[GRANDPARENT],
+            np.array([groups.setdefault(c, len(groups)) for c in classes], np.intp),
         )
 
 
@@ -1126,19 +1152,19 @@ def context_features(p: np.ndarray, layout: Layout) -> np.ndarray:
     n = len(p)
     if n == 0:
         return np.zeros((0, len(CONTEXT_FEATURES)), np.float32)
-    sizes = np.asarray(layout.sizes, np.float64)
+    sizes = layout.arrays.sizes
     weights = np.log1p(sizes)
     top = float(p.max()) or 1.0
-    container = _group_mean(layout.parents, p, weights)
-    grand = _group_mean(layout.grandparents, p, weights)
-    same_class = _group_mean(layout.classes, p, weights)
+    container = _group_mean(layout.parent_groups, p, weights)
+    grand = _group_mean(layout.grandparent_groups, p, weights)
+    same_class = _group_mean(layout.class_groups, p, weights)
     cumulative = np.concatenate([[0.0], np.cumsum(p * weights)])
     cum_weights = np.concatenate([[0.0], np.cumsum(weights)])
     index = np.arange(n)
 
     def window(k: int) -> np.ndarray:
-        lo = np.clip(index - k, 0, n)
-        hi = np.clip(index + k + 1, 0, n)
+        lo = np.maximum(index - k, 0)
+        hi = np.minimum(index + k + 1, n)
         spread = np.maximum(cum_weights[hi] - cum_weights[lo], 1e-9)
         return (cumulative[hi] - cumulative[lo]) / spread
 
@@ -1176,26 +1202,21 @@ def _element_columns(p: np.ndarray, sizes: np.ndarray, layout: Layout) -> list[n
     """Where each block lies relative to the body element (the deepest element that
     holds ``BODY_MASS`` of the probable text), and how much probable text its parent,
     grandparent and great-grandparent elements hold."""
-    tree = layout.elements
-    count = len(tree.parent)
-    element = np.asarray(layout.element, np.int64)
-    mass = np.zeros(count)
-    chars = np.zeros(count)
-    np.add.at(mass, element, p * sizes)
-    np.add.at(chars, element, sizes)
+    _, element, parent, depth, end = layout.arrays
+    count = len(parent)
+    # bincount adds in block order from 0, as np.add.at would: the same sums
+    mass = np.bincount(element, p * sizes, count)
+    chars = np.bincount(element, sizes, count)
     # elements are numbered in document order, so a subtree is a range of numbers
-    end = np.asarray(tree.end, np.int64)
     cum_mass = np.concatenate([[0.0], np.cumsum(mass)])
     cum_chars = np.concatenate([[0.0], np.cumsum(chars)])
     starts = np.arange(count)
     sub_mass = cum_mass[end] - cum_mass[starts]
     sub_chars = cum_chars[end] - cum_chars[starts]
     total = float(sub_mass[0]) or 1.0
-    depth = np.asarray(tree.depth, np.int64)
     holders = np.flatnonzero(sub_mass >= BODY_MASS * total)
     body = int(holders[np.argmax(depth[holders])]) if len(holders) else 0
     inside = (element >= body) & (element < end[body])
-    parent = np.asarray(tree.parent, np.int64)
     up1 = np.maximum(parent[element], 0)
     up2 = np.maximum(parent[up1], 0)
     up3 = np.maximum(parent[up2], 0)
@@ -1216,10 +1237,9 @@ def _element_columns(p: np.ndarray, sizes: np.ndarray, layout: Layout) -> list[n
     ]
 
 
-def _group_mean(keys: Sequence[int], p: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Each block's weighted mean of ``p`` over the blocks with its key (bincount adds
-    in block order: the same sums as a loop)."""
-    _, group = np.unique(np.asarray(keys, np.int64), return_inverse=True)
+def _group_mean(group: np.ndarray, p: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Each block's weighted mean of ``p`` over the blocks of its group (numbered from
+    0; bincount adds in block order: the same sums as a loop)."""
     sums = np.bincount(group, p * weights)
     totals = np.bincount(group, weights)
     return (sums / np.where(totals == 0, 1.0, totals))[group]
