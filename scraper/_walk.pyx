@@ -666,6 +666,32 @@ def block_figures(list blocks, dict tag_codes, long other_tag, tuple sentence_en
     return out
 
 
+def best_path(const double[:] gain, double switch_cost):
+    """``scraper.blocks.python_best_path(gain, switch_cost)``: the most likely in/out
+    sequence, with the same operations on the same doubles."""
+    cdef Py_ssize_t n = gain.shape[0], i
+    if n == 0:
+        return []
+    # for each block, the state before it on the best path into "in" / "out" there
+    cdef bytearray came = bytearray(2 * n)
+    cdef unsigned char *into = <unsigned char *>came
+    cdef double score_in = gain[0], score_out = 0.0, enter, leave
+    for i in range(1, n):
+        enter = score_out - switch_cost
+        leave = score_in - switch_cost
+        into[2 * i] = score_in >= enter
+        into[2 * i + 1] = leave > score_out
+        score_in = (enter if enter > score_in else score_in) + gain[i]  # max() as Python's
+        score_out = leave if leave > score_out else score_out
+    cdef bint state = score_in > score_out
+    cdef list path = [False] * n
+    for i in range(n - 1, -1, -1):
+        path[i] = state
+        if i:
+            state = into[2 * i] if state else into[2 * i + 1]
+    return path
+
+
 cdef inline bint _named(void *node, dict names, set wanted) except -1:
     """Whether ``node`` is an element whose tag (its qualified name) is in ``wanted``;
     ``names`` keeps the answer by the name's pointer (lexbor keeps one per name)."""

@@ -1251,7 +1251,9 @@ SWITCH_COST = 0.3  # log-odds it costs to enter or leave the body between two bl
 FLOOR = 1e-4
 
 
-def decode(p: np.ndarray, sizes: Sequence[int], switch_cost: float = SWITCH_COST) -> list[bool]:
+def decode(
+    p: np.ndarray, sizes: Sequence[int] | np.ndarray, switch_cost: float = SWITCH_COST
+) -> list[bool]:
     """Which blocks are body: the most likely in/out sequence (Viterbi), where each
     block's evidence is its log-odds weighted by its length and each change of state
     costs ``switch_cost``."""
@@ -1261,6 +1263,15 @@ def decode(p: np.ndarray, sizes: Sequence[int], switch_cost: float = SWITCH_COST
     clipped = np.clip(p, FLOOR, 1 - FLOOR)
     weight = np.minimum(1.0, 0.25 + np.log1p(np.asarray(sizes, np.float64)) / 6)
     gain = (np.log(clipped) - np.log1p(-clipped)) * weight  # score of "in" over "out"
+    return _best_path(gain, switch_cost)
+
+
+def python_best_path(gain: np.ndarray, switch_cost: float) -> list[bool]:
+    """Whether each block is "in" on the most likely path, where being in block i
+    scores ``gain[i]`` over being out and each change of state costs
+    ``switch_cost``; ``_walk.best_path`` where it is built."""
+    if not len(gain):
+        return []
     score_in, score_out = float(gain[0]), 0.0
     # the state before block i+1 on the best path into "in" / "out" at i+1
     came_in: list[bool] = []
@@ -1272,10 +1283,18 @@ def decode(p: np.ndarray, sizes: Sequence[int], switch_cost: float = SWITCH_COST
         score_in, score_out = max(score_in, enter) + g, max(score_out, leave)
     state = score_in > score_out
     path = [state]
-    for i in range(n - 2, -1, -1):
+    for i in range(len(gain) - 2, -1, -1):
         state = came_in[i] if state else came_out[i]
         path.append(state)
     return path[::-1]
+
+
+# The path comes from the same module as the walk (as ``block_figures``).
+_best_path: Callable[[np.ndarray, float], list[bool]] = (
+    getattr(_load_walk(), "best_path", python_best_path)
+    if _compiled is not None
+    else python_best_path
+)
 
 
 @dataclass

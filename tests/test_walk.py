@@ -14,6 +14,7 @@ from html import escape as html_escape
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
@@ -34,6 +35,7 @@ from scraper.blocks import (
     compiled_block_figures,
     compiled_vocabulary,
     compiled_walk,
+    python_best_path,
     python_block_figures,
     python_sample_counts,
     python_segment,
@@ -303,6 +305,22 @@ def test_the_python_sample_counts_are_the_patterns_counts():
         punctuation, digits = python_sample_counts(texts, limit)
         assert punctuation == [len(re.findall(r"[^\w\s]", t[:limit])) for t in texts]
         assert digits == [len(re.findall(r"\d", t[:limit])) for t in texts]
+
+
+def test_the_compiled_best_path_is_the_python_one():
+    from scraper._walk import best_path
+
+    rng = random.Random(14)
+    # a few values, so that scores tie as often as they can
+    values = [-2.0, -0.3, -0.15, 0.0, -0.0, 0.15, 0.3, 0.6, 1e-9, 2.0]
+    gains = [[], [0.0], [-0.0], [0.3, -0.3]] + [
+        [rng.choice(values) for _ in range(rng.randrange(1, 40))] for _ in range(3000)
+    ]
+    gains += [[rng.uniform(-3, 3) for _ in range(rng.randrange(1, 300))] for _ in range(300)]
+    for gain in gains:
+        array = np.array(gain, np.float64)
+        for cost in (0.0, 0.15, 0.3):
+            assert best_path(array, cost) == python_best_path(array, cost), (gain, cost)
 
 
 def test_the_compiled_walk_reads_every_attribute_the_judge_reads():
