@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property, lru_cache, partial
 from importlib import import_module, resources
+from itertools import compress
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
@@ -663,7 +664,7 @@ class PageBlocks:
     # Each block's fingerprint and site-rule mark, read before the cleaner ran.
     notes: DomNotes = field(default_factory=DomNotes)
 
-    @property
+    @cached_property
     def texts(self) -> list[str]:
         return [b.text for b in self.blocks]
 
@@ -793,11 +794,21 @@ def _overlap(text: str, reference: set[Gram]) -> float:
     return sum(map(reference.__contains__, grams)) / len(grams) if grams else 0.0
 
 
-def trafilatura_overlap(texts: Sequence[str], lines: Sequence[str]) -> np.ndarray:
+def trafilatura_overlap(
+    texts: Sequence[str], lines: Sequence[str], asked: np.ndarray | None = None
+) -> np.ndarray:
     """How much of each block trafilatura's reading of the page holds (its decision
-    per block, for the pages the model is unsure of)."""
+    per block, for the pages the model is unsure of); only of the ``asked`` blocks
+    where they are given (the others 0: no stage reads them)."""
+    if asked is not None and not asked.any():
+        return np.zeros(len(texts), np.float32)
     reference = set(_grams("\n".join(lines)))
-    return np.array([_overlap(t, reference) for t in texts], np.float32)
+    if asked is None:
+        return np.array([_overlap(t, reference) for t in texts], np.float32)
+    overlap = np.zeros(len(texts), np.float32)
+    for i in np.flatnonzero(asked).tolist():
+        overlap[i] = _overlap(texts[i], reference)
+    return overlap
 
 
 def _hash(value: str, buckets: int) -> int:
@@ -896,9 +907,12 @@ def compiled_block_figures(walk: Any) -> Callable[[Sequence[Block]], np.ndarray]
     return figures
 
 
-# The figures come from the same module as the walk.
+# The figures come from the same module as the walk (the Python ones where it is
+# turned off, or built from a _walk.pyx without them).
 block_figures: Callable[[Sequence[Block]], np.ndarray] = (
-    compiled_block_figures(_load_walk()) if _compiled is not None else python_block_figures
+    compiled_block_figures(_load_walk())
+    if _compiled is not None and hasattr(_load_walk(), "block_figures")
+    else python_block_figures
 )
 
 
@@ -1333,6 +1347,8 @@ def repeated_copies(
 ) -> set[int]:
     """The chosen blocks that are a later copy of a run of chosen blocks."""
     order = [i for i, c in enumerate(chosen) if c]
+    if len({texts[i] for i in order}) == len(order):
+        return set()  # no chosen text comes twice
     seen: dict[str, list[int]] = {}  # text -> its places in ``order``
     runs = [0] * len(order)  # the longest repeated run ending at each place
     previous: dict[int, int] = {}  # run lengths at the previous place, by earlier place
@@ -1400,14 +1416,14 @@ def guard(
     an independent estimate of its length; returns the choice, the guard's reason,
     and trafilatura's lines when they were taken."""
     sizes = page.layout.sizes
-    body_chars = sum(s for s, c in zip(sizes, chosen, strict=True) if c)
+    body_chars = sum(compress(sizes, chosen))
     article_body = page.jsonld_body
     if len(article_body) >= GUARD_MIN_CHARS and body_chars < JSONLD_SHARE * len(article_body):
         reference = set(_grams(article_body))
         reading = [
             c or _overlap(t, reference) >= 0.5 for t, c in zip(page.texts, chosen, strict=True)
         ]
-        if sum(s for s, c in zip(sizes, reading, strict=True) if c) > body_chars:
+        if sum(compress(sizes, reading)) > body_chars:
             return reading, "jsonld", None
     if body_chars < RUN_SHARE * sum(sizes):  # else even a run of all the text is no reason
         tags, flags = page.tags, page.flags
@@ -1433,11 +1449,14 @@ def needs_trafilatura(page: PageBlocks, p: np.ndarray) -> bool:
     on it, or much of its text has a probability far from 0 and 1."""
     if not len(p):
         return False
-    on_fast_path = page.features[0, BLOCK_FEATURES.index("page_fast_path_share")] > 0
-    return not on_fast_path or unsure(p, page.layout.sizes)
+    on_fast_path = page.features[0, PAGE_FAST_PATH_SHARE] > 0
+    return not on_fast_path or unsure(p, page.layout.arrays.sizes)
 
 
-def unsure(p: np.ndarray, sizes: Sequence[int]) -> bool:
+PAGE_FAST_PATH_SHARE = BLOCK_FEATURES.index("page_fast_path_share")
+
+
+def unsure(p: np.ndarray, sizes: Sequence[int] | np.ndarray) -> bool:
     """Whether much of the page's text has a probability far from 0 and 1."""
     s = np.asarray(sizes, np.float64)
     total = s.sum()
@@ -1455,19 +1474,19 @@ KEPT, VERDICT = BLOCK_FEATURES.index("kept_by_rules"), BLOCK_FEATURES.index("ver
 LINK_RUN_CHARS, LINK_RUN_DENSITY = 200, 0.8
 
 
-def is_related_card(kept: float, verdict: float) -> bool:
-    """A block of a related-content box that ``clean_tree`` took out of the page: its
-    cards are the record's ``related`` links, so their text is not also body (the model
-    alone can take a card's long summary for a paragraph; out-of-fold, leaving them
-    out changed nothing on the corpora)."""
-    return not kept and verdict == RELATED
+def is_related_card(kept: np.ndarray, verdict: np.ndarray) -> np.ndarray:
+    """Whether each block is one of a related-content box that ``clean_tree`` took out
+    of the page: its cards are the record's ``related`` links, so their text is not
+    also body (the model alone can take a card's long summary for a paragraph;
+    out-of-fold, leaving them out changed nothing on the corpora)."""
+    return (kept == 0) & (verdict == RELATED)
 
 
-def is_link_run(size: int, density: float) -> bool:
-    """A short block that is mostly links (a promo, a "read more" or tag link): such a
-    block is left out even inside the body (out-of-fold, dropping them gained on all
-    three corpora: the model alone leaves some in)."""
-    return size < LINK_RUN_CHARS and density > LINK_RUN_DENSITY
+def is_link_run(size: np.ndarray, density: np.ndarray) -> np.ndarray:
+    """Whether each block is a short one that is mostly links (a promo, a "read more"
+    or tag link): such a block is left out even inside the body (out-of-fold, dropping
+    them gained on all three corpora: the model alone leaves some in)."""
+    return (size < LINK_RUN_CHARS) & (density > LINK_RUN_DENSITY)
 
 
 # The later stages are not asked about a block stage 1 is this sure is not body, on a
@@ -1478,13 +1497,21 @@ SURE_OUT, SURE_IN = 0.01, 0.5
 STAGE1_P = len(BLOCK_FEATURES)  # stage 1's probability, a column of the later stages
 
 
+def asked_blocks(p1: np.ndarray) -> np.ndarray | None:
+    """The blocks a later stage is asked about, by stage 1's probabilities ``p1``
+    (None: all of them)."""
+    if not len(p1) or p1.max() < SURE_IN:
+        return None
+    return p1 >= SURE_OUT
+
+
 def later_stage(stage: lightgbm.Booster, x: np.ndarray) -> np.ndarray:
     """A later stage's probabilities on the blocks that stage 1 is not sure of."""
     p1 = x[:, STAGE1_P]
-    if not len(p1) or p1.max() < SURE_IN:
+    asked = asked_blocks(p1)
+    if asked is None:
         return np.asarray(stage.predict(x, num_threads=1))
     p = p1.astype(np.float64)
-    asked = p1 >= SURE_OUT
     if asked.any():
         p[asked] = stage.predict(x[asked], num_threads=1)
     return p
@@ -1557,31 +1584,29 @@ class BlockModel:
                 self.asked_trafilatura += 1
             return reading
 
-        sizes = page.layout.sizes
+        sizes = page.layout.arrays.sizes
         doubt = needs_trafilatura(page, p)
         if doubt and self.stage3 is not None and fallback is not None:
-            overlap = trafilatura_overlap(page.texts, trafilatura())
+            asked = asked_blocks(second[:, STAGE1_P])
+            overlap = trafilatura_overlap(page.texts, trafilatura(), asked)
             third = np.hstack([second, overlap[:, None]])
             p = later_stage(self.stage3, third)
-        decoded = decode(p, sizes)
-        features = page.features
-        densities = features[:, LINK_DENSITY].tolist()
-        kept, verdicts = features[:, KEPT].tolist(), features[:, VERDICT].tolist()
-        chosen = [
-            c and not is_link_run(size, d) and not is_related_card(k, v)
-            for c, size, d, k, v in zip(decoded, sizes, densities, kept, verdicts, strict=True)
-        ]
+        decoded = np.array(decode(p, sizes), bool)
+        # the features as the float64 values the filters compare
+        features = page.features[:, [LINK_DENSITY, KEPT, VERDICT]].astype(np.float64)
+        link_run = is_link_run(sizes, features[:, 0])
+        card = is_related_card(features[:, 1], features[:, 2])
+        chosen = (decoded & ~link_run & ~card).tolist()
         inside = main_run(page, chosen, BODY_MASS)  # the model's own: what a page teaches
         steered = main_run(page, chosen, BODY_MASS, template) if template else inside
         filtered = without_template(page.notes.prints, chosen, steered, template)
         copies = repeated_copies(page.texts, page.layout.parents, filtered)
-        filtered = [c and i not in copies for i, c in enumerate(filtered)]
+        if copies:
+            filtered = [c and i not in copies for i, c in enumerate(filtered)]
         chosen, reason, other = guard(
             page, filtered, p, trafilatura if doubt and fallback else None
         )
-        reasons = _reasons(
-            densities, kept, verdicts, sizes, decoded, filtered, chosen, reason, copies
-        )
+        reasons = _reasons(link_run, card, decoded, filtered, chosen, reason, copies)
         if reason:
             self.guarded[reason] = self.guarded.get(reason, 0) + 1
         probabilities = p.tolist()
@@ -1592,11 +1617,9 @@ class BlockModel:
 
 
 def _reasons(
-    densities: Sequence[float],
-    kept: Sequence[float],
-    verdicts: Sequence[float],
-    sizes: Sequence[int],
-    decoded: Sequence[bool],
+    link_run: np.ndarray,
+    card: np.ndarray,
+    decoded: np.ndarray,
     filtered: Sequence[bool],
     chosen: Sequence[bool],
     guard_reason: str | None,
@@ -1605,20 +1628,19 @@ def _reasons(
     """Why each block is in or out: the model's decoding, a filter that took a decoded
     block out (a link run, a related card, a copy, the learned template), or the guard
     that changed it."""
-    reasons = []
-    for i, size in enumerate(sizes):
-        if chosen[i] != filtered[i]:
-            reasons.append(f"guard:{guard_reason}")
-        elif not decoded[i] or filtered[i]:
-            reasons.append(MODEL)
-        elif is_link_run(size, densities[i]):
-            reasons.append(LINK_RUN)
-        elif is_related_card(kept[i], verdicts[i]):
-            reasons.append(RELATED_CARD)
+    reasons = [MODEL] * len(decoded)
+    kept, taken = np.array(filtered, bool), np.array(chosen, bool)
+    for i in np.flatnonzero((taken != kept) | (decoded & ~kept)).tolist():
+        if taken[i] != kept[i]:
+            reasons[i] = f"guard:{guard_reason}"
+        elif link_run[i]:
+            reasons[i] = LINK_RUN
+        elif card[i]:
+            reasons[i] = RELATED_CARD
         elif i in copies:
-            reasons.append(COPY)
+            reasons[i] = COPY
         else:
-            reasons.append(TEMPLATE)
+            reasons[i] = TEMPLATE
     return reasons
 
 
