@@ -565,7 +565,7 @@ for _code in range(256):
     LATIN1_CHARACTERS[_code] = _character(_code)
 
 # The figures of ``block_figures``, in the order of ``scraper.blocks.FIGURES``.
-DEF FIGURE_COUNT = 21
+DEF FIGURE_COUNT = 25
 DEF MAX_SENTENCE_ENDS = 64
 
 
@@ -598,7 +598,7 @@ def block_figures(list blocks, dict tag_codes, long other_tag, tuple sentence_en
     cdef bytearray out = bytearray(FIGURE_COUNT * n * sizeof(long long))
     cdef long long *figures = <long long *><char *>out
     cdef long long *row
-    cdef dict parents = {}, grandparents = {}
+    cdef dict parents = {}, grandparents = {}, classes = {}, siblings = {}, texts = {}
     cdef str text
     cdef object context
     cdef int kind, character
@@ -647,7 +647,8 @@ def block_figures(list blocks, dict tag_codes, long other_tag, tuple sentence_en
         row[9 * n] = block.own_verdict
         row[10 * n] = block.own_kinds
         row[11 * n] = <object>PyTuple_GET_ITEM(context, 5)  # path
-        row[12 * n] = _group(parents, <object>PyTuple_GET_ITEM(context, 6))
+        parent = _group(parents, <object>PyTuple_GET_ITEM(context, 6))
+        row[12 * n] = parent
         row[13 * n] = _group(grandparents, <object>PyTuple_GET_ITEM(context, 7))
         row[14 * n] = block.element
         row[15 * n] = spaces
@@ -663,6 +664,12 @@ def block_figures(list blocks, dict tag_codes, long other_tag, tuple sentence_en
         row[18 * n] = ch.isupper()
         row[19 * n] = marks
         row[20 * n] = digits
+        class_name = block.class_name
+        kind_of_block = _group(classes, (block.tag, class_name))
+        row[21 * n] = kind_of_block
+        row[22 * n] = len(class_name) > 0
+        row[23 * n] = _group(siblings, (parent, kind_of_block))
+        row[24 * n] = _group(texts, text)
     return out
 
 

@@ -29,7 +29,6 @@ import math
 import os
 import re
 import zlib
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property, lru_cache, partial
@@ -613,9 +612,8 @@ class Layout:
     classes: list[int]  # hash of each block's tag and class (its own index if none)
     element: list[int]  # each block's element in ``elements``
     elements: Elements
-    # The parents, grandparents and classes as groups numbered 0, 1, ... in the order
-    # they first come (what the second stage sums over; made of the fields above, so
-    # not compared).
+    # The parents, grandparents and classes as groups numbered from 0 (what the second
+    # stage sums over; made of the fields above, so not compared).
     parent_groups: np.ndarray = field(default_factory=lambda: NO_GROUPS, compare=False)
     grandparent_groups: np.ndarray = field(default_factory=lambda: NO_GROUPS, compare=False)
     class_groups: np.ndarray = field(default_factory=lambda: NO_GROUPS, compare=False)
@@ -634,21 +632,24 @@ class Layout:
 
     @classmethod
     def of(cls, blocks: list[Block], elements: Elements, figures: np.ndarray) -> Layout:
-        classes = [
-            _class_hash(b.tag, b.class_name) if b.class_name else -1 - i
-            for i, b in enumerate(blocks)
-        ]
+        kind, classed = figures[CLASS], figures[CLASSED].astype(bool)
+        # a tag and class is numbered where it first comes: where the numbers' maximum grows
+        firsts = np.flatnonzero(np.diff(np.maximum.accumulate(kind), prepend=-1))
+        hashes = [_hash(f"{blocks[i].tag}.{blocks[i].class_name}", 1 << 30) for i in firsts]
+        index = np.arange(len(blocks))
+        classes = np.where(classed, np.array(hashes, np.int64)[kind], -1 - index)
         groups: dict[int, int] = {}
+        hash_groups = np.array([groups.setdefault(h, len(groups)) for h in hashes], np.intp)
         return cls(
             figures[SIZE].tolist(),
             [b.context.parent for b in blocks],
             [b.context.grandparent for b in blocks],
-            classes,
+            classes.tolist(),
             figures[ELEMENT].tolist(),
             elements,
             figures[PARENT],
             figures[GRANDPARENT],
-            np.array([groups.setdefault(c, len(groups)) for c in classes], np.intp),
+            np.where(classed, hash_groups[kind], len(groups) + index),
         )
 
 
@@ -820,17 +821,15 @@ def _path_code(path: int) -> int:
     return _hash(f"{path}", 64)
 
 
-@lru_cache(maxsize=4096)
-def _class_hash(tag: str, class_name: str) -> int:
-    return _hash(f"{tag}.{class_name}", 1 << 30)
-
-
 # What the features read of each block, counted once (``block_figures``): its text's
 # characters, tag code, link characters and links, what its context holds, its own
 # verdict and kinds, its parent and grandparent elements as numbers of their own (the
 # same for blocks of one element), its element, the spaces and commas in its text,
-# whether the text ends a sentence and starts with a capital, and the marks and digits
-# of its first ``SAMPLE_CHARS`` characters.
+# whether the text ends a sentence and starts with a capital, the marks and digits of
+# its first ``SAMPLE_CHARS`` characters, its tag and class as a number (the same for the
+# same tag and class), whether it has a class, its parent, tag and class as a number,
+# and its text as a number (the same for the same text). Numbers count from 0 in the
+# order they first come.
 FIGURES = (
     "size",
     "tag",
@@ -853,9 +852,13 @@ FIGURES = (
     "upper_start",
     "punctuation",
     "digits",
+    "class",
+    "classed",
+    "siblings",
+    "text",
 )
-SIZE, PARENT, GRANDPARENT, ELEMENT = (
-    FIGURES.index(f) for f in ("size", "parent", "grandparent", "element")
+SIZE, PARENT, GRANDPARENT, ELEMENT, CLASS, CLASSED = (
+    FIGURES.index(f) for f in ("size", "parent", "grandparent", "element", "class", "classed")
 )
 
 
@@ -866,6 +869,13 @@ def python_block_figures(blocks: Sequence[Block]) -> np.ndarray:
     punctuation, digits = python_sample_counts(texts, SAMPLE_CHARS)
     parents: dict[int, int] = {}
     grandparents: dict[int, int] = {}
+    classes: dict[tuple[str, str], int] = {}
+    siblings: dict[tuple[int, int], int] = {}
+    numbers: dict[str, int] = {}
+
+    def group(groups: dict[Any, int], key: Any) -> int:
+        return groups.setdefault(key, len(groups))
+
     columns = [
         (
             len(t),
@@ -880,17 +890,21 @@ def python_block_figures(blocks: Sequence[Block]) -> np.ndarray:
             b.own_verdict,
             b.own_kinds,
             c.path,
-            parents.setdefault(c.parent, len(parents)),
-            grandparents.setdefault(c.grandparent, len(grandparents)),
+            parent := group(parents, c.parent),
+            group(grandparents, c.grandparent),
             b.element,
             t.count(" "),
             t.count(","),
             t.endswith(SENTENCE_ENDS),
             t[:1].isupper(),
             marks,
-            numbers,
+            digit_count,
+            kind := group(classes, (b.tag, b.class_name)),
+            bool(b.class_name),
+            group(siblings, (parent, kind)),
+            group(numbers, t),
         )
-        for b, c, t, marks, numbers in zip(
+        for b, c, t, marks, digit_count in zip(
             blocks, (b.context for b in blocks), texts, punctuation, digits, strict=True
         )
     ]
@@ -945,6 +959,10 @@ def block_features(blocks: list[Block], figures: np.ndarray, evidence: Evidence)
         upper_start,
         punctuation,
         digits,
+        kind,
+        classed,
+        siblings,
+        text,
     ) = figures
     texts = [b.text for b in blocks]
     sizes = size.astype(np.float64)
@@ -957,20 +975,9 @@ def block_features(blocks: list[Block], figures: np.ndarray, evidence: Evidence)
     parent_blocks = np.bincount(parent)
     parent_p = np.bincount(parent, tag == TAG_CODES["p"])
     grand_chars = np.bincount(grandparent, sizes)
-    tags = [b.tag for b in blocks]
-    classes = [b.class_name for b in blocks]
-    siblings = list(zip(parent.tolist(), tags, classes, strict=True))
-    by_class = Counter(siblings)
-    class_groups: dict[tuple[str, str], int] = {}
-    class_group = [
-        class_groups.setdefault(k, len(class_groups)) for k in zip(tags, classes, strict=True)
-    ]
-    class_chars = np.bincount(class_group, sizes)[class_group]
-    has_class = np.fromiter(map(bool, classes), bool, n)
     h1s = np.flatnonzero(tag == TAG_CODES["h1"])
     h1 = int(h1s[0]) if len(h1s) else None
     reference = set(_grams(evidence.jsonld_body)) if evidence.jsonld_body else set()
-    repeats = Counter(texts)
     sample_sizes = np.minimum(size, SAMPLE_CHARS).astype(np.float64)
     words = (spaces + 1).astype(np.float64)
     drop_lines, end_markers, card_labels = line_marks(texts, (size <= 200).tolist())
@@ -1014,8 +1021,8 @@ def block_features(blocks: list[Block], figures: np.ndarray, evidence: Evidence)
         parent_p[parent],
         parent_links[parent] / np.where(parent_chars == 0, 1.0, parent_chars)[parent],
         grand_chars[grandparent] / total,
-        list(map(by_class.__getitem__, siblings)),
-        np.where(has_class, class_chars / total, 0.0),
+        np.bincount(siblings)[siblings],
+        np.where(classed, np.bincount(kind, sizes)[kind] / total, 0.0),
     ]
     for d in NEIGHBOURS:
         near = slice(reach + d, reach + d + n)
@@ -1040,7 +1047,7 @@ def block_features(blocks: list[Block], figures: np.ndarray, evidence: Evidence)
         kept,
         in_fast,
         evidence.in_main,
-        list(map(repeats.__getitem__, texts)),
+        np.bincount(text)[text],
         np.full(n, fast_chars / total),
         np.full(n, math.log1p(total)),
         np.full(n, math.log1p(n)),

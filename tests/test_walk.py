@@ -272,7 +272,7 @@ def test_the_compiled_block_figures_are_the_python_ones():
             Context(*(rng.randrange(1 << rng.choice([3, 16, 40])) for _ in range(8)), 0),
             rng.randrange(3),
             rng.randrange(64),
-            "",
+            rng.choice(["", "", "story", "story main", "caf\u00e9"]),
             rng.randrange(1000),
             [],
             rng.randrange(500),
