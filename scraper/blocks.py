@@ -696,11 +696,18 @@ def read_blocks(
     blocks, elements = segment(body)
     notes = dom_notes(blocks, rule_marks)  # before clean_tree removes elements
     marked: dict[int, int] = {}
+    numbers = []  # the mark of each block's element (-1 for the body's own text)
     for index, block in enumerate(blocks):
-        key = block.node.mem_id
-        if key not in marked and block.node.tag not in {"body", "html"}:
-            marked[key] = index
-            block.node.attrs[BLOCK_MARK] = str(index)
+        node = block.node
+        key = node.mem_id
+        number = marked.get(key)
+        if number is None:
+            if node.tag in {"body", "html"}:
+                number = -1
+            else:
+                marked[key] = number = index
+                node.attrs[BLOCK_MARK] = str(index)
+        numbers.append(number)
     harvest = clean_tree(tree, url, elements.verdicts)
     kept_nodes = _marks(find_all(body, _MARKED), marked)
     fast: set[int] = set()
@@ -708,7 +715,6 @@ def read_blocks(
         for container in containers(tree, harvest.main):
             fast |= _marks_under(container, marked)
     main = _marks_under(harvest.main, marked) if harvest.main is not None else set()
-    numbers = [marked.get(b.node.mem_id, -1) for b in blocks]
     evidence = Evidence(
         kept=[
             n in kept_nodes or b.tag in {"body", "html"}
@@ -1036,7 +1042,9 @@ def block_features(blocks: list[Block], figures: np.ndarray, evidence: Evidence)
         window,
         index / n,
         np.concatenate([[0.0], np.cumsum(sizes[:-1])]) / total,
-        np.clip(index - h1, -H1_REACH, H1_REACH) if h1 is not None else np.full(n, H1_REACH * 2),
+        np.minimum(np.maximum(index - h1, -H1_REACH), H1_REACH)
+        if h1 is not None
+        else np.full(n, H1_REACH * 2),
         index > h1 if h1 is not None else np.zeros(n, bool),
         [_overlap(t, reference) for t in texts] if reference else np.full(n, -1.0),
         np.full(n, bool(reference)),
