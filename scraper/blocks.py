@@ -789,16 +789,21 @@ def _grams(text: str) -> list[Gram]:
     space, so two shingles are equal as tuples where they are as strings; a text
     shorter than a shingle gives its words, equal to no tuple as to no shingle)."""
     words = _WORD.findall(text.lower())
-    if len(words) < SHINGLE:
-        return words
-    return list(zip(*(words[i:] for i in range(SHINGLE)), strict=False))
+    return words if len(words) < SHINGLE else list(_word_tuples(words))
+
+
+def _word_tuples(words: list[str]) -> Iterator[tuple[str, ...]]:
+    return zip(*[words[i:] for i in range(SHINGLE)], strict=False)
 
 
 def _overlap(text: str, reference: set[Gram]) -> float:
     """The share of the shingles of ``text`` (``_grams``) in ``reference`` (a set of
     ``_grams``)."""
-    grams = _grams(text)
-    return sum(map(reference.__contains__, grams)) / len(grams) if grams else 0.0
+    words = _WORD.findall(text.lower())
+    if len(words) < SHINGLE:
+        return sum(map(reference.__contains__, words)) / len(words) if words else 0.0
+    found = sum(map(reference.__contains__, _word_tuples(words)))
+    return found / (len(words) - SHINGLE + 1)
 
 
 def trafilatura_overlap(
