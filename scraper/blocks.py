@@ -29,6 +29,7 @@ import math
 import os
 import re
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property, lru_cache, partial
@@ -1367,12 +1368,16 @@ def repeated_copies(
 ) -> set[int]:
     """The chosen blocks that are a later copy of a run of chosen blocks."""
     order = [i for i, c in enumerate(chosen) if c]
-    if len({texts[i] for i in order}) == len(order):
+    counts = Counter(texts[i] for i in order)
+    if len(counts) == len(order):
         return set()  # no chosen text comes twice
     seen: dict[str, list[int]] = {}  # text -> its places in ``order``
     runs = [0] * len(order)  # the longest repeated run ending at each place
     previous: dict[int, int] = {}  # run lengths at the previous place, by earlier place
     for k, i in enumerate(order):
+        if counts[texts[i]] == 1:  # a text that comes once is in no repeated run
+            previous = {}
+            continue
         current = {
             j: previous.get(j - 1, 0) + 1
             for j in seen.get(texts[i], [])[-COPY_LOOKBACK:]
