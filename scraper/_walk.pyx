@@ -565,7 +565,7 @@ for _code in range(256):
     LATIN1_CHARACTERS[_code] = _character(_code)
 
 # The figures of ``block_figures``, in the order of ``scraper.blocks.FIGURES``.
-DEF FIGURE_COUNT = 25
+DEF FIGURE_COUNT = 27
 DEF MAX_SENTENCE_ENDS = 64
 
 
@@ -647,9 +647,11 @@ def block_figures(list blocks, dict tag_codes, long other_tag, tuple sentence_en
         row[9 * n] = block.own_verdict
         row[10 * n] = block.own_kinds
         row[11 * n] = <object>PyTuple_GET_ITEM(context, 5)  # path
-        parent = _group(parents, <object>PyTuple_GET_ITEM(context, 6))
+        parent_id = <object>PyTuple_GET_ITEM(context, 6)
+        grandparent_id = <object>PyTuple_GET_ITEM(context, 7)
+        parent = _group(parents, parent_id)
         row[12 * n] = parent
-        row[13 * n] = _group(grandparents, <object>PyTuple_GET_ITEM(context, 7))
+        row[13 * n] = _group(grandparents, grandparent_id)
         row[14 * n] = block.element
         row[15 * n] = spaces
         row[16 * n] = commas
@@ -670,6 +672,8 @@ def block_figures(list blocks, dict tag_codes, long other_tag, tuple sentence_en
         row[22 * n] = len(class_name) > 0
         row[23 * n] = _group(siblings, (parent, kind_of_block))
         row[24 * n] = _group(texts, text)
+        row[25 * n] = parent_id
+        row[26 * n] = grandparent_id
     return out
 
 

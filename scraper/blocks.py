@@ -636,15 +636,18 @@ class Layout:
         kind, classed = figures[CLASS], figures[CLASSED].astype(bool)
         # a tag and class is numbered where it first comes: where the numbers' maximum grows
         firsts = np.flatnonzero(np.diff(np.maximum.accumulate(kind), prepend=-1))
-        hashes = [_hash(f"{blocks[i].tag}.{blocks[i].class_name}", 1 << 30) for i in firsts]
+        hashes = [
+            _hash(f"{b.tag}.{b.class_name}", 1 << 30) if b.class_name else 0
+            for b in map(blocks.__getitem__, firsts.tolist())
+        ]
         index = np.arange(len(blocks))
         classes = np.where(classed, np.array(hashes, np.int64)[kind], -1 - index)
         groups: dict[int, int] = {}
         hash_groups = np.array([groups.setdefault(h, len(groups)) for h in hashes], np.intp)
         return cls(
             figures[SIZE].tolist(),
-            [b.context.parent for b in blocks],
-            [b.context.grandparent for b in blocks],
+            figures[PARENT_ID].tolist(),
+            figures[GRANDPARENT_ID].tolist(),
             classes.tolist(),
             figures[ELEMENT].tolist(),
             elements,
@@ -840,8 +843,8 @@ def _path_code(path: int) -> int:
 # whether the text ends a sentence and starts with a capital, the marks and digits of
 # its first ``SAMPLE_CHARS`` characters, its tag and class as a number (the same for the
 # same tag and class), whether it has a class, its parent, tag and class as a number,
-# and its text as a number (the same for the same text). Numbers count from 0 in the
-# order they first come.
+# its text as a number (the same for the same text), and the ``mem_id`` of its parent
+# and grandparent elements. Numbers count from 0 in the order they first come.
 FIGURES = (
     "size",
     "tag",
@@ -868,9 +871,21 @@ FIGURES = (
     "classed",
     "siblings",
     "text",
+    "parent_id",
+    "grandparent_id",
 )
-SIZE, PARENT, GRANDPARENT, ELEMENT, CLASS, CLASSED = (
-    FIGURES.index(f) for f in ("size", "parent", "grandparent", "element", "class", "classed")
+SIZE, PARENT, GRANDPARENT, ELEMENT, CLASS, CLASSED, PARENT_ID, GRANDPARENT_ID = (
+    FIGURES.index(f)
+    for f in (
+        "size",
+        "parent",
+        "grandparent",
+        "element",
+        "class",
+        "classed",
+        "parent_id",
+        "grandparent_id",
+    )
 )
 
 
@@ -915,6 +930,8 @@ def python_block_figures(blocks: Sequence[Block]) -> np.ndarray:
             bool(b.class_name),
             group(siblings, (parent, kind)),
             group(numbers, t),
+            c.parent,
+            c.grandparent,
         )
         for b, c, t, marks, digit_count in zip(
             blocks, (b.context for b in blocks), texts, punctuation, digits, strict=True
@@ -975,6 +992,8 @@ def block_features(blocks: list[Block], figures: np.ndarray, evidence: Evidence)
         classed,
         siblings,
         text,
+        _,
+        _,
     ) = figures
     texts = [b.text for b in blocks]
     sizes = size.astype(np.float64)
@@ -1637,7 +1656,7 @@ class BlockModel:
         probabilities = p.tolist()
         if other is not None:
             return Body(other, chosen, reason, True, probabilities, reasons, inside)
-        lines = [t for t, c in zip(page.texts, chosen, strict=True) if c]
+        lines = list(compress(page.texts, chosen))
         return Body(lines, chosen, reason, doubt, probabilities, reasons, inside)
 
 
@@ -1654,11 +1673,8 @@ def _reasons(
     block out (a link run, a related card, a copy, the learned template), or the guard
     that changed it."""
     reasons = [MODEL] * len(decoded)
-    kept, taken = np.array(filtered, bool), np.array(chosen, bool)
-    for i in np.flatnonzero((taken != kept) | (decoded & ~kept)).tolist():
-        if taken[i] != kept[i]:
-            reasons[i] = f"guard:{guard_reason}"
-        elif link_run[i]:
+    for i in np.flatnonzero(decoded & ~np.array(filtered, bool)).tolist():
+        if link_run[i]:
             reasons[i] = LINK_RUN
         elif card[i]:
             reasons[i] = RELATED_CARD
@@ -1666,6 +1682,10 @@ def _reasons(
             reasons[i] = COPY
         else:
             reasons[i] = TEMPLATE
+    if chosen is not filtered:  # the guard made a choice of its own
+        for i, (c, f) in enumerate(zip(chosen, filtered, strict=True)):
+            if c != f:
+                reasons[i] = f"guard:{guard_reason}"
     return reasons
 
 
