@@ -14,7 +14,11 @@ opaque pointer. A symbol missing from the extension makes the import fail, and
 from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
 from cpython.list cimport PyList_GET_SIZE
 from cpython.ref cimport PyObject
-from cpython.unicode cimport PyUnicode_DATA, PyUnicode_DecodeASCII, PyUnicode_DecodeUTF8
+from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from cpython.unicode cimport (
+    PyUnicode_1BYTE_KIND, PyUnicode_DATA, PyUnicode_DecodeASCII,
+    PyUnicode_DecodeUTF8, PyUnicode_KIND, PyUnicode_READ
+)
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy
 
@@ -540,26 +544,163 @@ cpdef str normalise_ascii(str text):
     return PyUnicode_DecodeASCII(<const char *>write, size, NULL)
 
 
-def sample_counts(list texts, Py_ssize_t limit):
-    """For each of ``texts``, in its first ``limit`` characters: how many the pattern
-    ``[^\\w\\s]`` matches, and how many ``\\d`` does (``scraper.blocks``' punctuation
-    and digit figures; Python's ``re`` reads them as these character tests)."""
-    cdef list punctuation = [], digits = []
+# How ``scraper.blocks`` counts a character in a text's sample: as ``\\d`` reads it
+# (a digit), as ``[^\\w\\s]`` does (a mark), or neither; Python's ``re`` reads
+# them as these character tests. The ASCII ones are looked up.
+DEF OTHER_CHARACTER = 0
+DEF DIGIT_CHARACTER = 1
+DEF MARK_CHARACTER = 2
+
+
+cdef inline int _character(Py_UCS4 ch) noexcept:
+    if ch.isdecimal():
+        return DIGIT_CHARACTER
+    if not (ch.isalnum() or ch == u"_" or ch.isspace()):
+        return MARK_CHARACTER
+    return OTHER_CHARACTER
+
+
+cdef unsigned char LATIN1_CHARACTERS[256]
+for _code in range(256):
+    LATIN1_CHARACTERS[_code] = _character(_code)
+
+# The figures of ``block_figures``, in the order of ``scraper.blocks.FIGURES``.
+DEF FIGURE_COUNT = 27
+DEF MAX_SENTENCE_ENDS = 64
+
+
+cdef inline object _group(dict groups, object key):
+    """The number of ``key`` in ``groups``, a new one for a key not seen yet."""
+    cdef PyObject *known = PyDict_GetItem(groups, key)
+    if known != NULL:
+        return <object>known
+    number = len(groups)
+    groups[key] = number
+    return number
+
+
+def block_figures(list blocks, dict tag_codes, long other_tag, tuple sentence_ends,
+                  Py_ssize_t limit):
+    """``scraper.blocks.python_block_figures(blocks)``: each block's figures, a row
+    per figure (``scraper.blocks.FIGURES``) and a column per block, as the bytes of
+    native 64-bit integers. ``tag_codes`` and ``other_tag`` code the tags,
+    ``sentence_ends`` are the characters a sentence ends with and ``limit`` the
+    characters of the sample whose marks and digits are counted."""
+    cdef Py_ssize_t n = len(blocks), column, i, length, sample, count = len(sentence_ends)
+    cdef Py_UCS4 ends[MAX_SENTENCE_ENDS]
+    if count > MAX_SENTENCE_ENDS:
+        raise ValueError(f"at most {MAX_SENTENCE_ENDS} sentence ends")
+    for i in range(count):
+        end = sentence_ends[i]
+        if not isinstance(end, str) or len(end) != 1:
+            raise ValueError(f"a sentence end is one character, not {end!r}")
+        ends[i] = (<str>end)[0]
+    cdef bytearray out = bytearray(FIGURE_COUNT * n * sizeof(long long))
+    cdef long long *figures = <long long *><char *>out
+    cdef long long *row
+    cdef dict parents = {}, grandparents = {}, classes = {}, siblings = {}, texts = {}
     cdef str text
-    cdef Py_ssize_t i, n, marks, numbers
+    cdef object context
+    cdef int kind, character
+    cdef void *data
+    cdef const unsigned char *latin1
     cdef Py_UCS4 ch
-    for text in texts:
-        n = min(len(text), limit)
-        marks = numbers = 0
-        for i in range(n):
-            ch = text[i]
-            if ch.isdecimal():
-                numbers += 1
-            elif not (ch.isalnum() or ch == u"_" or ch.isspace()):
-                marks += 1
-        punctuation.append(marks)
-        digits.append(numbers)
-    return punctuation, digits
+    cdef long long marks, digits, spaces, commas
+    cdef PyObject *known
+    for column in range(n):
+        block = blocks[column]
+        context = block.context
+        if not PyTuple_Check(context) or PyTuple_GET_SIZE(context) < 8:
+            raise TypeError("a block's context is a tuple of its figures")
+        text = block.text
+        length = len(text)
+        kind = PyUnicode_KIND(text)
+        data = PyUnicode_DATA(text)
+        sample = min(length, limit)
+        marks = digits = spaces = commas = 0
+        if kind == PyUnicode_1BYTE_KIND:
+            latin1 = <const unsigned char *>data
+            for i in range(length):
+                spaces += latin1[i] == 32
+                commas += latin1[i] == 44
+            for i in range(sample):
+                character = LATIN1_CHARACTERS[latin1[i]]
+                digits += character == DIGIT_CHARACTER
+                marks += character == MARK_CHARACTER
+        else:
+            for i in range(length):
+                ch = PyUnicode_READ(kind, data, i)
+                spaces += ch == 32
+                commas += ch == 44
+                if i < sample:
+                    character = LATIN1_CHARACTERS[ch] if ch < 256 else _character(ch)
+                    digits += character == DIGIT_CHARACTER
+                    marks += character == MARK_CHARACTER
+        known = PyDict_GetItem(tag_codes, block.tag)
+        row = figures + column
+        row[0] = length
+        row[n] = <object>known if known != NULL else other_tag
+        row[2 * n] = block.link_chars
+        row[3 * n] = block.links
+        for i in range(5):  # depth, flags, verdict, chrome_depth, kinds
+            row[(4 + i) * n] = <object>PyTuple_GET_ITEM(context, i)
+        row[9 * n] = block.own_verdict
+        row[10 * n] = block.own_kinds
+        row[11 * n] = <object>PyTuple_GET_ITEM(context, 5)  # path
+        parent_id = <object>PyTuple_GET_ITEM(context, 6)
+        grandparent_id = <object>PyTuple_GET_ITEM(context, 7)
+        parent = _group(parents, parent_id)
+        row[12 * n] = parent
+        row[13 * n] = _group(grandparents, grandparent_id)
+        row[14 * n] = block.element
+        row[15 * n] = spaces
+        row[16 * n] = commas
+        ch = PyUnicode_READ(kind, data, length - 1) if length else 0
+        row[17 * n] = False
+        if length:
+            for i in range(count):
+                if ends[i] == ch:
+                    row[17 * n] = True
+                    break
+        ch = PyUnicode_READ(kind, data, 0) if length else 0
+        row[18 * n] = ch.isupper()
+        row[19 * n] = marks
+        row[20 * n] = digits
+        class_name = block.class_name
+        kind_of_block = _group(classes, (block.tag, class_name))
+        row[21 * n] = kind_of_block
+        row[22 * n] = len(class_name) > 0
+        row[23 * n] = _group(siblings, (parent, kind_of_block))
+        row[24 * n] = _group(texts, text)
+        row[25 * n] = parent_id
+        row[26 * n] = grandparent_id
+    return out
+
+
+def best_path(const double[:] gain, double switch_cost):
+    """``scraper.blocks.python_best_path(gain, switch_cost)``: the most likely in/out
+    sequence, with the same operations on the same doubles."""
+    cdef Py_ssize_t n = gain.shape[0], i
+    if n == 0:
+        return []
+    # for each block, the state before it on the best path into "in" / "out" there
+    cdef bytearray came = bytearray(2 * n)
+    cdef unsigned char *into = <unsigned char *>came
+    cdef double score_in = gain[0], score_out = 0.0, enter, leave
+    for i in range(1, n):
+        enter = score_out - switch_cost
+        leave = score_in - switch_cost
+        into[2 * i] = score_in >= enter
+        into[2 * i + 1] = leave > score_out
+        score_in = (enter if enter > score_in else score_in) + gain[i]  # max() as Python's
+        score_out = leave if leave > score_out else score_out
+    cdef bint state = score_in > score_out
+    cdef list path = [False] * n
+    for i in range(n - 1, -1, -1):
+        path[i] = state
+        if i:
+            state = into[2 * i] if state else into[2 * i + 1]
+    return path
 
 
 cdef inline bint _named(void *node, dict names, set wanted) except -1:

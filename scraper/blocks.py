@@ -32,8 +32,9 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cache, lru_cache, partial
+from functools import cache, cached_property, lru_cache, partial
 from importlib import import_module, resources
+from itertools import compress
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
@@ -590,6 +591,19 @@ BLOCK_FEATURES = [
 CATEGORICAL = ["tag", "path", *[f"n{d}_tag" for d in NEIGHBOURS]]
 
 
+NO_GROUPS = np.zeros(0, np.intp)
+
+
+class LayoutArrays(NamedTuple):
+    """``Layout``'s sizes and elements, and its tree of elements, as arrays."""
+
+    sizes: np.ndarray
+    element: np.ndarray
+    parent: np.ndarray  # of each element
+    depth: np.ndarray
+    end: np.ndarray
+
+
 @dataclass
 class Layout:
     """What the second stage needs of a page's blocks besides their probabilities."""
@@ -600,19 +614,47 @@ class Layout:
     classes: list[int]  # hash of each block's tag and class (its own index if none)
     element: list[int]  # each block's element in ``elements``
     elements: Elements
+    # The parents, grandparents and classes as groups numbered from 0 (what the second
+    # stage sums over; made of the fields above, so not compared).
+    parent_groups: np.ndarray = field(default_factory=lambda: NO_GROUPS, compare=False)
+    grandparent_groups: np.ndarray = field(default_factory=lambda: NO_GROUPS, compare=False)
+    class_groups: np.ndarray = field(default_factory=lambda: NO_GROUPS, compare=False)
+
+    @cached_property
+    def arrays(self) -> LayoutArrays:
+        """The figures numpy reads, as arrays (made once a page)."""
+        tree = self.elements
+        return LayoutArrays(
+            np.asarray(self.sizes, np.float64),
+            np.asarray(self.element, np.intp),
+            np.asarray(tree.parent, np.intp),
+            np.asarray(tree.depth, np.intp),
+            np.asarray(tree.end, np.intp),
+        )
 
     @classmethod
-    def of(cls, blocks: list[Block], elements: Elements) -> Layout:
+    def of(cls, blocks: list[Block], elements: Elements, figures: np.ndarray) -> Layout:
+        kind, classed = figures[CLASS], figures[CLASSED].astype(bool)
+        # a tag and class is numbered where it first comes: where the numbers' maximum grows
+        firsts = np.flatnonzero(np.diff(np.maximum.accumulate(kind), prepend=-1))
+        hashes = [
+            _hash(f"{b.tag}.{b.class_name}", 1 << 30) if b.class_name else 0
+            for b in map(blocks.__getitem__, firsts.tolist())
+        ]
+        index = np.arange(len(blocks))
+        classes = np.where(classed, np.array(hashes, np.int64)[kind], -1 - index)
+        groups: dict[int, int] = {}
+        hash_groups = np.array([groups.setdefault(h, len(groups)) for h in hashes], np.intp)
         return cls(
-            [len(b.text) for b in blocks],
-            [b.context.parent for b in blocks],
-            [b.context.grandparent for b in blocks],
-            [
-                _hash(f"{b.tag}.{b.class_name}", 1 << 30) if b.class_name else -1 - i
-                for i, b in enumerate(blocks)
-            ],
-            [b.element for b in blocks],
+            figures[SIZE].tolist(),
+            figures[PARENT_ID].tolist(),
+            figures[GRANDPARENT_ID].tolist(),
+            classes.tolist(),
+            figures[ELEMENT].tolist(),
             elements,
+            figures[PARENT],
+            figures[GRANDPARENT],
+            np.where(classed, hash_groups[kind], len(groups) + index),
         )
 
 
@@ -628,7 +670,7 @@ class PageBlocks:
     # Each block's fingerprint and site-rule mark, read before the cleaner ran.
     notes: DomNotes = field(default_factory=DomNotes)
 
-    @property
+    @cached_property
     def texts(self) -> list[str]:
         return [b.text for b in self.blocks]
 
@@ -659,11 +701,18 @@ def read_blocks(
     blocks, elements = segment(body)
     notes = dom_notes(blocks, rule_marks)  # before clean_tree removes elements
     marked: dict[int, int] = {}
+    numbers = []  # the mark of each block's element (-1 for the body's own text)
     for index, block in enumerate(blocks):
-        key = block.node.mem_id
-        if key not in marked and block.node.tag not in {"body", "html"}:
-            marked[key] = index
-            block.node.attrs[BLOCK_MARK] = str(index)
+        node = block.node
+        key = node.mem_id
+        number = marked.get(key)
+        if number is None:
+            if node.tag in {"body", "html"}:
+                number = -1
+            else:
+                marked[key] = number = index
+                node.attrs[BLOCK_MARK] = str(index)
+        numbers.append(number)
     harvest = clean_tree(tree, url, elements.verdicts)
     kept_nodes = _marks(find_all(body, _MARKED), marked)
     fast: set[int] = set()
@@ -671,7 +720,6 @@ def read_blocks(
         for container in containers(tree, harvest.main):
             fast |= _marks_under(container, marked)
     main = _marks_under(harvest.main, marked) if harvest.main is not None else set()
-    numbers = [marked.get(b.node.mem_id, -1) for b in blocks]
     evidence = Evidence(
         kept=[
             n in kept_nodes or b.tag in {"body", "html"}
@@ -682,8 +730,10 @@ def read_blocks(
         jsonld_body=_article_body(jsonld),
     )
     jsonld_body = evidence.jsonld_body
-    features = block_features(blocks, evidence)
-    return PageBlocks(blocks, features, harvest, jsonld_body, Layout.of(blocks, elements), notes)
+    figures = block_figures(blocks)
+    features = block_features(blocks, figures, evidence)
+    layout = Layout.of(blocks, elements, figures)
+    return PageBlocks(blocks, features, harvest, jsonld_body, layout, notes)
 
 
 _MARKED = selector(f"[{BLOCK_MARK}]")
@@ -735,16 +785,47 @@ def shingles(text: str, size: int = SHINGLE) -> list[str]:
     return [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]
 
 
-def _overlap(text: str, reference: set[str]) -> float:
-    grams = shingles(text)
-    return sum(g in reference for g in grams) / len(grams) if grams else 0.0
+# A shingle as ``_grams`` gives it.
+Gram = str | tuple[str, ...]
 
 
-def trafilatura_overlap(texts: Sequence[str], lines: Sequence[str]) -> np.ndarray:
+def _grams(text: str) -> list[Gram]:
+    """``shingles(text)`` with each shingle as the tuple of its words (no word holds a
+    space, so two shingles are equal as tuples where they are as strings; a text
+    shorter than a shingle gives its words, equal to no tuple as to no shingle)."""
+    words = _WORD.findall(text.lower())
+    return words if len(words) < SHINGLE else list(_word_tuples(words))
+
+
+def _word_tuples(words: list[str]) -> Iterator[tuple[str, ...]]:
+    return zip(*[words[i:] for i in range(SHINGLE)], strict=False)
+
+
+def _overlap(text: str, reference: set[Gram]) -> float:
+    """The share of the shingles of ``text`` (``_grams``) in ``reference`` (a set of
+    ``_grams``)."""
+    words = _WORD.findall(text.lower())
+    if len(words) < SHINGLE:
+        return sum(map(reference.__contains__, words)) / len(words) if words else 0.0
+    found = sum(map(reference.__contains__, _word_tuples(words)))
+    return found / (len(words) - SHINGLE + 1)
+
+
+def trafilatura_overlap(
+    texts: Sequence[str], lines: Sequence[str], asked: np.ndarray | None = None
+) -> np.ndarray:
     """How much of each block trafilatura's reading of the page holds (its decision
-    per block, for the pages the model is unsure of)."""
-    reference = set(shingles("\n".join(lines)))
-    return np.array([_overlap(t, reference) for t in texts], np.float32)
+    per block, for the pages the model is unsure of); only of the ``asked`` blocks
+    where they are given (the others 0: no stage reads them)."""
+    if asked is not None and not asked.any():
+        return np.zeros(len(texts), np.float32)
+    reference = set(_grams("\n".join(lines)))
+    if asked is None:
+        return np.array([_overlap(t, reference) for t in texts], np.float32)
+    overlap = np.zeros(len(texts), np.float32)
+    for i in np.flatnonzero(asked).tolist():
+        overlap[i] = _overlap(texts[i], reference)
+    return overlap
 
 
 def _hash(value: str, buckets: int) -> int:
@@ -756,53 +837,182 @@ def _path_code(path: int) -> int:
     return _hash(f"{path}", 64)
 
 
-def block_features(blocks: list[Block], evidence: Evidence) -> np.ndarray:
-    """The feature matrix of a page's blocks (columns: ``BLOCK_FEATURES``), built
-    column by column: numpy where a column is arithmetic on other columns, a list
-    comprehension where it reads text."""
+# What the features read of each block, counted once (``block_figures``): its text's
+# characters, tag code, link characters and links, what its context holds, its own
+# verdict and kinds, its parent and grandparent elements as numbers of their own (the
+# same for blocks of one element), its element, the spaces and commas in its text,
+# whether the text ends a sentence and starts with a capital, the marks and digits of
+# its first ``SAMPLE_CHARS`` characters, its tag and class as a number (the same for the
+# same tag and class), whether it has a class, its parent, tag and class as a number,
+# its text as a number (the same for the same text), and the ``mem_id`` of its parent
+# and grandparent elements. Numbers count from 0 in the order they first come.
+FIGURES = (
+    "size",
+    "tag",
+    "link_chars",
+    "links",
+    "depth",
+    "flags",
+    "verdict",
+    "chrome_depth",
+    "kinds",
+    "own_verdict",
+    "own_kinds",
+    "path",
+    "parent",
+    "grandparent",
+    "element",
+    "spaces",
+    "commas",
+    "sentence_end",
+    "upper_start",
+    "punctuation",
+    "digits",
+    "class",
+    "classed",
+    "siblings",
+    "text",
+    "parent_id",
+    "grandparent_id",
+)
+SIZE, PARENT, GRANDPARENT, ELEMENT, CLASS, CLASSED, PARENT_ID, GRANDPARENT_ID = (
+    FIGURES.index(f)
+    for f in (
+        "size",
+        "parent",
+        "grandparent",
+        "element",
+        "class",
+        "classed",
+        "parent_id",
+        "grandparent_id",
+    )
+)
+
+
+def python_block_figures(blocks: Sequence[Block]) -> np.ndarray:
+    """The figures of ``blocks`` (a row per figure of ``FIGURES``, a column per block,
+    64-bit integers); ``block_figures`` where the compiled module is built."""
+    texts = [b.text for b in blocks]
+    punctuation, digits = python_sample_counts(texts, SAMPLE_CHARS)
+    parents: dict[int, int] = {}
+    grandparents: dict[int, int] = {}
+    classes: dict[tuple[str, str], int] = {}
+    siblings: dict[tuple[int, int], int] = {}
+    numbers: dict[str, int] = {}
+
+    def group(groups: dict[Any, int], key: Any) -> int:
+        return groups.setdefault(key, len(groups))
+
+    columns = [
+        (
+            len(t),
+            TAG_CODES.get(b.tag, OTHER_TAG),
+            b.link_chars,
+            b.links,
+            c.depth,
+            c.flags,
+            c.verdict,
+            c.chrome_depth,
+            c.kinds,
+            b.own_verdict,
+            b.own_kinds,
+            c.path,
+            parent := group(parents, c.parent),
+            group(grandparents, c.grandparent),
+            b.element,
+            t.count(" "),
+            t.count(","),
+            t.endswith(SENTENCE_ENDS),
+            t[:1].isupper(),
+            marks,
+            digit_count,
+            kind := group(classes, (b.tag, b.class_name)),
+            bool(b.class_name),
+            group(siblings, (parent, kind)),
+            group(numbers, t),
+            c.parent,
+            c.grandparent,
+        )
+        for b, c, t, marks, digit_count in zip(
+            blocks, (b.context for b in blocks), texts, punctuation, digits, strict=True
+        )
+    ]
+    return np.array(columns, np.int64).reshape(len(blocks), len(FIGURES)).T.copy()
+
+
+def compiled_block_figures(walk: Any) -> Callable[[Sequence[Block]], np.ndarray]:
+    """``python_block_figures`` through the compiled module ``walk``."""
+
+    def figures(blocks: Sequence[Block]) -> np.ndarray:
+        data = walk.block_figures(list(blocks), TAG_CODES, OTHER_TAG, SENTENCE_ENDS, SAMPLE_CHARS)
+        return np.frombuffer(data, np.int64).reshape(len(FIGURES), len(blocks))
+
+    return figures
+
+
+# The figures come from the same module as the walk (the Python ones where it is
+# turned off, or built from a _walk.pyx without them).
+block_figures: Callable[[Sequence[Block]], np.ndarray] = (
+    compiled_block_figures(_load_walk())
+    if _compiled is not None and hasattr(_load_walk(), "block_figures")
+    else python_block_figures
+)
+
+
+def block_features(blocks: list[Block], figures: np.ndarray, evidence: Evidence) -> np.ndarray:
+    """The feature matrix of a page's blocks (columns: ``BLOCK_FEATURES``) from their
+    ``figures`` (``block_figures``), built a feature (or a run of flags) at a time:
+    numpy where a feature is arithmetic on figures, a list where it reads text."""
     n = len(blocks)
     if n == 0:
         return np.zeros((0, len(BLOCK_FEATURES)), np.float32)
+    (
+        size,
+        tag,
+        link_chars,
+        links,
+        depth,
+        flags,
+        verdict,
+        chrome_depth,
+        kinds,
+        own_verdict,
+        own_kinds,
+        path,
+        parent,
+        grandparent,
+        _,
+        spaces,
+        commas,
+        sentence_end,
+        upper_start,
+        punctuation,
+        digits,
+        kind,
+        classed,
+        siblings,
+        text,
+        _,
+        _,
+    ) = figures
     texts = [b.text for b in blocks]
-    contexts = [b.context for b in blocks]
-    size_list = [len(t) for t in texts]
-    sizes = np.array(size_list, np.float64)
-    total = float(sum(size_list)) or 1.0
-    tag_list = [b.tag for b in blocks]
-    tags = np.array([TAG_CODES.get(t, OTHER_TAG) for t in tag_list], np.float64)
-    link_chars = np.array([b.link_chars for b in blocks], np.float64)
+    sizes = size.astype(np.float64)
+    total = float(size.sum()) or 1.0
     densities = np.minimum(1.0, link_chars / sizes)
     log_sizes = np.log1p(sizes)
-    parent_list = [c.parent for c in contexts]
-    parents = np.array(parent_list, np.int64)
-    grands = np.array([c.grandparent for c in contexts], np.int64)
     # containers: the element around the block's element, and the one around that
-    _, in_parent = np.unique(parents, return_inverse=True)
-    parent_chars = np.bincount(in_parent, sizes)
-    parent_links = np.bincount(in_parent, link_chars)
-    parent_blocks = np.bincount(in_parent)
-    is_p = np.array([t == "p" for t in tag_list], np.float64)
-    parent_p = np.bincount(in_parent, is_p)
-    _, in_grand = np.unique(grands, return_inverse=True)
-    grand_chars = np.bincount(in_grand, sizes)
-    classes = [b.class_name for b in blocks]
-    by_class = Counter(zip(parent_list, tag_list, classes, strict=True))
-    by_class_chars: dict[tuple[str, str], int] = {}
-    for key, size in zip(zip(tag_list, classes, strict=True), size_list, strict=True):
-        if key[1]:
-            by_class_chars[key] = by_class_chars.get(key, 0) + size
-    h1 = next((i for i, t in enumerate(tag_list) if t == "h1"), None)
-    reference = set(shingles(evidence.jsonld_body)) if evidence.jsonld_body else set()
-    repeats = Counter(texts)
-    samples = [t[:SAMPLE_CHARS] for t in texts]
-    sample_sizes = np.array([len(t) for t in samples], np.float64)
-    punctuation, digits = _sample_counts(texts, SAMPLE_CHARS)
-    words = np.array([t.count(" ") + 1 for t in texts], np.float64)
-    short = [s <= 200 for s in size_list]
-    drop_lines, end_markers, card_labels = line_marks(texts, short)
-    flags = np.array([c.flags for c in contexts], np.int64)
-    kinds = np.array([c.kinds for c in contexts], np.int64)
-    own_kinds = np.array([b.own_kinds for b in blocks], np.int64)
+    parent_chars = np.bincount(parent, sizes)
+    parent_links = np.bincount(parent, link_chars)
+    parent_blocks = np.bincount(parent)
+    parent_p = np.bincount(parent, tag == TAG_CODES["p"])
+    grand_chars = np.bincount(grandparent, sizes)
+    h1s = np.flatnonzero(tag == TAG_CODES["h1"])
+    h1 = int(h1s[0]) if len(h1s) else None
+    reference = set(_grams(evidence.jsonld_body)) if evidence.jsonld_body else set()
+    sample_sizes = np.minimum(size, SAMPLE_CHARS).astype(np.float64)
+    words = (spaces + 1).astype(np.float64)
+    drop_lines, end_markers, card_labels = line_marks(texts, (size <= 200).tolist())
     in_fast = np.array(evidence.in_fast, bool)
     kept = np.array(evidence.kept, bool)
     fast_chars = float(sizes[in_fast].sum())
@@ -812,50 +1022,55 @@ def block_features(blocks: list[Block], evidence: Evidence) -> np.ndarray:
     window = padded_logs[0:n]
     for k in range(1, 7):
         window = window + padded_logs[k : k + n]
+    reach = max(-min(NEIGHBOURS), max(NEIGHBOURS))  # the neighbours past either end
+    neighbour_logs = _padded(log_sizes, reach, -1.0)
+    neighbour_densities = _padded(densities, reach, -1.0)
+    neighbour_tags = _padded(tag, reach, 0)
+    neighbour_parents = _padded(parent, reach, -1)
     columns: list[Sequence[float] | np.ndarray] = [
         log_sizes,
         words,
         (sizes - words + 1) / words,
-        np.array(punctuation, np.float64) / sample_sizes,
-        np.array(digits, np.float64) / sample_sizes,
-        [t.endswith(SENTENCE_ENDS) for t in texts],
-        [t[0].isupper() for t in texts],
-        [t.count(",") for t in texts],
+        punctuation / sample_sizes,
+        digits / sample_sizes,
+        sentence_end,
+        upper_start,
+        commas,
         densities,
-        [b.links for b in blocks],
+        links,
         densities > 0.95,
-        tags,
-        [c.depth for c in contexts],
-        [_path_code(c.path) for c in contexts],
-        *((flags & bit) > 0 for bit in FLAG_BITS),
-        [c.verdict for c in contexts],
-        [b.own_verdict for b in blocks],
-        [c.chrome_depth for c in contexts],
-        *((kinds & bit) > 0 for bit in KIND_BITS),
-        *((own_kinds & bit) > 0 for bit in KIND_BITS),
-        parent_chars[in_parent] / total,
-        parent_blocks[in_parent],
-        parent_p[in_parent],
-        parent_links[in_parent] / np.where(parent_chars == 0, 1.0, parent_chars)[in_parent],
-        grand_chars[in_grand] / total,
-        [by_class[key] for key in zip(parent_list, tag_list, classes, strict=True)],
-        [
-            by_class_chars.get((t, c), 0) / total if c else 0.0
-            for t, c in zip(tag_list, classes, strict=True)
-        ],
+        tag,
+        depth,
+        list(map(_path_code, path.tolist())),
+        (FLAG_ARRAY[:, None] & flags) > 0,
+        verdict,
+        own_verdict,
+        chrome_depth,
+        (KIND_ARRAY[:, None] & kinds) > 0,
+        (KIND_ARRAY[:, None] & own_kinds) > 0,
+        parent_chars[parent] / total,
+        parent_blocks[parent],
+        parent_p[parent],
+        parent_links[parent] / np.where(parent_chars == 0, 1.0, parent_chars)[parent],
+        grand_chars[grandparent] / total,
+        np.bincount(siblings)[siblings],
+        np.where(classed, np.bincount(kind, sizes)[kind] / total, 0.0),
     ]
     for d in NEIGHBOURS:
+        near = slice(reach + d, reach + d + n)
         columns += [
-            _shifted(log_sizes, d, -1.0),
-            _shifted(densities, d, -1.0),
-            _shifted(tags, d, 0.0),
-            _same_parent(in_parent, d),
+            neighbour_logs[near],
+            neighbour_densities[near],
+            neighbour_tags[near],
+            neighbour_parents[near] == parent,
         ]
     columns += [
         window,
         index / n,
         np.concatenate([[0.0], np.cumsum(sizes[:-1])]) / total,
-        np.clip(index - h1, -H1_REACH, H1_REACH) if h1 is not None else np.full(n, H1_REACH * 2),
+        np.minimum(np.maximum(index - h1, -H1_REACH), H1_REACH)
+        if h1 is not None
+        else np.full(n, H1_REACH * 2),
         index > h1 if h1 is not None else np.zeros(n, bool),
         [_overlap(t, reference) for t in texts] if reference else np.full(n, -1.0),
         np.full(n, bool(reference)),
@@ -866,16 +1081,30 @@ def block_features(blocks: list[Block], evidence: Evidence) -> np.ndarray:
         kept,
         in_fast,
         evidence.in_main,
-        [repeats[t] for t in texts],
+        np.bincount(text)[text],
         np.full(n, fast_chars / total),
         np.full(n, math.log1p(total)),
         np.full(n, math.log1p(n)),
         np.full(n, kept_chars / total),
     ]
-    matrix = np.empty((n, len(columns)), np.float32)
-    for i, values in enumerate(columns):
-        matrix[:, i] = values
-    return matrix
+    matrix = np.empty((len(BLOCK_FEATURES), n), np.float32)
+    row = 0
+    for values in columns:
+        rows = len(values) if isinstance(values, np.ndarray) and values.ndim == 2 else 1
+        matrix[row : row + rows] = values
+        row += rows
+    return np.ascontiguousarray(matrix.T)
+
+
+FLAG_ARRAY = np.array(FLAG_BITS, np.int64)
+KIND_ARRAY = np.array(KIND_BITS, np.int64)
+
+
+def _padded(values: np.ndarray, reach: int, missing: float) -> np.ndarray:
+    """``values`` with ``reach`` times ``missing`` before and after: the values of
+    the blocks ``d`` places away are a slice of it (``missing`` past either end)."""
+    pad = np.full(reach, missing, values.dtype if values.dtype != bool else np.float64)
+    return np.concatenate([pad, values, pad])
 
 
 def _case_sensitive(pattern: re.Pattern[str]) -> re.Pattern[str]:
@@ -895,6 +1124,23 @@ _LOWER_LINE_PATTERNS = tuple(_case_sensitive(p) for p in _LINE_PATTERNS)
 _CASED_WORD = "Sign"
 
 
+def _any_of(patterns: Sequence[re.Pattern[str]]) -> re.Pattern[str]:
+    """One pattern that matches where any of ``patterns`` does (each anchored and
+    without groups: the alternatives are tried in turn), their leading inline flags
+    scoped to their own alternative."""
+    alternatives = []
+    for pattern in patterns:
+        flags = re.match(r"\(\?([a-zA-Z]+)\)", pattern.pattern)
+        body = pattern.pattern[flags.end() :] if flags else pattern.pattern
+        alternatives.append(f"(?{flags.group(1)}:{body})" if flags else f"(?:{body})")
+    return re.compile("|".join(alternatives))
+
+
+# Most short texts are no line of any kind: one match tells, and only the few it
+# matches are matched with each pattern.
+_ANY_LINE, _ANY_LOWER_LINE = _any_of(_LINE_PATTERNS), _any_of(_LOWER_LINE_PATTERNS)
+
+
 def line_marks(
     texts: Sequence[str], short: Sequence[bool]
 ) -> tuple[list[bool], list[bool], list[bool]]:
@@ -904,47 +1150,24 @@ def line_marks(
         t.lower() if sh and t.isascii() and _CASED_WORD not in t else None
         for t, sh in zip(texts, short, strict=True)
     ]
-    drop, end, card = (
-        [
-            sh and bool(pattern.match(t) if low is None else lower.match(low))
-            for t, low, sh in zip(texts, lowered, short, strict=True)
-        ]
-        for pattern, lower in zip(_LINE_PATTERNS, _LOWER_LINE_PATTERNS, strict=True)
-    )
-    return drop, end, card
+    found = [
+        i
+        for i, (t, low, sh) in enumerate(zip(texts, lowered, short, strict=True))
+        if sh and (_ANY_LINE.match(t) if low is None else _ANY_LOWER_LINE.match(low))
+    ]
+    marks = ([False] * len(texts), [False] * len(texts), [False] * len(texts))
+    for marked, pattern, lower in zip(marks, _LINE_PATTERNS, _LOWER_LINE_PATTERNS, strict=True):
+        for i in found:
+            low = lowered[i]
+            marked[i] = bool(pattern.match(texts[i]) if low is None else lower.match(low))
+    return marks
 
 
 def python_sample_counts(texts: Sequence[str], limit: int) -> tuple[list[int], list[int]]:
     """For each text, in its first ``limit`` characters: the punctuation (``_PUNCT``)
-    and the digits (``_DIGIT``); ``_walk.sample_counts`` where it is built."""
+    and the digits (``_DIGIT``)."""
     samples = [t[:limit] for t in texts]
     return [len(_PUNCT.findall(t)) for t in samples], [len(_DIGIT.findall(t)) for t in samples]
-
-
-# The features' character counts come from the same module as the walk.
-_sample_counts: Callable[[list[str], int], tuple[list[int], list[int]]] = (
-    _load_walk().sample_counts if _compiled is not None else python_sample_counts
-)
-
-
-def _shifted(values: np.ndarray, d: int, missing: float) -> np.ndarray:
-    """``values`` of the block ``d`` places away (``missing`` past either end)."""
-    out = np.full(len(values), missing)
-    if d > 0:
-        out[:-d] = values[d:]
-    else:
-        out[-d:] = values[:d]
-    return out
-
-
-def _same_parent(in_parent: np.ndarray, d: int) -> np.ndarray:
-    """Whether the block ``d`` places away has the same parent element."""
-    out = np.zeros(len(in_parent), bool)
-    if d > 0:
-        out[:-d] = in_parent[d:] == in_parent[:-d]
-    else:
-        out[-d:] = in_parent[:d] == in_parent[-d:]
-    return out
 
 
 # --- stage 2 -------------------------------------------------------------------------
@@ -984,19 +1207,19 @@ def context_features(p: np.ndarray, layout: Layout) -> np.ndarray:
     n = len(p)
     if n == 0:
         return np.zeros((0, len(CONTEXT_FEATURES)), np.float32)
-    sizes = np.asarray(layout.sizes, np.float64)
+    sizes = layout.arrays.sizes
     weights = np.log1p(sizes)
     top = float(p.max()) or 1.0
-    container = _group_mean(layout.parents, p, weights)
-    grand = _group_mean(layout.grandparents, p, weights)
-    same_class = _group_mean(layout.classes, p, weights)
+    container = _group_mean(layout.parent_groups, p, weights)
+    grand = _group_mean(layout.grandparent_groups, p, weights)
+    same_class = _group_mean(layout.class_groups, p, weights)
     cumulative = np.concatenate([[0.0], np.cumsum(p * weights)])
     cum_weights = np.concatenate([[0.0], np.cumsum(weights)])
     index = np.arange(n)
 
     def window(k: int) -> np.ndarray:
-        lo = np.clip(index - k, 0, n)
-        hi = np.clip(index + k + 1, 0, n)
+        lo = np.maximum(index - k, 0)
+        hi = np.minimum(index + k + 1, n)
         spread = np.maximum(cum_weights[hi] - cum_weights[lo], 1e-9)
         return (cumulative[hi] - cumulative[lo]) / spread
 
@@ -1034,26 +1257,21 @@ def _element_columns(p: np.ndarray, sizes: np.ndarray, layout: Layout) -> list[n
     """Where each block lies relative to the body element (the deepest element that
     holds ``BODY_MASS`` of the probable text), and how much probable text its parent,
     grandparent and great-grandparent elements hold."""
-    tree = layout.elements
-    count = len(tree.parent)
-    element = np.asarray(layout.element, np.int64)
-    mass = np.zeros(count)
-    chars = np.zeros(count)
-    np.add.at(mass, element, p * sizes)
-    np.add.at(chars, element, sizes)
+    _, element, parent, depth, end = layout.arrays
+    count = len(parent)
+    # bincount adds in block order from 0, as np.add.at would: the same sums
+    mass = np.bincount(element, p * sizes, count)
+    chars = np.bincount(element, sizes, count)
     # elements are numbered in document order, so a subtree is a range of numbers
-    end = np.asarray(tree.end, np.int64)
     cum_mass = np.concatenate([[0.0], np.cumsum(mass)])
     cum_chars = np.concatenate([[0.0], np.cumsum(chars)])
     starts = np.arange(count)
     sub_mass = cum_mass[end] - cum_mass[starts]
     sub_chars = cum_chars[end] - cum_chars[starts]
     total = float(sub_mass[0]) or 1.0
-    depth = np.asarray(tree.depth, np.int64)
     holders = np.flatnonzero(sub_mass >= BODY_MASS * total)
     body = int(holders[np.argmax(depth[holders])]) if len(holders) else 0
     inside = (element >= body) & (element < end[body])
-    parent = np.asarray(tree.parent, np.int64)
     up1 = np.maximum(parent[element], 0)
     up2 = np.maximum(parent[up1], 0)
     up3 = np.maximum(parent[up2], 0)
@@ -1074,10 +1292,9 @@ def _element_columns(p: np.ndarray, sizes: np.ndarray, layout: Layout) -> list[n
     ]
 
 
-def _group_mean(keys: Sequence[int], p: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Each block's weighted mean of ``p`` over the blocks with its key (bincount adds
-    in block order: the same sums as a loop)."""
-    _, group = np.unique(np.asarray(keys, np.int64), return_inverse=True)
+def _group_mean(group: np.ndarray, p: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Each block's weighted mean of ``p`` over the blocks of its group (numbered from
+    0; bincount adds in block order: the same sums as a loop)."""
     sums = np.bincount(group, p * weights)
     totals = np.bincount(group, weights)
     return (sums / np.where(totals == 0, 1.0, totals))[group]
@@ -1089,7 +1306,9 @@ SWITCH_COST = 0.3  # log-odds it costs to enter or leave the body between two bl
 FLOOR = 1e-4
 
 
-def decode(p: np.ndarray, sizes: Sequence[int], switch_cost: float = SWITCH_COST) -> list[bool]:
+def decode(
+    p: np.ndarray, sizes: Sequence[int] | np.ndarray, switch_cost: float = SWITCH_COST
+) -> list[bool]:
     """Which blocks are body: the most likely in/out sequence (Viterbi), where each
     block's evidence is its log-odds weighted by its length and each change of state
     costs ``switch_cost``."""
@@ -1099,6 +1318,15 @@ def decode(p: np.ndarray, sizes: Sequence[int], switch_cost: float = SWITCH_COST
     clipped = np.clip(p, FLOOR, 1 - FLOOR)
     weight = np.minimum(1.0, 0.25 + np.log1p(np.asarray(sizes, np.float64)) / 6)
     gain = (np.log(clipped) - np.log1p(-clipped)) * weight  # score of "in" over "out"
+    return _best_path(gain, switch_cost)
+
+
+def python_best_path(gain: np.ndarray, switch_cost: float) -> list[bool]:
+    """Whether each block is "in" on the most likely path, where being in block i
+    scores ``gain[i]`` over being out and each change of state costs
+    ``switch_cost``; ``_walk.best_path`` where it is built."""
+    if not len(gain):
+        return []
     score_in, score_out = float(gain[0]), 0.0
     # the state before block i+1 on the best path into "in" / "out" at i+1
     came_in: list[bool] = []
@@ -1110,10 +1338,18 @@ def decode(p: np.ndarray, sizes: Sequence[int], switch_cost: float = SWITCH_COST
         score_in, score_out = max(score_in, enter) + g, max(score_out, leave)
     state = score_in > score_out
     path = [state]
-    for i in range(n - 2, -1, -1):
+    for i in range(len(gain) - 2, -1, -1):
         state = came_in[i] if state else came_out[i]
         path.append(state)
     return path[::-1]
+
+
+# The path comes from the same module as the walk (as ``block_figures``).
+_best_path: Callable[[np.ndarray, float], list[bool]] = (
+    getattr(_load_walk(), "best_path", python_best_path)
+    if _compiled is not None
+    else python_best_path
+)
 
 
 @dataclass
@@ -1152,10 +1388,16 @@ def repeated_copies(
 ) -> set[int]:
     """The chosen blocks that are a later copy of a run of chosen blocks."""
     order = [i for i, c in enumerate(chosen) if c]
+    counts = Counter(texts[i] for i in order)
+    if len(counts) == len(order):
+        return set()  # no chosen text comes twice
     seen: dict[str, list[int]] = {}  # text -> its places in ``order``
     runs = [0] * len(order)  # the longest repeated run ending at each place
     previous: dict[int, int] = {}  # run lengths at the previous place, by earlier place
     for k, i in enumerate(order):
+        if counts[texts[i]] == 1:  # a text that comes once is in no repeated run
+            previous = {}
+            continue
         current = {
             j: previous.get(j - 1, 0) + 1
             for j in seen.get(texts[i], [])[-COPY_LOOKBACK:]
@@ -1219,14 +1461,14 @@ def guard(
     an independent estimate of its length; returns the choice, the guard's reason,
     and trafilatura's lines when they were taken."""
     sizes = page.layout.sizes
-    body_chars = sum(s for s, c in zip(sizes, chosen, strict=True) if c)
+    body_chars = sum(compress(sizes, chosen))
     article_body = page.jsonld_body
     if len(article_body) >= GUARD_MIN_CHARS and body_chars < JSONLD_SHARE * len(article_body):
-        reference = set(shingles(article_body))
+        reference = set(_grams(article_body))
         reading = [
             c or _overlap(t, reference) >= 0.5 for t, c in zip(page.texts, chosen, strict=True)
         ]
-        if sum(s for s, c in zip(sizes, reading, strict=True) if c) > body_chars:
+        if sum(compress(sizes, reading)) > body_chars:
             return reading, "jsonld", None
     if body_chars < RUN_SHARE * sum(sizes):  # else even a run of all the text is no reason
         tags, flags = page.tags, page.flags
@@ -1252,11 +1494,14 @@ def needs_trafilatura(page: PageBlocks, p: np.ndarray) -> bool:
     on it, or much of its text has a probability far from 0 and 1."""
     if not len(p):
         return False
-    on_fast_path = page.features[0, BLOCK_FEATURES.index("page_fast_path_share")] > 0
-    return not on_fast_path or unsure(p, page.layout.sizes)
+    on_fast_path = page.features[0, PAGE_FAST_PATH_SHARE] > 0
+    return not on_fast_path or unsure(p, page.layout.arrays.sizes)
 
 
-def unsure(p: np.ndarray, sizes: Sequence[int]) -> bool:
+PAGE_FAST_PATH_SHARE = BLOCK_FEATURES.index("page_fast_path_share")
+
+
+def unsure(p: np.ndarray, sizes: Sequence[int] | np.ndarray) -> bool:
     """Whether much of the page's text has a probability far from 0 and 1."""
     s = np.asarray(sizes, np.float64)
     total = s.sum()
@@ -1274,19 +1519,19 @@ KEPT, VERDICT = BLOCK_FEATURES.index("kept_by_rules"), BLOCK_FEATURES.index("ver
 LINK_RUN_CHARS, LINK_RUN_DENSITY = 200, 0.8
 
 
-def is_related_card(kept: float, verdict: float) -> bool:
-    """A block of a related-content box that ``clean_tree`` took out of the page: its
-    cards are the record's ``related`` links, so their text is not also body (the model
-    alone can take a card's long summary for a paragraph; out-of-fold, leaving them
-    out changed nothing on the corpora)."""
-    return not kept and verdict == RELATED
+def is_related_card(kept: np.ndarray, verdict: np.ndarray) -> np.ndarray:
+    """Whether each block is one of a related-content box that ``clean_tree`` took out
+    of the page: its cards are the record's ``related`` links, so their text is not
+    also body (the model alone can take a card's long summary for a paragraph;
+    out-of-fold, leaving them out changed nothing on the corpora)."""
+    return (kept == 0) & (verdict == RELATED)
 
 
-def is_link_run(size: int, density: float) -> bool:
-    """A short block that is mostly links (a promo, a "read more" or tag link): such a
-    block is left out even inside the body (out-of-fold, dropping them gained on all
-    three corpora: the model alone leaves some in)."""
-    return size < LINK_RUN_CHARS and density > LINK_RUN_DENSITY
+def is_link_run(size: np.ndarray, density: np.ndarray) -> np.ndarray:
+    """Whether each block is a short one that is mostly links (a promo, a "read more"
+    or tag link): such a block is left out even inside the body (out-of-fold, dropping
+    them gained on all three corpora: the model alone leaves some in)."""
+    return (size < LINK_RUN_CHARS) & (density > LINK_RUN_DENSITY)
 
 
 # The later stages are not asked about a block stage 1 is this sure is not body, on a
@@ -1297,13 +1542,21 @@ SURE_OUT, SURE_IN = 0.01, 0.5
 STAGE1_P = len(BLOCK_FEATURES)  # stage 1's probability, a column of the later stages
 
 
+def asked_blocks(p1: np.ndarray) -> np.ndarray | None:
+    """The blocks a later stage is asked about, by stage 1's probabilities ``p1``
+    (None: all of them)."""
+    if not len(p1) or p1.max() < SURE_IN:
+        return None
+    return p1 >= SURE_OUT
+
+
 def later_stage(stage: Trees, x: np.ndarray) -> np.ndarray:
     """A later stage's probabilities on the blocks that stage 1 is not sure of."""
     p1 = x[:, STAGE1_P]
-    if not len(p1) or p1.max() < SURE_IN:
+    asked = asked_blocks(p1)
+    if asked is None:
         return stage.predict(x)
     p = p1.astype(np.float64)
-    asked = p1 >= SURE_OUT
     if asked.any():
         p[asked] = stage.predict(x[asked])
     return p
@@ -1378,46 +1631,42 @@ class BlockModel:
                 self.asked_trafilatura += 1
             return reading
 
-        sizes = page.layout.sizes
+        sizes = page.layout.arrays.sizes
         doubt = needs_trafilatura(page, p)
         if doubt and self.stage3 is not None and fallback is not None:
-            overlap = trafilatura_overlap(page.texts, trafilatura())
+            asked = asked_blocks(second[:, STAGE1_P])
+            overlap = trafilatura_overlap(page.texts, trafilatura(), asked)
             third = np.hstack([second, overlap[:, None]])
             p = later_stage(self.trees[2], third)
-        decoded = decode(p, sizes)
-        features = page.features
-        densities = features[:, LINK_DENSITY].tolist()
-        kept, verdicts = features[:, KEPT].tolist(), features[:, VERDICT].tolist()
-        chosen = [
-            c and not is_link_run(size, d) and not is_related_card(k, v)
-            for c, size, d, k, v in zip(decoded, sizes, densities, kept, verdicts, strict=True)
-        ]
+        decoded = np.array(decode(p, sizes), bool)
+        # the features as the float64 values the filters compare
+        features = page.features[:, [LINK_DENSITY, KEPT, VERDICT]].astype(np.float64)
+        link_run = is_link_run(sizes, features[:, 0])
+        card = is_related_card(features[:, 1], features[:, 2])
+        chosen = (decoded & ~link_run & ~card).tolist()
         inside = main_run(page, chosen, BODY_MASS)  # the model's own: what a page teaches
         steered = main_run(page, chosen, BODY_MASS, template) if template else inside
         filtered = without_template(page.notes.prints, chosen, steered, template)
         copies = repeated_copies(page.texts, page.layout.parents, filtered)
-        filtered = [c and i not in copies for i, c in enumerate(filtered)]
+        if copies:
+            filtered = [c and i not in copies for i, c in enumerate(filtered)]
         chosen, reason, other = guard(
             page, filtered, p, trafilatura if doubt and fallback else None
         )
-        reasons = _reasons(
-            densities, kept, verdicts, sizes, decoded, filtered, chosen, reason, copies
-        )
+        reasons = _reasons(link_run, card, decoded, filtered, chosen, reason, copies)
         if reason:
             self.guarded[reason] = self.guarded.get(reason, 0) + 1
         probabilities = p.tolist()
         if other is not None:
             return Body(other, chosen, reason, True, probabilities, reasons, inside)
-        lines = [t for t, c in zip(page.texts, chosen, strict=True) if c]
+        lines = list(compress(page.texts, chosen))
         return Body(lines, chosen, reason, doubt, probabilities, reasons, inside)
 
 
 def _reasons(
-    densities: Sequence[float],
-    kept: Sequence[float],
-    verdicts: Sequence[float],
-    sizes: Sequence[int],
-    decoded: Sequence[bool],
+    link_run: np.ndarray,
+    card: np.ndarray,
+    decoded: np.ndarray,
     filtered: Sequence[bool],
     chosen: Sequence[bool],
     guard_reason: str | None,
@@ -1426,20 +1675,20 @@ def _reasons(
     """Why each block is in or out: the model's decoding, a filter that took a decoded
     block out (a link run, a related card, a copy, the learned template), or the guard
     that changed it."""
-    reasons = []
-    for i, size in enumerate(sizes):
-        if chosen[i] != filtered[i]:
-            reasons.append(f"guard:{guard_reason}")
-        elif not decoded[i] or filtered[i]:
-            reasons.append(MODEL)
-        elif is_link_run(size, densities[i]):
-            reasons.append(LINK_RUN)
-        elif is_related_card(kept[i], verdicts[i]):
-            reasons.append(RELATED_CARD)
+    reasons = [MODEL] * len(decoded)
+    for i in np.flatnonzero(decoded & ~np.array(filtered, bool)).tolist():
+        if link_run[i]:
+            reasons[i] = LINK_RUN
+        elif card[i]:
+            reasons[i] = RELATED_CARD
         elif i in copies:
-            reasons.append(COPY)
+            reasons[i] = COPY
         else:
-            reasons.append(TEMPLATE)
+            reasons[i] = TEMPLATE
+    if chosen is not filtered:  # the guard made a choice of its own
+        for i, (c, f) in enumerate(zip(chosen, filtered, strict=True)):
+            if c != f:
+                reasons[i] = f"guard:{guard_reason}"
     return reasons
 
 

@@ -201,30 +201,28 @@ def main_run(
     neither moves the body element nor stretches the run."""
     n = len(chosen)
     layout = page.layout
-    tree = layout.elements
     if template:
         content = [c and p not in template for p, c in zip(page.notes.prints, chosen, strict=True)]
         chosen = content if any(content) else chosen
     if n == 0 or not any(chosen) or len(layout.element) != n:
         return [False] * n
-    element = np.asarray(layout.element, np.int64)
-    mass = np.zeros(len(tree.parent))
-    np.add.at(mass, element, np.asarray(layout.sizes, np.float64) * np.asarray(chosen, bool))
-    end = np.asarray(tree.end, np.int64)
+    sizes, element, _, depth, end = layout.arrays
+    taken = np.array(chosen, bool)
+    # bincount adds in block order from 0, as a loop would
+    mass = np.bincount(element, sizes * taken, len(end))
     cumulative = np.concatenate([[0.0], np.cumsum(mass)])
     sub_mass = cumulative[end] - cumulative[np.arange(len(end))]
     total = float(sub_mass[0])
     if total <= 0:
         return [False] * n
-    depth = np.asarray(tree.depth, np.int64)
     holders = np.flatnonzero(sub_mass >= body_mass * total)
     body = int(holders[np.argmax(depth[holders])])
     inside = (element >= body) & (element < end[body])
-    picked = [i for i in range(n) if chosen[i] and inside[i]]
-    if not picked:
+    picked = np.flatnonzero(taken & inside)
+    if not len(picked):
         return [False] * n
-    first, last = picked[0], picked[-1]
-    return [bool(inside[i]) and first <= i <= last for i in range(n)]
+    index = np.arange(n)
+    return (inside & (index >= picked[0]) & (index <= picked[-1])).tolist()
 
 
 def without_template(

@@ -20,6 +20,8 @@ from scraper.blocks import (
     MODEL_FILE,
     BlockModel,
     PageBlocks,
+    _grams,
+    _overlap,
     context_features,
     decode,
     guard,
@@ -28,6 +30,7 @@ from scraper.blocks import (
     read_blocks,
     repeated_copies,
     segment,
+    shingles,
     shipped_model,
 )
 from scraper.clean import CARD_LABEL, DROP_LINES, END_MARKERS, _verdict, clean_tree
@@ -205,6 +208,21 @@ def test_jsonld_article_body_overlap_is_a_feature():
     page = page_of(f"<p>{SENTENCE} Part 0.</p><p>Something else entirely here</p>", head)
     assert column(page, "jsonld_overlap") == [1.0, 0.0]
     assert column(page, "page_has_jsonld") == [1.0, 1.0]
+
+
+def test_the_overlap_is_the_share_of_a_text_s_shingles_in_the_reference():
+    rng = random.Random(14)
+    words = ["a", "B", "c", "d\u00e9", "_", "1", "x_y"]
+
+    def text() -> str:
+        return rng.choice([" ", ", ", "\n", "-"]).join(rng.choices(words, k=rng.randrange(7)))
+
+    for _ in range(3000):
+        sample, reference = text(), text() + rng.choice(["", " " + text()])
+        shingled = set(shingles(reference))
+        grams = shingles(sample)
+        share = sum(g in shingled for g in grams) / len(grams) if grams else 0.0
+        assert _overlap(sample, set(_grams(reference))) == share, (sample, reference)
 
 
 def test_context_features_read_the_first_stage_in_context():

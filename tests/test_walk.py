@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import string
 import subprocess
 import sys
@@ -14,21 +15,29 @@ from html import escape as html_escape
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
 from scraper import blocks
 from scraper.blocks import (
     BLOCK_MARK,
+    FIGURES,
     JUDGED_ATTRIBUTES,
     PYTHON_WALK_ENV,
+    TAG_CODES,
+    Block,
+    Context,
     Elements,
     _class_figures,
     _judge,
     _value_figures,
     choose_walk,
+    compiled_block_figures,
     compiled_vocabulary,
     compiled_walk,
+    python_best_path,
+    python_block_figures,
     python_sample_counts,
     python_segment,
     read_blocks,
@@ -254,28 +263,91 @@ def test_the_compiled_text_lines_keep_the_texts_holding_a_word_or_a_mark():
         text_lines(tree.body, ("p",), ("b",), 100, words, "x")
 
 
-def test_the_compiled_character_counts_are_the_patterns_counts():
-    compiled()
-    from scraper._walk import sample_counts
 
+# Characters a block's text is made of, among them those the figures count apart.
+TEXT_ALPHABET = list("aZ_ 9,.!?\t\n-—«»'\"()") + [
+    "\u0663",  # ARABIC-INDIC DIGIT THREE: a digit to \\d
+    "\u00b2",  # SUPERSCRIPT TWO: a digit, not a decimal
+    "\u2167",  # ROMAN NUMERAL EIGHT: a number, not a digit
+    "\u0301",  # a combining accent
+    "\u00a0",
+    "\u00c9",
+    "\u00bf",  # INVERTED QUESTION MARK: a mark in the Latin-1 range
+    "\u3000",
+    "\u4e2d",
+    "\U0001f600",
+    "\u200b",
+    "\x1c",
+    "\u2019",
+    "\u201d",
+    "\u3002",
+    "\u01c5",  # a title-case letter: not upper case
+]
+
+
+def test_the_compiled_block_figures_are_the_python_ones():
+    compiled()
     rng = random.Random(14)
-    alphabet = list("aZ_ 9,.!?\t\n-—«»'\"()") + [
-        "\u0663",  # ARABIC-INDIC DIGIT THREE: a digit to \\d
-        "\u00b2",  # SUPERSCRIPT TWO: a digit, not a decimal
-        "\u2167",  # ROMAN NUMERAL EIGHT: a number, not a digit
-        "\u0301",  # a combining accent
-        "\u00a0",
-        "\u3000",
-        "\u4e2d",
-        "\U0001f600",
-        "\u200b",
-        "\x1c",
+    texts = ["", "...", "a_b 1,2", "A", "\u00c9t\u00e9.", "x\u2019", "\U0001f600 A"]
+    texts += ["".join(rng.choices(TEXT_ALPHABET, k=rng.randrange(40))) for _ in range(3000)]
+    texts += ["".join(rng.choices(TEXT_ALPHABET, k=rng.randrange(390, 420))) for _ in range(50)]
+    tags = [*TAG_CODES, "x-widget", "span", "body"]
+    found = [
+        Block(
+            SimpleNamespace(),
+            rng.choice(tags),
+            Context(*(rng.randrange(1 << rng.choice([3, 16, 40])) for _ in range(8)), 0),
+            rng.randrange(3),
+            rng.randrange(64),
+            rng.choice(["", "", "story", "story main", "caf\u00e9"]),
+            rng.randrange(1000),
+            [],
+            rng.randrange(500),
+            rng.randrange(20),
+            text,
+        )
+        for text in texts
     ]
+    for chosen in (found, found[:1], [], found[::7]):
+        ours = compiled_block_figures(compiled_module("_walk"))(chosen)
+        assert ours.shape == (len(FIGURES), len(chosen))
+        assert ours.tolist() == python_block_figures(chosen).tolist()
+
+
+@pytest.mark.parametrize("html", PAGES.values(), ids=PAGES.keys())
+def test_the_figures_of_a_page_s_blocks_are_alike_in_both(html: str):
+    figures = compiled_block_figures(compiled_module("_walk"))
+    tree = LexborHTMLParser(f"<html><body>{html}</body></html>")
+    assert tree.body is not None
+    found, _ = python_segment(tree.body)
+    assert figures(found).tolist() == python_block_figures(found).tolist()
+
+
+def test_the_python_sample_counts_are_the_patterns_counts():
+    rng = random.Random(14)
     texts = ["", "...", "a_b 1,2"] + [
-        "".join(rng.choices(alphabet, k=rng.randrange(30))) for _ in range(5000)
+        "".join(rng.choices(TEXT_ALPHABET, k=rng.randrange(30))) for _ in range(2000)
     ]
     for limit in (0, 5, 400):
-        assert sample_counts(texts, limit) == python_sample_counts(texts, limit)
+        punctuation, digits = python_sample_counts(texts, limit)
+        assert punctuation == [len(re.findall(r"[^\w\s]", t[:limit])) for t in texts]
+        assert digits == [len(re.findall(r"\d", t[:limit])) for t in texts]
+
+
+def test_the_compiled_best_path_is_the_python_one():
+    from scraper._walk import best_path
+
+    rng = random.Random(14)
+    # a few values, so that scores tie as often as they can
+    values = [-2.0, -0.3, -0.15, 0.0, -0.0, 0.15, 0.3, 0.6, 1e-9, 2.0]
+    gains = [[], [0.0], [-0.0], [0.3, -0.3]] + [
+        [rng.choice(values) for _ in range(rng.randrange(1, 40))] for _ in range(3000)
+    ]
+    gains += [[rng.uniform(-3, 3) for _ in range(rng.randrange(1, 300))] for _ in range(300)]
+    for gain in gains:
+        array = np.array(gain, np.float64)
+        for cost in (0.0, 0.15, 0.3):
+            assert best_path(array, cost) == python_best_path(array, cost), (gain, cost)
 
 
 def test_the_compiled_walk_reads_every_attribute_the_judge_reads():
