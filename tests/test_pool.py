@@ -18,7 +18,7 @@ from scraper import pipeline
 from scraper.cli import main
 from scraper.config import load_settings
 from scraper.errors import ExtractError
-from scraper.extract import ExtractPool, ExtractTimeout
+from scraper.extract import YOUNG_OBJECTS, ExtractPool, ExtractTimeout
 from scraper.models import Fetched
 
 from .conftest import FIXTURES, ROOT, SEED_CLEAN, fixture_html, latest_report, write_config
@@ -120,17 +120,21 @@ def test_one_worker_is_one_worker_process_and_in_process_is_this_one():
     assert here_pid == os.getpid()
 
 
-def frozen_objects(page: Fetched, timeout: float) -> int:
+def collector_state(page: Fetched, timeout: float) -> tuple[int, int]:
     """Stands in for ``extract_page``: how many objects the worker keeps out of the
-    garbage collector's passes."""
-    return gc.get_freeze_count()
+    garbage collector's passes, and how many new ones make a young collection."""
+    return gc.get_freeze_count(), gc.get_threshold()[0]
 
 
 def test_a_worker_leaves_what_it_has_loaded_out_of_full_collections_after_its_first_page():
-    with ExtractPool(1, 5, task=frozen_objects) as pool:  # type: ignore[arg-type]
-        counts = [outcome for _, outcome in pool.map(scripted_pages("fast", "fast"))]
-    assert counts[0] == 0  # the first page loads what extraction needs
-    assert counts[1] > 1000  # then the modules are settled
+    with ExtractPool(1, 5, task=collector_state) as pool:  # type: ignore[arg-type]
+        states = [outcome for _, outcome in pool.map(scripted_pages("fast", "fast"))]
+    frozen, young = states[0]
+    assert frozen == 0  # the first page loads what extraction needs
+    assert young == 700  # Python's default
+    frozen, young = states[1]
+    assert frozen > 1000  # then the modules are settled
+    assert young == YOUNG_OBJECTS
 
 
 @pytest.mark.parametrize("workers", [1, 2])
