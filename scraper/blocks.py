@@ -26,7 +26,6 @@ much too short.
 from __future__ import annotations
 
 import math
-import os
 import re
 import zlib
 from collections import Counter
@@ -58,6 +57,7 @@ from .clean import (
     _words,
     clean_tree,
 )
+from .compiled import optional
 from .errors import ExtractError
 from .find import find_all, selector
 from .normalise import normalise_space
@@ -503,12 +503,11 @@ def choose_walk(
 ) -> tuple[Callable[[LexborNode], tuple[list[Block], Elements]] | None, str]:
     """The compiled walk, if it is built, not turned off and agrees with the Python
     walk on ``PROBE_PAGE`` (else None), and which walk that leaves."""
-    if os.environ.get(PYTHON_WALK_ENV) == "1":
-        return None, f"python ({PYTHON_WALK_ENV}=1)"
+    module, way = optional(load, PYTHON_WALK_ENV, "python", "walk")
+    if module is None:
+        return None, way
     try:
-        compiled = compiled_walk(load())
-    except ImportError as exc:
-        return None, f"python (no compiled walk: {exc})"
+        compiled = compiled_walk(module)
     except AttributeError as exc:  # built from an older _walk.pyx
         return None, f"python (the compiled walk is out of date, rebuild it: {exc})"
     probe = LexborHTMLParser(PROBE_PAGE).body

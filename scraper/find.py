@@ -20,7 +20,6 @@ selector text.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,6 +28,8 @@ from importlib import import_module
 from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from .compiled import optional
 
 # Set to 1, lexbor's queries are used even where the compiled finder is built.
 PYTHON_FIND_ENV = "SCRAPER_PYTHON_FIND"
@@ -87,12 +88,7 @@ def _load_finder() -> Any:
 def choose_finder(load: Any = _load_finder) -> tuple[Any, str]:
     """The compiled finder module, if it is built, loads and is not turned off (else
     None), and what that leaves."""
-    if os.environ.get(PYTHON_FIND_ENV) == "1":
-        return None, f"lexbor ({PYTHON_FIND_ENV}=1)"
-    try:
-        return load(), "compiled"
-    except ImportError as exc:
-        return None, f"lexbor (no compiled finder: {exc})"
+    return optional(load, PYTHON_FIND_ENV, "lexbor", "finder")
 
 
 _finder, FINDER = choose_finder()

@@ -20,7 +20,6 @@ extension is not built, or ``SCRAPER_PYTHON_TREES=1`` is set, LightGBM predicts
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .compiled import optional
 from .errors import ExtractError
 
 if TYPE_CHECKING:
@@ -254,12 +254,7 @@ def _load_evaluator() -> Any:
 def choose_evaluator(load: Callable[[], Any] = _load_evaluator) -> tuple[Any, str]:
     """The compiled evaluator module, if it is built and not turned off (else None),
     and which evaluator that leaves."""
-    if os.environ.get(PYTHON_TREES_ENV) == "1":
-        return None, f"lightgbm ({PYTHON_TREES_ENV}=1)"
-    try:
-        return load(), "compiled"
-    except ImportError as exc:
-        return None, f"lightgbm (no compiled evaluator: {exc})"
+    return optional(load, PYTHON_TREES_ENV, "lightgbm", "evaluator")
 
 
 _evaluator, TREES = choose_evaluator()

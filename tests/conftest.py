@@ -3,6 +3,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,14 @@ def compiled_module(name: str) -> Any:
         if os.environ.get("CI"):
             raise
         pytest.skip(f"scraper.{name} is not built here")
+
+
+def printed_with(env: str, code: str) -> str:
+    """What ``code`` prints in a new interpreter where ``env`` is set to 1."""
+    command = [sys.executable, "-c", code]
+    out = subprocess.run(command, env={**os.environ, env: "1"}, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
 
 
 def write_config(tmp_path: Path, sources: list[dict], **extra: object) -> Path:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib
 import os
 import random
-import subprocess
 import sys
 from typing import Any
 
@@ -27,7 +26,7 @@ from scraper.find import (
     selector,
 )
 
-from .conftest import compiled_module
+from .conftest import compiled_module, printed_with
 
 
 def compiled() -> Any:
@@ -317,9 +316,7 @@ def test_lexbor_answers_where_a_selector_has_no_query():
 
 def test_lexbor_answers_when_the_finder_is_turned_off():
     code = "from scraper import find; print(find.FINDER, find.selector('p').query)"
-    env = {**os.environ, PYTHON_FIND_ENV: "1"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == f"lexbor ({PYTHON_FIND_ENV}=1) None", out.stderr
+    assert printed_with(PYTHON_FIND_ENV, code) == f"lexbor ({PYTHON_FIND_ENV}=1) None"
 
 
 def test_lexbor_answers_when_the_finder_is_missing(monkeypatch: pytest.MonkeyPatch):

@@ -13,6 +13,7 @@ def test_public_api_is_exactly_all():
         "cli",
         "embedded",
         "explain",
+        "compiled",
         "config",
         "discover",
         "errors",

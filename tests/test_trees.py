@@ -6,8 +6,6 @@ exactly, and LightGBM predicts where it is missing, disagrees or is turned off."
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from types import SimpleNamespace
 from typing import Any
 
@@ -27,7 +25,7 @@ from scraper.trees import (
     read_forest,
 )
 
-from .conftest import compiled_module
+from .conftest import compiled_module, printed_with
 
 CATEGORY = 3  # the categorical column of the synthetic rows
 
@@ -249,9 +247,7 @@ def test_lightgbm_predicts_when_the_compiled_evaluator_disagrees_on_the_probe_ro
 
 def test_lightgbm_predicts_when_the_compiled_evaluator_is_turned_off():
     code = "from scraper import trees; print(trees.TREES)"
-    env = {**os.environ, PYTHON_TREES_ENV: "1"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == f"lightgbm ({PYTHON_TREES_ENV}=1)", out.stderr
+    assert printed_with(PYTHON_TREES_ENV, code) == f"lightgbm ({PYTHON_TREES_ENV}=1)"
 
 
 def test_lightgbm_predicts_when_the_compiled_evaluator_is_missing(

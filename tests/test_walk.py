@@ -8,8 +8,6 @@ import os
 import random
 import re
 import string
-import subprocess
-import sys
 from collections.abc import Callable
 from html import escape as html_escape
 from types import SimpleNamespace
@@ -52,7 +50,7 @@ from scraper.clean import (
 )
 from scraper.normalise import normalise_space
 
-from .conftest import compiled_module
+from .conftest import compiled_module, printed_with
 
 
 def compiled() -> Any:
@@ -166,9 +164,7 @@ def test_read_blocks_marks_the_blocks_the_compiled_walk_found(monkeypatch: pytes
 
 def test_the_python_walk_is_used_when_the_compiled_one_is_turned_off():
     code = "from scraper import blocks, clean; print(blocks.WALK, clean.compiled('text_lines'))"
-    env = {**os.environ, PYTHON_WALK_ENV: "1"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == f"python ({PYTHON_WALK_ENV}=1) None", out.stderr
+    assert printed_with(PYTHON_WALK_ENV, code) == f"python ({PYTHON_WALK_ENV}=1) None"
 
 
 def test_the_python_walk_is_used_when_the_compiled_one_is_missing(
@@ -261,7 +257,6 @@ def test_the_compiled_text_lines_keep_the_texts_holding_a_word_or_a_mark():
         text_lines(tree.body, ("p",), ("b",), 100, ("Src",))
     with pytest.raises(ValueError):
         text_lines(tree.body, ("p",), ("b",), 100, words, "x")
-
 
 
 # Characters a block's text is made of, among them those the figures count apart.
