@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property, lru_cache, partial
 from importlib import import_module, resources
-from itertools import compress
+from itertools import chain, compress, repeat
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
@@ -784,30 +784,41 @@ def shingles(text: str, size: int = SHINGLE) -> list[str]:
     return [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]
 
 
-# A shingle as ``_grams`` gives it.
-Gram = str | tuple[str, ...]
+CODES = 2**62  # numbers ``overlaps`` gives shingles, below int64's limit
 
 
-def _grams(text: str) -> list[Gram]:
-    """``shingles(text)`` with each shingle as the tuple of its words (no word holds a
-    space, so two shingles are equal as tuples where they are as strings; a text
-    shorter than a shingle gives its words, equal to no tuple as to no shingle)."""
-    words = _WORD.findall(text.lower())
-    return words if len(words) < SHINGLE else list(_word_tuples(words))
+def overlaps(texts: Sequence[str], reference: str) -> np.ndarray:
+    """For each of ``texts``, the share of its word shingles (``shingles``) that are
+    shingles of ``reference``; 0 for a text without words."""
+    known = _WORD.findall(reference.lower())
+    words = [_WORD.findall(t.lower()) for t in texts]
+    counts = np.fromiter(map(len, words), np.int64, len(words))
+    ids = dict(zip(dict.fromkeys(known), range(len(known)), strict=False))
+    base = len(ids) + 1  # a word the reference lacks is ``len(ids)``, in no shingle of it
+    if len(known) < SHINGLE or base**SHINGLE >= CODES:  # its shingles are its words, or
+        grams = set(shingles(reference))  # too many words for a number for each shingle
+        return np.array([_overlap(w, grams) for w in words], np.float64)
+    coded = _shingle_codes(np.fromiter(map(ids.__getitem__, known), np.int64, len(known)), base)
+    flat = np.fromiter(map(ids.get, chain.from_iterable(words), repeat(base - 1)), np.int64)
+    text_of = np.repeat(np.arange(len(texts)), counts)
+    whole = text_of[: -SHINGLE + 1] == text_of[SHINGLE - 1 :]  # no shingle spans two texts
+    found = np.isin(_shingle_codes(flat, base), coded) & whole
+    hits = np.bincount(text_of[: -SHINGLE + 1][found], minlength=len(texts))
+    return np.where(counts >= SHINGLE, hits / np.maximum(counts - SHINGLE + 1, 1), 0.0)
 
 
-def _word_tuples(words: list[str]) -> Iterator[tuple[str, ...]]:
-    return zip(*[words[i:] for i in range(SHINGLE)], strict=False)
+def _shingle_codes(ids: np.ndarray, base: int) -> np.ndarray:
+    """Each run of ``SHINGLE`` word numbers (below ``base``) as one number."""
+    if len(ids) < SHINGLE:
+        return np.zeros(0, np.int64)
+    return (ids[:-2] * base + ids[1:-1]) * base + ids[2:]
 
 
-def _overlap(text: str, reference: set[Gram]) -> float:
-    """The share of the shingles of ``text`` (``_grams``) in ``reference`` (a set of
-    ``_grams``)."""
-    words = _WORD.findall(text.lower())
-    if len(words) < SHINGLE:
-        return sum(map(reference.__contains__, words)) / len(words) if words else 0.0
-    found = sum(map(reference.__contains__, _word_tuples(words)))
-    return found / (len(words) - SHINGLE + 1)
+def _overlap(words: list[str], reference: set[str]) -> float:
+    """The share of the shingles of ``words`` in ``reference`` (a set of shingles)."""
+    grams = [" ".join(words[i : i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)]
+    grams = grams or words
+    return sum(map(reference.__contains__, grams)) / len(grams) if grams else 0.0
 
 
 def trafilatura_overlap(
@@ -816,14 +827,12 @@ def trafilatura_overlap(
     """How much of each block trafilatura's reading of the page holds (its decision
     per block, for the pages the model is unsure of); only of the ``asked`` blocks
     where they are given (the others 0: no stage reads them)."""
-    if asked is not None and not asked.any():
-        return np.zeros(len(texts), np.float32)
-    reference = set(_grams("\n".join(lines)))
     if asked is None:
-        return np.array([_overlap(t, reference) for t in texts], np.float32)
+        return overlaps(texts, "\n".join(lines)).astype(np.float32)
     overlap = np.zeros(len(texts), np.float32)
-    for i in np.flatnonzero(asked).tolist():
-        overlap[i] = _overlap(texts[i], reference)
+    if asked.any():
+        chosen = np.flatnonzero(asked)
+        overlap[chosen] = overlaps([texts[i] for i in chosen.tolist()], "\n".join(lines))
     return overlap
 
 
@@ -1008,7 +1017,7 @@ def block_features(blocks: list[Block], figures: np.ndarray, evidence: Evidence)
     grand_chars = np.bincount(grandparent, sizes)
     h1s = np.flatnonzero(tag == TAG_CODES["h1"])
     h1 = int(h1s[0]) if len(h1s) else None
-    reference = set(_grams(evidence.jsonld_body)) if evidence.jsonld_body else set()
+    jsonld_body = evidence.jsonld_body if _WORD.search(evidence.jsonld_body) else ""
     sample_sizes = np.minimum(size, SAMPLE_CHARS).astype(np.float64)
     words = (spaces + 1).astype(np.float64)
     drop_lines, end_markers, card_labels = line_marks(texts, (size <= 200).tolist())
@@ -1071,8 +1080,8 @@ def block_features(blocks: list[Block], figures: np.ndarray, evidence: Evidence)
         if h1 is not None
         else np.full(n, H1_REACH * 2),
         index > h1 if h1 is not None else np.zeros(n, bool),
-        [_overlap(t, reference) for t in texts] if reference else np.full(n, -1.0),
-        np.full(n, bool(reference)),
+        overlaps(texts, jsonld_body) if jsonld_body else np.full(n, -1.0),
+        np.full(n, bool(jsonld_body)),
         drop_lines,
         end_markers,
         card_labels,
@@ -1463,10 +1472,8 @@ def guard(
     body_chars = sum(compress(sizes, chosen))
     article_body = page.jsonld_body
     if len(article_body) >= GUARD_MIN_CHARS and body_chars < JSONLD_SHARE * len(article_body):
-        reference = set(_grams(article_body))
-        reading = [
-            c or _overlap(t, reference) >= 0.5 for t, c in zip(page.texts, chosen, strict=True)
-        ]
+        held = overlaps(page.texts, article_body) >= 0.5
+        reading = (held | np.asarray(chosen, bool)).tolist()
         if sum(compress(sizes, reading)) > body_chars:
             return reading, "jsonld", None
     if body_chars < RUN_SHARE * sum(sizes):  # else even a run of all the text is no reason

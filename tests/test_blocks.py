@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
+from scraper import blocks
 from scraper.blocks import (
     BLOCK_FEATURES,
     CARD_FILE,
@@ -20,13 +21,12 @@ from scraper.blocks import (
     MODEL_FILE,
     BlockModel,
     PageBlocks,
-    _grams,
-    _overlap,
     context_features,
     decode,
     guard,
     later_stage,
     line_marks,
+    overlaps,
     read_blocks,
     repeated_copies,
     segment,
@@ -210,19 +210,26 @@ def test_jsonld_article_body_overlap_is_a_feature():
     assert column(page, "page_has_jsonld") == [1.0, 1.0]
 
 
-def test_the_overlap_is_the_share_of_a_text_s_shingles_in_the_reference():
+@pytest.mark.parametrize("codes", [blocks.CODES, 0])  # 0: each shingle compared as text
+def test_the_overlap_is_the_share_of_a_text_s_shingles_in_the_reference(
+    codes: int, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(blocks, "CODES", codes)
     rng = random.Random(14)
-    words = ["a", "B", "c", "d\u00e9", "_", "1", "x_y"]
+    words = ["a", "B", "c", "d\u00e9", "_", "1", "x_y", "\u03a3\u03a3"]
 
     def text() -> str:
         return rng.choice([" ", ", ", "\n", "-"]).join(rng.choices(words, k=rng.randrange(7)))
 
-    for _ in range(3000):
-        sample, reference = text(), text() + rng.choice(["", " " + text()])
+    for _ in range(1500):
+        samples = [text() for _ in range(rng.randrange(5))]
+        reference = text() + rng.choice(["", " " + text()])
         shingled = set(shingles(reference))
-        grams = shingles(sample)
-        share = sum(g in shingled for g in grams) / len(grams) if grams else 0.0
-        assert _overlap(sample, set(_grams(reference))) == share, (sample, reference)
+        expected = []
+        for sample in samples:
+            grams = shingles(sample)
+            expected.append(sum(g in shingled for g in grams) / len(grams) if grams else 0.0)
+        assert overlaps(samples, reference).tolist() == expected, (samples, reference)
 
 
 def test_context_features_read_the_first_stage_in_context():
