@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 import numpy as np
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from .anyof import AnyOf
 from .clean import (
     CARD_LABEL,
     CHROME,
@@ -1123,21 +1124,9 @@ _LOWER_LINE_PATTERNS = tuple(_case_sensitive(p) for p in _LINE_PATTERNS)
 _CASED_WORD = "Sign"
 
 
-def _any_of(patterns: Sequence[re.Pattern[str]]) -> re.Pattern[str]:
-    """One pattern that matches where any of ``patterns`` does (each anchored and
-    without groups: the alternatives are tried in turn), their leading inline flags
-    scoped to their own alternative."""
-    alternatives = []
-    for pattern in patterns:
-        flags = re.match(r"\(\?([a-zA-Z]+)\)", pattern.pattern)
-        body = pattern.pattern[flags.end() :] if flags else pattern.pattern
-        alternatives.append(f"(?{flags.group(1)}:{body})" if flags else f"(?:{body})")
-    return re.compile("|".join(alternatives))
-
-
-# Most short texts are no line of any kind: one match tells, and only the few it
-# matches are matched with each pattern.
-_ANY_LINE, _ANY_LOWER_LINE = _any_of(_LINE_PATTERNS), _any_of(_LOWER_LINE_PATTERNS)
+# Most short texts are no line of any kind: one match tells (of the alternatives that
+# can start the text), and only the few it matches are matched with each pattern.
+_ANY_LINE, _ANY_LOWER_LINE = AnyOf.of(_LINE_PATTERNS), AnyOf.of(_LOWER_LINE_PATTERNS)
 
 
 def line_marks(
