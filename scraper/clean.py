@@ -26,6 +26,7 @@ from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from .anyof import AnyOf
 from .find import Selector, find_all, find_first, joined_values, selector
 from .models import Caption, RelatedLink
 from .normalise import normalise_space
@@ -82,6 +83,36 @@ DROP_LINES = re.compile(
       | (?:.{0,200}[.!?]\ )?(?-i:Sign)\ up\ (?:for|to)\ [^.!?]{0,80}\bnewsletters?\b[^.!?]{0,80}
     )[.!]?$""",
 )
+
+
+def _case_sensitive(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """``pattern`` (case-insensitive by its leading inline flags) matching case."""
+    flags, _, body = pattern.pattern.partition(")")
+    flags = flags.replace("i", "")
+    return re.compile(body if flags == "(?" else f"{flags}){body}")
+
+
+# The line patterns, matching case: their letters are lower case (outside a
+# ``(?-i:...)`` group), so on the lower-cased form of an ASCII text each matches as
+# the pattern does on the text (tests hold them alike); and sre passes over an
+# alternative at its first letter only where case counts.
+_LINE_PATTERNS = (DROP_LINES, END_MARKERS, CARD_LABEL)
+_LOWER_LINE_PATTERNS = tuple(_case_sensitive(p) for p in _LINE_PATTERNS)
+# ... but no text holding "Sign" is lower-cased: DROP_LINES matches it case-sensitively.
+_CASED_WORD = "Sign"
+
+
+# Most texts are no line of any kind: one match tells (of the alternatives that can
+# start the text), and only the few it matches are matched with each pattern.
+_ANY_LINE, _ANY_LOWER_LINE = AnyOf.of(_LINE_PATTERNS), AnyOf.of(_LOWER_LINE_PATTERNS)
+
+
+def _is_line_mark(line: str) -> bool:
+    """Whether ``line`` is a DROP_LINES, an END_MARKERS or a CARD_LABEL line."""
+    if line.isascii() and _CASED_WORD not in line:
+        return _ANY_LOWER_LINE.match(line.lower())
+    return _ANY_LINE.match(line)
+
 
 # A photo caption line: ends with a parenthesised credit such as "(Stefan Rousseau/PA)".
 CAPTION_LINE = re.compile(r"^(?P<text>.{8,}?)\s*\((?P<credit>[^()]{2,80}/\s?[^()/]{1,40})\)$")
@@ -770,14 +801,15 @@ def clean_lines(lines: list[str], min_body_lines: int = 2) -> CleanText:
         line = BULLET.sub("", normalise_space(raw))
         if not line:
             continue
-        if card_title or CARD_LABEL.match(line):
+        marked = _is_line_mark(line)
+        if card_title or (marked and CARD_LABEL.match(line)):
             card_title = not card_title
             continue
-        if END_MARKERS.match(line):
+        if marked and END_MARKERS.match(line):
             if len(body) >= min_body_lines:
                 break
             continue
-        if DROP_LINES.match(line):
+        if marked and DROP_LINES.match(line):
             continue
         caption = CAPTION_LINE.match(line) if line.endswith(")") else None  # a slow regex
         if caption and not line.endswith((".)", "!)", "?)")):
