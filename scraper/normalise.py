@@ -40,7 +40,13 @@ def normalise_space(text: str) -> str:
     """One line of record text: NFC, invisible and control characters dropped,
     whitespace (line breaks included) collapsed; the page's own quotes and dashes
     are kept."""
-    return " ".join(_INVISIBLE.sub("", unicodedata.normalize("NFC", text)).split())
+    normal = unicodedata.normalize("NFC", text)
+    joined = " ".join(normal.split())
+    # every invisible character is neither whitespace nor printable: most texts hold
+    # none, and their words are joined once
+    if joined.isprintable():
+        return joined
+    return " ".join(_INVISIBLE.sub("", normal).split())
 
 
 def normalise_line(text: str) -> str:
