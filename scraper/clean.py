@@ -406,9 +406,12 @@ def _in_comment_thread(node: LexborNode, known: dict[int, bool]) -> bool:
     chain: list[int] = []
     found = False
     current: LexborNode | None = node
-    while current is not None and current.tag not in {"body", "html", "article", "main"}:
+    while current is not None:
+        # (a known element is none of the tags that end the climb: read first)
         if (seen := known.get(current.mem_id)) is not None:
             found = seen
+            break
+        if current.tag in {"body", "html", "article", "main"}:
             break
         chain.append(current.mem_id)
         if not COMMENT_THREAD_TOKENS.isdisjoint(tokens(current)):
@@ -600,11 +603,15 @@ def _harvest_captions(tree: LexborHTMLParser, harvest: Harvest) -> None:
 
 
 def _is_sole_child(node: LexborNode) -> bool:
-    """Whether ``node`` is its parent's only element (or non-blank text) child."""
-    assert node.parent is not None
-    children = [c for c in node.parent.iter() if c.tag != "-text" or (c.text_content or "").strip()]
-    # mem_id: LexborNode == compares serialised HTML, which is slow on big trees
-    return len(children) == 1 and children[0].mem_id == node.mem_id
+    """Whether ``node`` is the only child of its parent that is no text (an element,
+    a comment...), as ``iter`` lists them."""
+    for step in ("prev", "next"):
+        sibling = getattr(node, step)
+        while sibling is not None:
+            if sibling.tag != "-text":
+                return False
+            sibling = getattr(sibling, step)
+    return True
 
 
 LAYOUT_TAGS = re.compile(r"<(/?)(?:table|tbody|thead|tfoot|tr|td|th)\b", re.IGNORECASE)
@@ -650,10 +657,10 @@ def _card_title(card: LexborNode, anchor: LexborNode) -> str | None:
     """A card's headline: its heading, a title-classed element, the link text when
     it is headline-sized, or else its first headline-sized text block."""
     heading = find_first(card, _CARD_HEADINGS)
-    if heading is not None and 3 <= len(node_text(heading).split()) <= 30:
-        return node_text(heading)
-    if 3 <= len(node_text(anchor).split()) <= 30:
-        return node_text(anchor)
+    if heading is not None and 3 <= len((text := node_text(heading)).split()) <= 30:
+        return text
+    if 3 <= len((text := node_text(anchor)).split()) <= 30:
+        return text
     blocks = [
         normalise_space(node.text(deep=False) or "")
         for node in card.traverse()

@@ -916,3 +916,15 @@ def test_an_element_is_listed_once_per_substring_selector_it_matches():
     tree = LexborHTMLParser(html)
     assert tree.body is not None
     assert [n.tag for n in with_tokens(tree.body, BYLINE_WORDS)] == ["div"] * 4 + ["p"]
+
+
+def test_a_sole_child_is_the_only_child_iter_lists():
+    tree = LexborHTMLParser(
+        "<div><a><img></a> text </div><div><a><img></a><!-- c --></div>"
+        "<div><span>x</span><a><img></a></div><p><b><img></b>\n</p>"
+    )
+    for node in tree.css("img, a, b"):
+        siblings = list(node.parent.iter())
+        expected = len(siblings) == 1 and siblings[0].mem_id == node.mem_id
+        assert clean._is_sole_child(node) == expected
+    assert [clean._is_sole_child(a) for a in tree.css("a")] == [True, False, False]
