@@ -27,7 +27,7 @@ from urllib.parse import urljoin
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from .anyof import AnyOf
-from .find import Selector, find_all, find_first, joined_values, selector
+from .find import Selector, find_all, find_first, joined_values, selector, text_length
 from .models import Caption, RelatedLink
 from .normalise import normalise_space
 
@@ -124,6 +124,19 @@ CREDIT_IN_TEXT = re.compile(
       | (?<=[.!?]\ )(?P<agency>[A-Z][A-Z]{1,15}/[^/.]{2,40}(?:/[^/.]{2,40})?)
     )\.?$"""
 )
+
+# Each alternative of CREDIT_IN_TEXT needs a ")", a "/", a "©" or one of these words.
+_CREDIT_WORDS = ("photo", "image", "picture", "credit")
+
+
+def _credit_in(text: str) -> re.Match[str] | None:
+    """``CREDIT_IN_TEXT.search(text)``, not run where it cannot match (most texts)."""
+    if text.isascii() and ")" not in text and "/" not in text:
+        low = text.lower()  # ASCII: as the pattern ignores case
+        if not any(word in low for word in _CREDIT_WORDS):
+            return None
+    return CREDIT_IN_TEXT.search(text)
+
 
 # A list bullet (trafilatura writes items as "- "); a number is the page's own text.
 BULLET = re.compile(r"^[-*•·▪]\s+(?=\S)")
@@ -387,7 +400,7 @@ def mark_main_text(body: LexborNode) -> LexborNode | None:
             continue
         score, _ = totals.get(parent.mem_id, (0.0, parent))
         # many paragraphs beat one long teaser summary
-        totals[parent.mem_id] = (score + 1 + min(len(paragraph.text() or "") / 100, 3), parent)
+        totals[parent.mem_id] = (score + 1 + min(text_length(paragraph) / 100, 3), parent)
     if not totals:
         return None
     _, node = max(totals.values(), key=lambda item: item[0])
@@ -429,8 +442,8 @@ def _is_prose(node: LexborNode) -> bool:
     paragraphs = find_all(node, _PARAGRAPHS)
     if len(paragraphs) < 3:
         return False
-    text = sum(len(p.text()) for p in paragraphs)
-    links = sum(len(a.text()) for a in find_all(node, _PARAGRAPH_LINKS))
+    text = sum(map(text_length, paragraphs))
+    links = sum(map(text_length, find_all(node, _PARAGRAPH_LINKS)))
     return text >= 500 and links < 0.3 * text
 
 
@@ -446,10 +459,10 @@ def mark_text_majority(body: LexborNode, share: float = 0.5) -> None:
     without paragraphs (posts in <br>-separated text, forums, pages wrapped in one
     <form>) need it: a container of most of the text is not chrome, whatever its
     class says."""
-    total = len(body.text())
+    total = text_length(body)
     node, deepest = body, None
     while total >= MIN_ARTICLE_CHARS:
-        sized = [(len(c.text()), c) for c in node.iter() if c.tag != "-text"]
+        sized = [(text_length(c), c) for c in node.iter() if c.tag != "-text"]
         size, best = max(sized, key=lambda item: item[0], default=(0, None))
         if best is None or best.tag in SEMANTIC_CHROME or size < share * total:
             break
@@ -490,7 +503,7 @@ def node_text(node: LexborNode) -> str:
 
 def split_credit(text: str) -> tuple[str, str | None]:
     """Caption text and its photo credit, e.g. ("Putin", "Stefan Rousseau/PA")."""
-    match = CREDIT_IN_TEXT.search(text)
+    match = _credit_in(text)
     if not match:
         return text, None
     credit = next(g for g in match.groups() if g)
@@ -587,7 +600,7 @@ def _harvest_captions(tree: LexborHTMLParser, harvest: Harvest) -> None:
         text = node_text(sibling)
         if not 10 <= len(text) <= 400:
             continue
-        if CREDIT_IN_TEXT.search(text):
+        if _credit_in(text):
             _add_caption(harvest, sibling, wrapper, "credited text after an image")
             sibling.decompose()
             continue
@@ -747,7 +760,7 @@ def clean_tree(
     unwrap_layout_tables(tree)
     main = harvest.main = mark_main_text(body)
     if main is None or (
-        len(find_all(main, _PARAGRAPHS)) < 3 and len(main.text()) < 0.3 * len(body.text())
+        len(find_all(main, _PARAGRAPHS)) < 3 and text_length(main) < 0.3 * text_length(body)
     ):
         mark_text_majority(body)  # the text is not in paragraphs
     _harvest_captions(tree, harvest)

@@ -227,3 +227,11 @@ def joined_values(node: LexborNode, names: tuple[str, ...]) -> str:
         return _finder.joined_values(node, names)
     attributes = node.attributes
     return " ".join(value for name in names if (value := attributes.get(name)))
+
+
+def text_length(node: LexborNode) -> int:
+    """``len(node.text())``, counted in C where the finder is built (the text is not
+    made)."""
+    if _finder is not None and _finder.usable(node) and (found := _finder.text_length(node)) >= 0:
+        return int(found)
+    return len(node.text())

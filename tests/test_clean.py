@@ -928,3 +928,37 @@ def test_a_sole_child_is_the_only_child_iter_lists():
         expected = len(siblings) == 1 and siblings[0].mem_id == node.mem_id
         assert clean._is_sole_child(node) == expected
     assert [clean._is_sole_child(a) for a in tree.css("a")] == [True, False, False]
+
+
+def test_a_credit_is_looked_for_only_where_the_pattern_can_match():
+    rng = random.Random(3)
+    texts = [
+        "Putin (Stefan Rousseau/PA)",
+        "A view. Photo: Jane Roe",
+        "\u00a9 Getty",
+        "x. AFP/Getty",
+    ]
+    pieces = [
+        "(",
+        ")",
+        "/",
+        "\u00a9",
+        "PHOTO",
+        "image",
+        "Credits:",
+        ". ",
+        "\u0130",
+        "\u017f",
+        " by ",
+    ]
+    for _ in range(5000):
+        chars = list(rng.choice(texts + ["Plain words here"]))
+        for _ in range(rng.randrange(4)):
+            where = rng.randrange(len(chars) + 1)
+            if rng.randrange(2):
+                chars[where:where] = rng.choice(pieces)
+            else:
+                del chars[where : where + rng.randrange(1, 6)]
+        text = "".join(chars)
+        found, expected = clean._credit_in(text), clean.CREDIT_IN_TEXT.search(text)
+        assert (found and found.span()) == (expected and expected.span())
