@@ -41,6 +41,9 @@ def normalise_space(text: str) -> str:
     whitespace (line breaks included) collapsed; the page's own quotes and dashes
     are kept."""
     normal = unicodedata.normalize("NFC", text)
+    # a printable text holds no invisible character, nor whitespace but spaces
+    if normal.isprintable() and "  " not in normal and normal[:1] != " " != normal[-1:]:
+        return normal
     joined = " ".join(normal.split())
     # every invisible character is neither whitespace nor printable: most texts hold
     # none, and their words are joined once
