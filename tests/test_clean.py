@@ -27,6 +27,8 @@ from scraper.clean import (
 )
 from scraper.models import Caption, RelatedLink
 
+from .conftest import mutated
+
 HEADLINE = "Starmer could attend second US-Russia meeting"
 BASE_URL = "https://www.daily8.example/news/uk/starmer-ukraine-talks"
 
@@ -952,13 +954,6 @@ def test_a_credit_is_looked_for_only_where_the_pattern_can_match():
         " by ",
     ]
     for _ in range(5000):
-        chars = list(rng.choice(texts + ["Plain words here"]))
-        for _ in range(rng.randrange(4)):
-            where = rng.randrange(len(chars) + 1)
-            if rng.randrange(2):
-                chars[where:where] = rng.choice(pieces)
-            else:
-                del chars[where : where + rng.randrange(1, 6)]
-        text = "".join(chars)
+        text = mutated(rng.choice([*texts, "Plain words here"]), pieces, rng, 4)
         found, expected = clean._credit_in(text), clean.CREDIT_IN_TEXT.search(text)
         assert (found and found.span()) == (expected and expected.span())
