@@ -86,9 +86,16 @@ def _load_finder() -> Any:
 
 
 def choose_finder(load: Any = _load_finder) -> tuple[Any, str]:
-    """The compiled finder module, if it is built, loads and is not turned off (else
-    None), and what that leaves."""
-    return optional(load, PYTHON_FIND_ENV, "lexbor", "finder")
+    """The compiled finder module, if it is built (from this _find.pyx), loads and is
+    not turned off (else None), and what that leaves."""
+
+    def current() -> Any:
+        module = load()
+        if not hasattr(module, "text_length"):
+            raise ImportError("built from an older _find.pyx (rebuild: pip install -e .)")
+        return module
+
+    return optional(current, PYTHON_FIND_ENV, "lexbor", "finder")
 
 
 _finder, FINDER = choose_finder()

@@ -326,6 +326,11 @@ def test_lexbor_answers_when_the_finder_is_missing(monkeypatch: pytest.MonkeyPat
         raise ImportError("not built")
 
     assert choose_finder(missing) == (None, "lexbor (no compiled finder: not built)")
+    older = (
+        None,
+        "lexbor (no compiled finder: built from an older _find.pyx (rebuild: pip install -e .))",
+    )
+    assert choose_finder(lambda: object()) == older
 
 
 def test_the_finder_is_used_where_it_is_built():
