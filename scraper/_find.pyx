@@ -26,6 +26,8 @@ from ._lexbor cimport (
 # lexbor's node type of an element and namespace id of HTML (lexbor/dom/interfaces/
 # node.h, lexbor/ns/const.h)
 DEF NODE_ELEMENT = 0x01
+DEF NODE_TEXT = 0x03
+DEF TAG_TEXT = 0x02  # lexbor's tag id of a text node (LXB_TAG__TEXT)
 DEF NS_HTML = 0x02
 DEF NS_MATH = 0x03
 DEF NS_SVG = 0x04
@@ -81,6 +83,10 @@ ctypedef struct Node:
 ctypedef struct Str:
     uchar *data
     size_t length
+
+ctypedef struct CharacterData:  # lexbor's lxb_dom_character_data_t (a text node)
+    Node node
+    Str data
 
 ctypedef struct Element:
     Node node
@@ -610,6 +616,66 @@ def joined_values(node, tuple names):
     return PyUnicode_DecodeUTF8(joined, len(joined), "replace")
 
 
+cdef Py_ssize_t _characters(const uchar *data, size_t length) noexcept nogil:
+    """The characters of the UTF-8 ``data``; -1 where it is not well formed (where a
+    decoder would replace bytes)."""
+    cdef size_t i = 0, k, more
+    cdef Py_ssize_t count = 0
+    cdef uchar c, low, high
+    while i < length:
+        c = data[i]
+        count += 1
+        i += 1
+        if c < 0x80:
+            continue
+        low, high = 0x80, 0xBF  # the second byte's range (the next ones': 80-BF)
+        if 0xC2 <= c <= 0xDF:
+            more = 1
+        elif 0xE0 <= c <= 0xEF:
+            more = 2
+            if c == 0xE0:
+                low = 0xA0
+            elif c == 0xED:
+                high = 0x9F  # no surrogates
+        elif 0xF0 <= c <= 0xF4:
+            more = 3
+            if c == 0xF0:
+                low = 0x90
+            elif c == 0xF4:
+                high = 0x8F
+        else:
+            return -1
+        if length - i < more or not low <= data[i] <= high:
+            return -1
+        for k in range(1, more):
+            if not 0x80 <= data[i + k] <= 0xBF:
+                return -1
+        i += more
+    return count
+
+
+def text_length(root):
+    """``len(root.text())`` for a ``usable`` node, without making the text: the
+    characters of its text (its own, for a text node) and its descendants' text nodes,
+    as selectolax reads them; -1 where one is not well-formed UTF-8."""
+    if not usable(root):
+        raise ValueError("not a node text_length reads")
+    cdef Node *top = <Node *>(<NodeObject *><PyObject *>root).node
+    cdef Node *node = top
+    cdef Str *text
+    cdef Py_ssize_t total = 0, found
+    while node != NULL:
+        if node.type == NODE_TEXT if node == top else node.local_name == TAG_TEXT:
+            text = &(<CharacterData *>node).data
+            if text.data != NULL:
+                found = _characters(text.data, text.length)
+                if found < 0:
+                    return -1
+                total += found
+        node = _following(node, top, True)
+    return total
+
+
 def find(root, Query query, bint first=False, dict skip=None):
     """The elements at or under ``root`` (a LexborNode, ``usable``) that match
     ``query``, as ``root.css`` lists them: in document order, an element once for each
@@ -712,7 +778,7 @@ def _check():
     if LexborNode.__basicsize__ != sizeof(NodeObject):
         raise ImportError("selectolax's LexborNode is not laid out as expected")
     page = LexborHTMLParser(
-        '<p class="a" id>One <b title="">two</b></p><svg viewBox="0 0 1 1"><a href="/x">'
+        '<p class="a" id>One <b title="">tw\u00f6 \u20ac\U0001f600</b></p><svg viewBox="0 0 1 1"><a href="/x">'
         '</a></svg><math><mi>x</mi></math>'
     )
     namespaces = {"svg": NS_SVG, "a": NS_SVG, "math": NS_MATH, "mi": NS_MATH}
@@ -725,6 +791,7 @@ def _check():
             or made.tag != given.tag
             or made != given
             or made.text() != given.text()
+            or text_length(given) != len(given.text())
             or made.attributes != given.attributes
             or made.parent.mem_id != given.parent.mem_id
         ):

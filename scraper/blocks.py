@@ -40,13 +40,15 @@ import numpy as np
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from .clean import (
-    CARD_LABEL,
+    _ANY_LINE,
+    _ANY_LOWER_LINE,
+    _CASED_WORD,
+    _LINE_PATTERNS,
+    _LOWER_LINE_PATTERNS,
     CHROME,
     CHROME_BIGRAMS,
     CHROME_ROLES,
     CHROME_TOKENS,
-    DROP_LINES,
-    END_MARKERS,
     PYTHON_WALK_ENV,
     RELATED,
     RELATED_BIGRAMS,
@@ -1113,40 +1115,6 @@ def _padded(values: np.ndarray, reach: int, missing: float) -> np.ndarray:
     the blocks ``d`` places away are a slice of it (``missing`` past either end)."""
     pad = np.full(reach, missing, values.dtype if values.dtype != bool else np.float64)
     return np.concatenate([pad, values, pad])
-
-
-def _case_sensitive(pattern: re.Pattern[str]) -> re.Pattern[str]:
-    """``pattern`` (case-insensitive by its leading inline flags) matching case."""
-    flags, _, body = pattern.pattern.partition(")")
-    flags = flags.replace("i", "")
-    return re.compile(body if flags == "(?" else f"{flags}){body}")
-
-
-# clean.py's line patterns, matching case: their letters are lower case (outside a
-# ``(?-i:...)`` group), so on the lower-cased form of an ASCII text each matches as
-# the pattern does on the text (tests hold them alike); and sre passes over an
-# alternative at its first letter only where case counts.
-_LINE_PATTERNS = (DROP_LINES, END_MARKERS, CARD_LABEL)
-_LOWER_LINE_PATTERNS = tuple(_case_sensitive(p) for p in _LINE_PATTERNS)
-# ... but no text holding "Sign" is lower-cased: DROP_LINES matches it case-sensitively.
-_CASED_WORD = "Sign"
-
-
-def _any_of(patterns: Sequence[re.Pattern[str]]) -> re.Pattern[str]:
-    """One pattern that matches where any of ``patterns`` does (each anchored and
-    without groups: the alternatives are tried in turn), their leading inline flags
-    scoped to their own alternative."""
-    alternatives = []
-    for pattern in patterns:
-        flags = re.match(r"\(\?([a-zA-Z]+)\)", pattern.pattern)
-        body = pattern.pattern[flags.end() :] if flags else pattern.pattern
-        alternatives.append(f"(?{flags.group(1)}:{body})" if flags else f"(?:{body})")
-    return re.compile("|".join(alternatives))
-
-
-# Most short texts are no line of any kind: one match tells, and only the few it
-# matches are matched with each pattern.
-_ANY_LINE, _ANY_LOWER_LINE = _any_of(_LINE_PATTERNS), _any_of(_LOWER_LINE_PATTERNS)
 
 
 def line_marks(

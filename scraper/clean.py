@@ -26,7 +26,8 @@ from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from .find import Selector, find_all, find_first, joined_values, selector
+from .anyof import AnyOf
+from .find import Selector, find_all, find_first, joined_values, selector, text_length
 from .models import Caption, RelatedLink
 from .normalise import normalise_space
 
@@ -83,6 +84,36 @@ DROP_LINES = re.compile(
     )[.!]?$""",
 )
 
+
+def _case_sensitive(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """``pattern`` (case-insensitive by its leading inline flags) matching case."""
+    flags, _, body = pattern.pattern.partition(")")
+    flags = flags.replace("i", "")
+    return re.compile(body if flags == "(?" else f"{flags}){body}")
+
+
+# The line patterns, matching case: their letters are lower case (outside a
+# ``(?-i:...)`` group), so on the lower-cased form of an ASCII text each matches as
+# the pattern does on the text (tests hold them alike); and sre passes over an
+# alternative at its first letter only where case counts.
+_LINE_PATTERNS = (DROP_LINES, END_MARKERS, CARD_LABEL)
+_LOWER_LINE_PATTERNS = tuple(_case_sensitive(p) for p in _LINE_PATTERNS)
+# ... but no text holding "Sign" is lower-cased: DROP_LINES matches it case-sensitively.
+_CASED_WORD = "Sign"
+
+
+# Most texts are no line of any kind: one match tells (of the alternatives that can
+# start the text), and only the few it matches are matched with each pattern.
+_ANY_LINE, _ANY_LOWER_LINE = AnyOf.of(_LINE_PATTERNS), AnyOf.of(_LOWER_LINE_PATTERNS)
+
+
+def _is_line_mark(line: str) -> bool:
+    """Whether ``line`` is a DROP_LINES, an END_MARKERS or a CARD_LABEL line."""
+    if line.isascii() and _CASED_WORD not in line:
+        return _ANY_LOWER_LINE.match(line.lower())
+    return _ANY_LINE.match(line)
+
+
 # A photo caption line: ends with a parenthesised credit such as "(Stefan Rousseau/PA)".
 CAPTION_LINE = re.compile(r"^(?P<text>.{8,}?)\s*\((?P<credit>[^()]{2,80}/\s?[^()/]{1,40})\)$")
 CREDIT_IN_TEXT = re.compile(
@@ -93,6 +124,19 @@ CREDIT_IN_TEXT = re.compile(
       | (?<=[.!?]\ )(?P<agency>[A-Z][A-Z]{1,15}/[^/.]{2,40}(?:/[^/.]{2,40})?)
     )\.?$"""
 )
+
+# Each alternative of CREDIT_IN_TEXT needs a ")", a "/", a "©" or one of these words.
+_CREDIT_WORDS = ("photo", "image", "picture", "credit")
+
+
+def _credit_in(text: str) -> re.Match[str] | None:
+    """``CREDIT_IN_TEXT.search(text)``, not run where it cannot match (most texts)."""
+    if text.isascii() and ")" not in text and "/" not in text:
+        low = text.lower()  # ASCII: as the pattern ignores case
+        if not any(word in low for word in _CREDIT_WORDS):
+            return None
+    return CREDIT_IN_TEXT.search(text)
+
 
 # A list bullet (trafilatura writes items as "- "); a number is the page's own text.
 BULLET = re.compile(r"^[-*•·▪]\s+(?=\S)")
@@ -356,7 +400,7 @@ def mark_main_text(body: LexborNode) -> LexborNode | None:
             continue
         score, _ = totals.get(parent.mem_id, (0.0, parent))
         # many paragraphs beat one long teaser summary
-        totals[parent.mem_id] = (score + 1 + min(len(paragraph.text() or "") / 100, 3), parent)
+        totals[parent.mem_id] = (score + 1 + min(text_length(paragraph) / 100, 3), parent)
     if not totals:
         return None
     _, node = max(totals.values(), key=lambda item: item[0])
@@ -375,9 +419,12 @@ def _in_comment_thread(node: LexborNode, known: dict[int, bool]) -> bool:
     chain: list[int] = []
     found = False
     current: LexborNode | None = node
-    while current is not None and current.tag not in {"body", "html", "article", "main"}:
+    while current is not None:
+        # (a known element is none of the tags that end the climb: read first)
         if (seen := known.get(current.mem_id)) is not None:
             found = seen
+            break
+        if current.tag in {"body", "html", "article", "main"}:
             break
         chain.append(current.mem_id)
         if not COMMENT_THREAD_TOKENS.isdisjoint(tokens(current)):
@@ -395,8 +442,8 @@ def _is_prose(node: LexborNode) -> bool:
     paragraphs = find_all(node, _PARAGRAPHS)
     if len(paragraphs) < 3:
         return False
-    text = sum(len(p.text()) for p in paragraphs)
-    links = sum(len(a.text()) for a in find_all(node, _PARAGRAPH_LINKS))
+    text = sum(map(text_length, paragraphs))
+    links = sum(map(text_length, find_all(node, _PARAGRAPH_LINKS)))
     return text >= 500 and links < 0.3 * text
 
 
@@ -412,10 +459,10 @@ def mark_text_majority(body: LexborNode, share: float = 0.5) -> None:
     without paragraphs (posts in <br>-separated text, forums, pages wrapped in one
     <form>) need it: a container of most of the text is not chrome, whatever its
     class says."""
-    total = len(body.text())
+    total = text_length(body)
     node, deepest = body, None
     while total >= MIN_ARTICLE_CHARS:
-        sized = [(len(c.text()), c) for c in node.iter() if c.tag != "-text"]
+        sized = [(text_length(c), c) for c in node.iter() if c.tag != "-text"]
         size, best = max(sized, key=lambda item: item[0], default=(0, None))
         if best is None or best.tag in SEMANTIC_CHROME or size < share * total:
             break
@@ -456,7 +503,7 @@ def node_text(node: LexborNode) -> str:
 
 def split_credit(text: str) -> tuple[str, str | None]:
     """Caption text and its photo credit, e.g. ("Putin", "Stefan Rousseau/PA")."""
-    match = CREDIT_IN_TEXT.search(text)
+    match = _credit_in(text)
     if not match:
         return text, None
     credit = next(g for g in match.groups() if g)
@@ -553,7 +600,7 @@ def _harvest_captions(tree: LexborHTMLParser, harvest: Harvest) -> None:
         text = node_text(sibling)
         if not 10 <= len(text) <= 400:
             continue
-        if CREDIT_IN_TEXT.search(text):
+        if _credit_in(text):
             _add_caption(harvest, sibling, wrapper, "credited text after an image")
             sibling.decompose()
             continue
@@ -569,11 +616,15 @@ def _harvest_captions(tree: LexborHTMLParser, harvest: Harvest) -> None:
 
 
 def _is_sole_child(node: LexborNode) -> bool:
-    """Whether ``node`` is its parent's only element (or non-blank text) child."""
-    assert node.parent is not None
-    children = [c for c in node.parent.iter() if c.tag != "-text" or (c.text_content or "").strip()]
-    # mem_id: LexborNode == compares serialised HTML, which is slow on big trees
-    return len(children) == 1 and children[0].mem_id == node.mem_id
+    """Whether ``node`` is the only child of its parent that is no text (an element,
+    a comment...), as ``iter`` lists them."""
+    for step in ("prev", "next"):
+        sibling = getattr(node, step)
+        while sibling is not None:
+            if sibling.tag != "-text":
+                return False
+            sibling = getattr(sibling, step)
+    return True
 
 
 LAYOUT_TAGS = re.compile(r"<(/?)(?:table|tbody|thead|tfoot|tr|td|th)\b", re.IGNORECASE)
@@ -619,10 +670,10 @@ def _card_title(card: LexborNode, anchor: LexborNode) -> str | None:
     """A card's headline: its heading, a title-classed element, the link text when
     it is headline-sized, or else its first headline-sized text block."""
     heading = find_first(card, _CARD_HEADINGS)
-    if heading is not None and 3 <= len(node_text(heading).split()) <= 30:
-        return node_text(heading)
-    if 3 <= len(node_text(anchor).split()) <= 30:
-        return node_text(anchor)
+    if heading is not None and 3 <= len((text := node_text(heading)).split()) <= 30:
+        return text
+    if 3 <= len((text := node_text(anchor)).split()) <= 30:
+        return text
     blocks = [
         normalise_space(node.text(deep=False) or "")
         for node in card.traverse()
@@ -709,7 +760,7 @@ def clean_tree(
     unwrap_layout_tables(tree)
     main = harvest.main = mark_main_text(body)
     if main is None or (
-        len(find_all(main, _PARAGRAPHS)) < 3 and len(main.text()) < 0.3 * len(body.text())
+        len(find_all(main, _PARAGRAPHS)) < 3 and text_length(main) < 0.3 * text_length(body)
     ):
         mark_text_majority(body)  # the text is not in paragraphs
     _harvest_captions(tree, harvest)
@@ -770,14 +821,15 @@ def clean_lines(lines: list[str], min_body_lines: int = 2) -> CleanText:
         line = BULLET.sub("", normalise_space(raw))
         if not line:
             continue
-        if card_title or CARD_LABEL.match(line):
+        marked = _is_line_mark(line)
+        if card_title or (marked and CARD_LABEL.match(line)):
             card_title = not card_title
             continue
-        if END_MARKERS.match(line):
+        if marked and END_MARKERS.match(line):
             if len(body) >= min_body_lines:
                 break
             continue
-        if DROP_LINES.match(line):
+        if marked and DROP_LINES.match(line):
             continue
         caption = CAPTION_LINE.match(line) if line.endswith(")") else None  # a slow regex
         if caption and not line.endswith((".)", "!)", "?)")):

@@ -64,7 +64,7 @@ from .clean import (
     with_tokens,
 )
 from .errors import ExtractError, NotAnArticle, ScrapeError
-from .find import find_all, find_each, find_first, selector
+from .find import find_all, find_each, find_first, selector, text_length
 from .models import Article, Caption, FeedOrigin, Fetched, SiteRules, utc_now
 from .normalise import canonicalise_url, normalise_date, normalise_space
 from .templates import kept_prints, outside_prints
@@ -390,9 +390,9 @@ def _confident(containers: list[LexborNode], p_total: int, text_total: int) -> b
     inside = [p for container in containers for p in find_all(container, _PARAGRAPHS)]
     if len(inside) < 4 or p_total == 0:
         return False
-    if sum(len(p.text()) for p in inside) < 0.8 * p_total:
+    if sum(map(text_length, inside)) < 0.8 * p_total:
         return False
-    return sum(len(c.text()) for c in containers) >= 0.25 * text_total
+    return sum(map(text_length, containers)) >= 0.25 * text_total
 
 
 def text_containers(tree: LexborHTMLParser, main: LexborNode | None) -> list[LexborNode]:
@@ -402,8 +402,8 @@ def text_containers(tree: LexborHTMLParser, main: LexborNode | None) -> list[Lex
     several). The blocks inside them are a feature of the block classifier."""
     if main is None or main.parent is None or tree.body is None:
         return []
-    p_total = sum(len(p.text()) for p in find_all(tree.root, _PARAGRAPHS))
-    text_total = len(tree.body.text())
+    p_total = sum(map(text_length, find_all(tree.root, _PARAGRAPHS)))
+    text_total = text_length(tree.body)
     if _confident([main], p_total, text_total):
         return [main]
     siblings = _same_class_blocks(tree, main)
@@ -422,8 +422,8 @@ def _same_class_blocks(tree: LexborHTMLParser, main: LexborNode) -> list[LexborN
     for node in tree.css(f'{main.tag or "div"}[class="{value}"]'):
         if _has_ancestor_in(node, taken) or find_first(node, _PARAGRAPHS) is None:
             continue
-        size = len(node.text())
-        links = sum(len(a.text()) for a in find_all(node, _ANCHORS))
+        size = text_length(node)
+        links = sum(map(text_length, find_all(node, _ANCHORS)))
         if node.mem_id == main.mem_id or (size >= MIN_BLOCK_CHARS and links <= 0.3 * size):
             blocks.append(node)
             taken.add(node.mem_id)

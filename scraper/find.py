@@ -86,9 +86,16 @@ def _load_finder() -> Any:
 
 
 def choose_finder(load: Any = _load_finder) -> tuple[Any, str]:
-    """The compiled finder module, if it is built, loads and is not turned off (else
-    None), and what that leaves."""
-    return optional(load, PYTHON_FIND_ENV, "lexbor", "finder")
+    """The compiled finder module, if it is built (from this _find.pyx), loads and is
+    not turned off (else None), and what that leaves."""
+
+    def current() -> Any:
+        module = load()
+        if not hasattr(module, "text_length"):
+            raise ImportError("built from an older _find.pyx (rebuild: pip install -e .)")
+        return module
+
+    return optional(current, PYTHON_FIND_ENV, "lexbor", "finder")
 
 
 _finder, FINDER = choose_finder()
@@ -227,3 +234,11 @@ def joined_values(node: LexborNode, names: tuple[str, ...]) -> str:
         return _finder.joined_values(node, names)
     attributes = node.attributes
     return " ".join(value for name in names if (value := attributes.get(name)))
+
+
+def text_length(node: LexborNode) -> int:
+    """``len(node.text())``, counted in C where the finder is built (the text is not
+    made)."""
+    if _finder is not None and _finder.usable(node) and (found := _finder.text_length(node)) >= 0:
+        return int(found)
+    return len(node.text())

@@ -40,7 +40,16 @@ def normalise_space(text: str) -> str:
     """One line of record text: NFC, invisible and control characters dropped,
     whitespace (line breaks included) collapsed; the page's own quotes and dashes
     are kept."""
-    return " ".join(_INVISIBLE.sub("", unicodedata.normalize("NFC", text)).split())
+    normal = unicodedata.normalize("NFC", text)
+    # a printable text holds no invisible character, nor whitespace but spaces
+    if normal.isprintable() and "  " not in normal and normal[:1] != " " != normal[-1:]:
+        return normal
+    joined = " ".join(normal.split())
+    # every invisible character is neither whitespace nor printable: most texts hold
+    # none, and their words are joined once
+    if joined.isprintable():
+        return joined
+    return " ".join(_INVISIBLE.sub("", normal).split())
 
 
 def normalise_line(text: str) -> str:

@@ -3,8 +3,10 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import random
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,19 @@ def compiled_module(name: str) -> Any:
         if os.environ.get("CI"):
             raise
         pytest.skip(f"scraper.{name} is not built here")
+
+
+def mutated(text: str, pieces: Sequence[str], rng: random.Random, changes: int = 3) -> str:
+    """``text`` with fewer than ``changes`` edits at random places: one of ``pieces``
+    put in, or a few characters cut out."""
+    chars = list(text)
+    for _ in range(rng.randrange(changes)):
+        where = rng.randrange(len(chars) + 1)
+        if rng.randrange(2):
+            chars[where:where] = rng.choice(pieces)
+        else:
+            del chars[where : where + rng.randrange(1, 6)]
+    return "".join(chars)
 
 
 def printed_with(env: str, code: str) -> str:

@@ -33,7 +33,14 @@ from scraper.blocks import (
     shingles,
     shipped_model,
 )
-from scraper.clean import CARD_LABEL, DROP_LINES, END_MARKERS, _verdict, clean_tree
+from scraper.clean import (
+    CARD_LABEL,
+    DROP_LINES,
+    END_MARKERS,
+    _is_line_mark,
+    _verdict,
+    clean_tree,
+)
 from scraper.errors import ExtractError, NotAnArticle
 from scraper.extract import extract, parse_page, text_containers
 
@@ -514,5 +521,9 @@ def test_line_marks_are_the_line_patterns_matches():
         marks = line_marks(texts, [short] * len(texts))
         for pattern, marked in zip(LINE_PATTERNS, marks, strict=True):
             assert marked == [short and bool(pattern.match(t)) for t in texts], pattern.pattern
+    # clean_lines tries the patterns only on a line this tells is one of them
+    assert [_is_line_mark(t) for t in texts] == [
+        any(p.match(t) for p in LINE_PATTERNS) for t in texts
+    ]
     marks = line_marks(LINES, [True] * len(LINES))
     assert [any(m) for m in zip(*marks, strict=True)] == [True] * len(LINES)

@@ -27,6 +27,8 @@ from scraper.clean import (
 )
 from scraper.models import Caption, RelatedLink
 
+from .conftest import mutated
+
 HEADLINE = "Starmer could attend second US-Russia meeting"
 BASE_URL = "https://www.daily8.example/news/uk/starmer-ukraine-talks"
 
@@ -916,3 +918,42 @@ def test_an_element_is_listed_once_per_substring_selector_it_matches():
     tree = LexborHTMLParser(html)
     assert tree.body is not None
     assert [n.tag for n in with_tokens(tree.body, BYLINE_WORDS)] == ["div"] * 4 + ["p"]
+
+
+def test_a_sole_child_is_the_only_child_iter_lists():
+    tree = LexborHTMLParser(
+        "<div><a><img></a> text </div><div><a><img></a><!-- c --></div>"
+        "<div><span>x</span><a><img></a></div><p><b><img></b>\n</p>"
+    )
+    for node in tree.css("img, a, b"):
+        siblings = list(node.parent.iter())
+        expected = len(siblings) == 1 and siblings[0].mem_id == node.mem_id
+        assert clean._is_sole_child(node) == expected
+    assert [clean._is_sole_child(a) for a in tree.css("a")] == [True, False, False]
+
+
+def test_a_credit_is_looked_for_only_where_the_pattern_can_match():
+    rng = random.Random(3)
+    texts = [
+        "Putin (Stefan Rousseau/PA)",
+        "A view. Photo: Jane Roe",
+        "\u00a9 Getty",
+        "x. AFP/Getty",
+    ]
+    pieces = [
+        "(",
+        ")",
+        "/",
+        "\u00a9",
+        "PHOTO",
+        "image",
+        "Credits:",
+        ". ",
+        "\u0130",
+        "\u017f",
+        " by ",
+    ]
+    for _ in range(5000):
+        text = mutated(rng.choice([*texts, "Plain words here"]), pieces, rng, 4)
+        found, expected = clean._credit_in(text), clean.CREDIT_IN_TEXT.search(text)
+        assert (found and found.span()) == (expected and expected.span())

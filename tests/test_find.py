@@ -326,6 +326,11 @@ def test_lexbor_answers_when_the_finder_is_missing(monkeypatch: pytest.MonkeyPat
         raise ImportError("not built")
 
     assert choose_finder(missing) == (None, "lexbor (no compiled finder: not built)")
+    older = (
+        None,
+        "lexbor (no compiled finder: built from an older _find.pyx (rebuild: pip install -e .))",
+    )
+    assert choose_finder(lambda: object()) == older
 
 
 def test_the_finder_is_used_where_it_is_built():
@@ -333,3 +338,22 @@ def test_the_finder_is_used_where_it_is_built():
     if os.environ.get(PYTHON_FIND_ENV) != "1":
         assert find.FINDER == "compiled"
         assert selector("p").query is not None
+
+
+def test_text_lengths_are_the_lengths_of_the_texts_selectolax_makes():
+    finder = compiled()
+    rng = random.Random(14)
+    pieces = ["a", " ", "\n", "\u00e9", "\u20ac", "\U0001f600", "<b>", "</b>", "<!-- c -->"]
+    # not well-formed UTF-8 (an invalid byte, a cut sequence, a surrogate, an
+    # overlong form): the compiled count declines, the fallback reads the text
+    pieces += ["\xff", "\xe2\x82", "\xed\xa0\x80", "\xc0\xaf", "\xf4\x90\x80\x80"]
+    for _ in range(300):
+        body = "".join(rng.choice(pieces) for _ in range(rng.randrange(12)))
+        html = f"<div><p>{body}</p><template>t</template><svg><![CDATA[{body}]]></svg></div>"
+        raw = rng.random() < 0.5  # bytes as they come, or a decoded page (well formed)
+        tree = LexborHTMLParser(html.encode("latin-1", "ignore") if raw else html)
+        assert tree.root is not None
+        for node in tree.root.traverse(include_text=True):
+            expected = len(node.text())
+            assert find.text_length(node) == expected
+            assert finder.text_length(node) in ((expected, -1) if raw else (expected,))

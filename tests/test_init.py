@@ -4,6 +4,7 @@ import scraper
 def test_public_api_is_exactly_all():
     public = {name for name in dir(scraper) if not name.startswith("_")}
     modules = {
+        "anyof",
         "archives",
         "attribution",
         "blocks",

@@ -1,5 +1,8 @@
+import unicodedata
+
 from scraper.models import Article, Caption
 from scraper.normalise import (
+    _INVISIBLE,
     article_seed_text,
     canonicalise_url,
     normalise_date,
@@ -24,6 +27,21 @@ def test_line_breaks_become_spaces_and_control_characters_go():
     text = "\x1b[31mred\x1b[0m\x00\x07 a\rb\nc\x85d\u2028e\u2029f\x0bg\x9b2Jh\x7f"
     assert normalise_space(text) == "[31mred[0m a b c d e f g2Jh"
     assert normalise_space("caf\u00e9 \u2013 \u05d0\u200f") == "caf\u00e9 \u2013 \u05d0\u200f"
+
+
+def test_an_invisible_character_is_neither_whitespace_nor_printable():
+    # (normalise_space joins the words of a text holding none of them at once, and
+    # keeps a printable text with single spaces between words as it is)
+    invisible = [chr(c) for c in range(0x110000) if _INVISIBLE.match(chr(c))]
+    assert len(invisible) == 59
+    assert not any(c.isspace() or c.isprintable() for c in invisible)
+    assert [c for c in map(chr, range(0x110000)) if c.isspace() and c.isprintable()] == [" "]
+    texts = ["a\u00adb c", "x \u200b y", "\ufeff", "\x85\u2060", "e\u0301 \u200e", "", " a", "a "]
+    texts += ["a  b", "a b", "caf\u00e9 \u2019x\u2019", "a\u00a0b", "a\u3000 b", "\u0958 x"]
+    for text in texts:
+        assert normalise_space(text) == " ".join(
+            _INVISIBLE.sub("", unicodedata.normalize("NFC", text)).split()
+        )
 
 
 def test_a_malformed_url_is_left_for_the_fetch_stage_to_refuse():
