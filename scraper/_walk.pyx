@@ -16,8 +16,8 @@ from cpython.list cimport PyList_GET_SIZE
 from cpython.ref cimport PyObject
 from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.unicode cimport (
-    PyUnicode_1BYTE_KIND, PyUnicode_DATA, PyUnicode_DecodeASCII,
-    PyUnicode_DecodeUTF8, PyUnicode_KIND, PyUnicode_READ
+    PyUnicode_1BYTE_KIND, PyUnicode_DATA, PyUnicode_DecodeUTF8, PyUnicode_FromKindAndData,
+    PyUnicode_KIND, PyUnicode_READ
 )
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy
@@ -508,7 +508,10 @@ cdef class _Walk:
         cdef str joined
         if PyList_GET_SIZE(block.parts) and not block.closed:
             joined = self.empty.join(block.parts)
-            text = normalise_ascii(joined) if joined.isascii() else self.normalise(joined)
+            if PyUnicode_KIND(joined) == PyUnicode_1BYTE_KIND:
+                text = normalise_latin1(joined)
+            else:
+                text = self.normalise(joined)
             if text:
                 block.text = text
                 block.closed = True
@@ -516,32 +519,52 @@ cdef class _Walk:
         return 0
 
 
-cpdef str normalise_ascii(str text):
-    """``normalise.normalise_space`` of an ASCII ``text`` (a test holds the two
-    alike): NFC changes no ASCII character, the control characters that are not
-    white space go, and the white space (as ``str.split`` counts it) collapses."""
+# What ``normalise.normalise_space`` does with each Latin-1 character: drops it (an
+# invisible or control character of its ``_INVISIBLE``), reads it as white space
+# (``str.split`` does), or keeps it.
+DEF LATIN1_KEEP = 0
+DEF LATIN1_DROP = 1
+DEF LATIN1_SPACE = 2
+cdef unsigned char LATIN1_SPACING[256]
+for _code in range(256):
+    LATIN1_SPACING[_code] = (
+        LATIN1_DROP if _code <= 0x08 or 0x0e <= _code <= 0x1b or 0x7f <= _code <= 0x84
+        or 0x86 <= _code <= 0x9f or _code == 0xad
+        else LATIN1_SPACE if chr(_code).isspace() else LATIN1_KEEP
+    )
+
+
+cpdef str normalise_latin1(str text):
+    """``normalise.normalise_space`` of a ``text`` whose characters are all Latin-1 (a
+    test holds the two alike): NFC changes none of them (none is a combining mark or
+    has a decomposition NFC would not compose back), the invisible and control
+    characters go, and the white space (as ``str.split`` counts it) collapses."""
+    if PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND:
+        raise ValueError("not Latin-1")
     cdef Py_ssize_t length = len(text), i, size = 0
     cdef const uchar *data = <const uchar *>PyUnicode_DATA(text)
-    cdef bytearray out = bytearray(length)
-    cdef uchar *write = out
+    cdef uchar *out = <uchar *>malloc(length + 1)
     cdef uchar c
+    cdef int spacing
     cdef bint space = False
-    if not text.isascii():
-        raise ValueError("not ASCII")
+    if out == NULL:
+        raise MemoryError()
     for i in range(length):
         c = data[i]
-        if c <= 8 or 14 <= c <= 27 or c == 127:  # invisible: dropped
-            continue
-        if c == 32 or 9 <= c <= 13 or 28 <= c <= 31:
-            space = size > 0
-            continue
-        if space:
-            write[size] = 32
+        spacing = LATIN1_SPACING[c]
+        if spacing == LATIN1_KEEP:
+            if space:
+                out[size] = 32
+                size += 1
+                space = False
+            out[size] = c
             size += 1
-            space = False
-        write[size] = c
-        size += 1
-    return PyUnicode_DecodeASCII(<const char *>write, size, NULL)
+        elif spacing == LATIN1_SPACE:
+            space = size > 0
+    try:
+        return PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, out, size)
+    finally:
+        free(out)
 
 
 # How ``scraper.blocks`` counts a character in a text's sample: as ``\\d`` reads it

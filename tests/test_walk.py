@@ -221,17 +221,19 @@ def test_a_page_s_elements_keep_their_numbers_in_both_walks():
     assert elements == python_segment(tree.body)[1]
 
 
-def test_the_compiled_walk_s_ascii_normalising_is_normalise_space():
+def test_the_compiled_walk_s_latin1_normalising_is_normalise_space():
     compiled()
-    from scraper._walk import normalise_ascii
+    from scraper._walk import normalise_latin1
 
     rng = random.Random(14)
-    alphabet = [chr(c) for c in range(128)] + [" ", "\n", "a", "b"] * 8
-    texts = ["", " ", "a", "  a \x01b\x1cc  ", "x\x7fy\x0bz\x1b."]
+    latin1 = [chr(c) for c in range(256)]
+    texts = ["", " ", "a", "  a \x01b\x1cc  ", "x\x7fy\x0bz\x1b.", "\xa0caf\xe9\x85\xad"]
+    texts += [f"a{one}{two}b" for one in latin1 for two in latin1]  # NFC composes pairs
+    alphabet = latin1 + [" ", "\n", "a", "b"] * 16
     texts += ["".join(rng.choices(alphabet, k=rng.randrange(16))) for _ in range(20000)]
-    assert [normalise_ascii(t) for t in texts] == [normalise_space(t) for t in texts]
+    assert [normalise_latin1(t) for t in texts] == [normalise_space(t) for t in texts]
     with pytest.raises(ValueError):
-        normalise_ascii("caf\u00e9")
+        normalise_latin1("caf\u00e9 \u2013")
 
 
 def test_the_compiled_text_lines_keep_the_texts_holding_a_word_or_a_mark():
