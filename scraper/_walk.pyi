@@ -32,14 +32,14 @@ def segment(
     root: LexborNode,
     tag_kind: Callable[[str], tuple[int, int, int]],
     vocabulary: Vocabulary,
-    normalise: Callable[[str], str],
+    nfc: Callable[[str], str],
     make_block: Callable[..., Any],
     make_context: Callable[[tuple[int, ...]], Any],
     hidden_flag: int,
     path_base: int,
     path_buckets: int,
 ) -> tuple[list[Any], list[int], list[int], list[int], dict[int, int]]: ...
-def normalise_latin1(text: str) -> str: ...
+def normalise_nfc(text: str) -> str: ...
 def best_path(gain: Any, switch_cost: float) -> list[bool]: ...
 def block_figures(
     blocks: list[Any],

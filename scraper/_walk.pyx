@@ -17,7 +17,7 @@ from cpython.ref cimport PyObject
 from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.unicode cimport (
     PyUnicode_1BYTE_KIND, PyUnicode_DATA, PyUnicode_DecodeUTF8, PyUnicode_FromKindAndData,
-    PyUnicode_KIND, PyUnicode_READ
+    PyUnicode_KIND, PyUnicode_READ, PyUnicode_WRITE, Py_UNICODE_ISSPACE
 )
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy
@@ -466,7 +466,7 @@ cdef class _Walk:
     cdef list blocks
     cdef dict verdicts
     cdef dict kinds  # tag name pointer -> (tag, kind, flag, code)
-    cdef object normalise
+    cdef object nfc  # unicodedata's NFC of a text
     cdef object empty
 
     def __dealloc__(self):
@@ -508,10 +508,9 @@ cdef class _Walk:
         cdef str joined
         if PyList_GET_SIZE(block.parts) and not block.closed:
             joined = self.empty.join(block.parts)
-            if PyUnicode_KIND(joined) == PyUnicode_1BYTE_KIND:
-                text = normalise_latin1(joined)
-            else:
-                text = self.normalise(joined)
+            if PyUnicode_KIND(joined) != PyUnicode_1BYTE_KIND:
+                joined = self.nfc(joined)
+            text = normalise_nfc(joined)
             if text:
                 block.text = text
                 block.closed = True
@@ -519,50 +518,56 @@ cdef class _Walk:
         return 0
 
 
-# What ``normalise.normalise_space`` does with each Latin-1 character: drops it (an
+# What ``normalise.normalise_space`` does with a character after NFC: drops it (an
 # invisible or control character of its ``_INVISIBLE``), reads it as white space
-# (``str.split`` does), or keeps it.
-DEF LATIN1_KEEP = 0
-DEF LATIN1_DROP = 1
-DEF LATIN1_SPACE = 2
+# (``str.split`` does), or keeps it; the Latin-1 ones are looked up.
+DEF KEEP_CHARACTER = 0
+DEF DROP_CHARACTER = 1
+DEF SPACE_CHARACTER = 2
 cdef unsigned char LATIN1_SPACING[256]
 for _code in range(256):
     LATIN1_SPACING[_code] = (
-        LATIN1_DROP if _code <= 0x08 or 0x0e <= _code <= 0x1b or 0x7f <= _code <= 0x84
+        DROP_CHARACTER if _code <= 0x08 or 0x0e <= _code <= 0x1b or 0x7f <= _code <= 0x84
         or 0x86 <= _code <= 0x9f or _code == 0xad
-        else LATIN1_SPACE if chr(_code).isspace() else LATIN1_KEEP
+        else SPACE_CHARACTER if chr(_code).isspace() else KEEP_CHARACTER
     )
 
 
-cpdef str normalise_latin1(str text):
-    """``normalise.normalise_space`` of a ``text`` whose characters are all Latin-1 (a
-    test holds the two alike): NFC changes none of them (none is a combining mark or
-    has a decomposition NFC would not compose back), the invisible and control
-    characters go, and the white space (as ``str.split`` counts it) collapses."""
-    if PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND:
-        raise ValueError("not Latin-1")
+cdef inline int _spacing(Py_UCS4 ch) noexcept:
+    if ch < 256:
+        return LATIN1_SPACING[ch]
+    if ch == 0x200b or ch == 0x2060 or ch == 0xfeff:
+        return DROP_CHARACTER
+    return SPACE_CHARACTER if Py_UNICODE_ISSPACE(ch) else KEEP_CHARACTER
+
+
+cpdef str normalise_nfc(str text):
+    """``normalise.normalise_space`` of a ``text`` in NFC (a test holds the two alike):
+    the invisible and control characters go, and the white space (as ``str.split``
+    counts it) collapses. A text of Latin-1 characters only is in NFC: none of them
+    is a combining mark or has a decomposition NFC would not compose back."""
     cdef Py_ssize_t length = len(text), i, size = 0
-    cdef const uchar *data = <const uchar *>PyUnicode_DATA(text)
-    cdef uchar *out = <uchar *>malloc(length + 1)
-    cdef uchar c
-    cdef int spacing
+    cdef int kind = PyUnicode_KIND(text), spacing
+    cdef const void *data = PyUnicode_DATA(text)
+    cdef void *out = malloc(length * kind + 1)
+    cdef Py_UCS4 ch
     cdef bint space = False
     if out == NULL:
         raise MemoryError()
     for i in range(length):
-        c = data[i]
-        spacing = LATIN1_SPACING[c]
-        if spacing == LATIN1_KEEP:
+        ch = PyUnicode_READ(kind, data, i)
+        spacing = _spacing(ch)
+        if spacing == KEEP_CHARACTER:
             if space:
-                out[size] = 32
+                PyUnicode_WRITE(kind, out, size, 32)
                 size += 1
                 space = False
-            out[size] = c
+            PyUnicode_WRITE(kind, out, size, ch)
             size += 1
-        elif spacing == LATIN1_SPACE:
+        elif spacing == SPACE_CHARACTER:
             space = size > 0
     try:
-        return PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, out, size)
+        return PyUnicode_FromKindAndData(kind, out, size)
     finally:
         free(out)
 
@@ -988,13 +993,14 @@ cdef long _judged_attributes(void *node, Py_ssize_t count, const char **names,
     return mask
 
 
-def segment(root, tag_kind, Vocabulary vocabulary, normalise, make_block, make_context,
+def segment(root, tag_kind, Vocabulary vocabulary, nfc, make_block, make_context,
             long hidden_flag, long path_base, long path_buckets):
     """``scraper.blocks.segment`` on ``root`` (a LexborNode): the text blocks and the
     block-level elements, as ``(blocks, parents, depths, ends, verdicts)``. The
     callables are those of ``scraper.blocks``: ``tag_kind(tag) -> (kind, flag, code)``,
-    ``make_block`` and ``make_context`` make the records; ``vocabulary`` judges the
-    attributes of each element.
+    ``make_block`` and ``make_context`` make the records, ``nfc`` gives a text in NFC
+    (before ``normalise_nfc``, for a text with characters beyond Latin-1); ``vocabulary``
+    judges the attributes of each element.
     The numbers are the walk's constants: the flag of a hidden element, and the base
     and modulus of the hash of the tags above an element."""
     cdef size_t root_pointer = root.mem_id
@@ -1021,7 +1027,7 @@ def segment(root, tag_kind, Vocabulary vocabulary, normalise, make_block, make_c
     walk.blocks = []
     walk.verdicts = {}
     walk.kinds = {}
-    walk.normalise = normalise
+    walk.nfc = nfc
     walk.empty = ""
     cdef Context zero
     zero.depth = zero.flags = zero.verdict = zero.chrome_depth = zero.kinds = zero.path = 0

@@ -8,6 +8,7 @@ import os
 import random
 import re
 import string
+import unicodedata
 from collections.abc import Callable
 from html import escape as html_escape
 from types import SimpleNamespace
@@ -221,19 +222,26 @@ def test_a_page_s_elements_keep_their_numbers_in_both_walks():
     assert elements == python_segment(tree.body)[1]
 
 
-def test_the_compiled_walk_s_latin1_normalising_is_normalise_space():
+def test_the_compiled_walk_s_normalising_is_normalise_space():
     compiled()
-    from scraper._walk import normalise_latin1
+    from scraper._walk import normalise_nfc
+
+    def ours(text: str) -> str:
+        return normalise_nfc(unicodedata.normalize("NFC", text))
+
+    # every character, among others that NFC may compose it with
+    texts = ["".join(map(chr, range(c, c + 64))) for c in range(0, 0x110000, 64)]
+    texts += [f" {text}a\u0301" for text in texts]
+    texts += ["\u200b", " \ufeff ", "a\u2060\u2028b", "e\u0301 \u3000", "\U0001f600\u00a0x"]
+    assert [ours(t) for t in texts] == [normalise_space(t) for t in texts]
 
     rng = random.Random(14)
-    latin1 = [chr(c) for c in range(256)]
+    latin1 = [chr(c) for c in range(256)]  # in NFC: the walk does not ask
     texts = ["", " ", "a", "  a \x01b\x1cc  ", "x\x7fy\x0bz\x1b.", "\xa0caf\xe9\x85\xad"]
-    texts += [f"a{one}{two}b" for one in latin1 for two in latin1]  # NFC composes pairs
+    texts += [f"a{one}{two}b" for one in latin1 for two in latin1]
     alphabet = latin1 + [" ", "\n", "a", "b"] * 16
     texts += ["".join(rng.choices(alphabet, k=rng.randrange(16))) for _ in range(20000)]
-    assert [normalise_latin1(t) for t in texts] == [normalise_space(t) for t in texts]
-    with pytest.raises(ValueError):
-        normalise_latin1("caf\u00e9 \u2013")
+    assert [normalise_nfc(t) for t in texts] == [normalise_space(t) for t in texts]
 
 
 def test_the_compiled_text_lines_keep_the_texts_holding_a_word_or_a_mark():
