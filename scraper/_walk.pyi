@@ -3,6 +3,12 @@ from typing import Any
 
 from selectolax.lexbor import LexborNode
 
+IN_PLACE_SELECTOLAX: str
+TEXT_IN_PLACE: bool
+
+def _laid_out_in_place() -> bool: ...
+def read_in_place(on: bool) -> None: ...
+
 class Element:
     @property
     def mem_id(self) -> int: ...

@@ -83,6 +83,72 @@ def _bind():
 _bind()
 
 
+# A text node's data where lexbor keeps it (``lxb_dom_character_data_t.data``, after
+# the node's own fields): read there, not copied and freed, in the lexbor of a
+# selectolax known to lay nodes out so, once a probe page says it does.
+IN_PLACE_SELECTOLAX = "1.0.2"
+DEF NODE_SIZE = 96  # sizeof(lxb_dom_node_t)
+DEF NEXT_OFFSET = 40  # offsetof(lxb_dom_node_t, next), then prev, parent, first_child
+
+
+cdef struct CharacterData:
+    uchar *data
+    size_t length
+
+
+cdef inline CharacterData *_character_data(void *node) noexcept nogil:
+    return <CharacterData *>(<char *>node + NODE_SIZE)
+
+
+cdef bint text_in_place = False
+
+
+def _laid_out_in_place():
+    """Whether the text nodes' data can be read in place: selectolax is the one whose
+    layout this module knows, and on a probe page every node's links are where that
+    layout puts them and every text node's data is what lexbor's accessor copies."""
+    import selectolax
+    from selectolax.lexbor import LexborHTMLParser
+
+    if selectolax.__version__ != IN_PLACE_SELECTOLAX:
+        return False
+    probe = LexborHTMLParser("<p>a <b>bc</b>\u00e9\u4e2d d<!-- x --></p>\n<div>\U0001f600 e</div>x")
+    cdef void *node
+    cdef void **links
+    cdef uchar *copy
+    cdef size_t length
+    cdef CharacterData *data
+    cdef bint alike
+    cdef void *document = <void *><size_t>probe.root.mem_id
+    while type_of(document) != NODE_DOCUMENT:
+        document = parent_of(document)
+    for item in probe.root.traverse(include_text=True):
+        node = <void *><size_t>item.mem_id
+        links = <void **>(<char *>node + NEXT_OFFSET)
+        if links[0] != next_of(node) or links[2] != parent_of(node) or links[3] != first_child_of(node):
+            return False
+        if type_of(node) != NODE_TEXT:
+            continue
+        copy = text_of(node, &length)
+        data = _character_data(node)
+        alike = copy != NULL and data.length == length and memcmp(data.data, copy, length + 1) == 0
+        free_text(document, copy)
+        if not alike:
+            return False
+    return True
+
+
+TEXT_IN_PLACE = _laid_out_in_place()
+text_in_place = TEXT_IN_PLACE
+
+
+def read_in_place(bint on):
+    """Read the text nodes' data in place (where ``TEXT_IN_PLACE`` allows it), or copy
+    it through lexbor's accessor (a test compares the two)."""
+    global text_in_place
+    text_in_place = on and TEXT_IN_PLACE
+
+
 cdef inline str _decode(const uchar *data, size_t length):
     # as selectolax decodes: bytes lexbor passed through undecoded become U+FFFD
     return PyUnicode_DecodeUTF8(<const char *>data, length, "replace")
@@ -1071,15 +1137,21 @@ def segment(root, tag_kind, Vocabulary vocabulary, nfc, make_block, make_context
         if tag_id == TAG_TEXT:
             if type_of(node) != NODE_TEXT:
                 continue
-            data = text_of(node, &length)
+            if text_in_place:
+                data = _character_data(node).data
+                length = _character_data(node).length
+            else:
+                data = text_of(node, &length)
             if data == NULL:
                 continue
             if length == 0:
-                free_text(document, data)
+                if not text_in_place:
+                    free_text(document, data)
                 continue
             space = _ascii_space(data, length)
             text = _decode(data, length) if space != 1 else None
-            free_text(document, data)
+            if not text_in_place:
+                free_text(document, data)
             if space == -1:
                 space = _all_space(text)
             parts = current.parts

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import selectolax
 from selectolax.lexbor import LexborHTMLParser
 
 from scraper import blocks
@@ -220,6 +221,34 @@ def test_a_page_s_elements_keep_their_numbers_in_both_walks():
     assert elements.parent == [-1, 0, 1, 1, 3, 0]
     assert elements.end == [6, 5, 3, 5, 5, 6]
     assert elements == python_segment(tree.body)[1]
+
+
+def test_the_compiled_walk_reads_the_texts_in_place_as_it_reads_their_copies():
+    walk = compiled()
+    from scraper import _walk
+
+    known_layout = selectolax.__version__ == _walk.IN_PLACE_SELECTOLAX
+    assert known_layout == _walk.TEXT_IN_PLACE
+    trees = [LexborHTMLParser(f"<html><body>{html}</body></html>") for html in PAGES.values()]
+    trees.append(LexborHTMLParser(blocks.PROBE_PAGE))
+    summaries = []
+    try:
+        for in_place in (False, True):
+            _walk.read_in_place(in_place)
+            summaries.append([walk_summary(*walk(tree.body)) for tree in trees])
+    finally:
+        _walk.read_in_place(True)
+    assert summaries[0] == summaries[1]
+
+
+def test_the_texts_are_copied_under_a_selectolax_of_another_layout(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    compiled()
+    from scraper import _walk
+
+    monkeypatch.setattr(selectolax, "__version__", "0.0.0")
+    assert not _walk._laid_out_in_place()
 
 
 def test_the_compiled_walk_s_normalising_is_normalise_space():
