@@ -518,6 +518,14 @@ cdef struct Frame:
     long number  # the element's number, -1 for an inline element
 
 
+cdef struct Tag:
+    size_t key  # 0: an empty slot
+    PyObject *tag  # its name
+    int kind
+    long flag
+    long code
+
+
 cdef class _Walk:
     """One walk: its frames (a C stack), the tree of block-level elements it
     numbers, and what it calls back into Python for."""
@@ -531,11 +539,14 @@ cdef class _Walk:
     cdef list owners  # each frame's block, beside ``frames``
     cdef list blocks
     cdef dict verdicts
-    cdef dict kinds  # tag name pointer -> (tag, kind, flag, code)
+    cdef Tag *tags  # the tags read: ``tag_slots`` (a power of two), at most half used
+    cdef size_t tag_slots, tag_count
+    cdef list tag_names  # each tag's name, held for ``tags``
     cdef object nfc  # unicodedata's NFC of a text
     cdef object empty
 
     def __dealloc__(self):
+        free(self.tags)
         free(self.frames)
         free(self.parents)
         free(self.depths)
@@ -557,6 +568,43 @@ cdef class _Walk:
         self.depth += 1
         self.owners.append(owner)
         return 0
+
+    cdef Tag *tag(self, size_t key, const uchar *name, size_t length,
+                  object tag_kind) except NULL:
+        """How the walk reads an element's tag: ``tag_kind`` of its name, remembered
+        by ``key``, the name's pointer (lexbor keeps one per name), or the tag id of
+        a document or doctype (``name`` NULL)."""
+        cdef size_t i, slots = self.tag_slots
+        cdef Tag *old = self.tags
+        if 2 * (self.tag_count + 1) > slots:  # grown: the tags read move over
+            self.tag_slots = 2 * slots + 64
+            self.tags = <Tag *>calloc(self.tag_slots, sizeof(Tag))
+            if self.tags == NULL:
+                self.tags, self.tag_slots = old, slots
+                raise MemoryError()
+            for i in range(slots):
+                if old[i].key:
+                    self.slot(old[i].key)[0] = old[i]
+            free(old)
+        cdef Tag *reading = self.slot(key)
+        if reading.key == 0:
+            if name != NULL:
+                tag = _decode(name, length)
+            else:
+                tag = "-document" if key == TAG_DOCUMENT else "-doctype"
+            kind, flag, code = tag_kind(tag)
+            self.tag_names.append(tag)
+            reading.key, reading.tag = key, <PyObject *>tag
+            reading.kind, reading.flag, reading.code = kind, flag, code
+            self.tag_count += 1
+        return reading
+
+    cdef inline Tag *slot(self, size_t key) noexcept:
+        """The slot of ``key`` in ``tags``, or the empty one where it goes."""
+        cdef size_t i = ((key >> 4) * 2654435761u) & (self.tag_slots - 1)
+        while self.tags[i].key != 0 and self.tags[i].key != key:
+            i = (i + 1) & (self.tag_slots - 1)
+        return &self.tags[i]
 
     cdef long number(self, long parent, long depth) except -1:
         if self.count == self.room:
@@ -1092,7 +1140,7 @@ def segment(root, tag_kind, Vocabulary vocabulary, nfc, make_block, make_context
     walk.owners = []
     walk.blocks = []
     walk.verdicts = {}
-    walk.kinds = {}
+    walk.tag_names = []
     walk.nfc = nfc
     walk.empty = ""
     cdef Context zero
@@ -1113,12 +1161,11 @@ def segment(root, tag_kind, Vocabulary vocabulary, nfc, make_block, make_context
     cdef uchar *data
     cdef const uchar *name
     cdef Context context, inner
-    cdef PyObject *cached
+    cdef Tag *reading
     cdef str text
     cdef list parts
     cdef _Open owner
     verdicts = walk.verdicts
-    kinds_by_name = walk.kinds
 
     while walk.depth:
         frame = &walk.frames[walk.depth - 1]
@@ -1173,7 +1220,6 @@ def segment(root, tag_kind, Vocabulary vocabulary, nfc, make_block, make_context
         if tag_id == TAG_COMMENT:
             continue
         if tag_id == TAG_DOCUMENT or tag_id == TAG_DOCTYPE:
-            tag = "-document" if tag_id == TAG_DOCUMENT else "-doctype"
             name = NULL
         elif type_of(node) != NODE_ELEMENT:
             continue
@@ -1181,18 +1227,11 @@ def segment(root, tag_kind, Vocabulary vocabulary, nfc, make_block, make_context
             name = element_name_of(node, &length)
             if name == NULL:
                 continue
-        key = <size_t>name if name != NULL else tag_id
-        cached = PyDict_GetItem(kinds_by_name, key)
-        if cached == NULL:
-            if name != NULL:
-                tag = _decode(name, length)
-            found = (tag, *tag_kind(tag))
-            PyDict_SetItem(kinds_by_name, key, found)
-        else:
-            found = <object>cached
-        tag, kind, flag, code = found
+        reading = walk.tag(<size_t>name if name != NULL else tag_id, name, length, tag_kind)
+        kind = reading.kind
         if kind == KIND_SKIP:
             continue
+        tag, flag, code = <object>reading.tag, reading.flag, reading.code
         mask = _judged_attributes(node, judged_count, judged_names, judged_lengths, values,
                                   value_lengths)
         if kind != KIND_BLOCK:  # judged for clean.py only

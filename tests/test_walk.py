@@ -100,6 +100,7 @@ PAGES = {
     ),
     "inline around blocks": "<span>a<div>b</div>c</span><a>x<p>y</p>z</a><b><i>q</i></b>",
     "custom elements": "<my-widget class='story'>custom <x-y>inner</x-y></my-widget>",
+    "many tags": "".join(f"<x-{i}>t<p-{i % 7}>{i}</p-{i % 7}></x-{i}>" for i in range(300)),
     "pre": "<pre>  code\n  block  </pre><code>x  y</code>",
     "control characters": "<p>a\x0bb\x1cc\x7fd\x01e</p>",
     "text only": "just text",
