@@ -655,35 +655,57 @@ cdef inline int _spacing(Py_UCS4 ch) noexcept:
     return SPACE_CHARACTER if Py_UNICODE_ISSPACE(ch) else KEEP_CHARACTER
 
 
+cdef void *_normalised = NULL  # normalise_nfc writes here
+cdef size_t _normalised_room = 0
+
+
 cpdef str normalise_nfc(str text):
     """``normalise.normalise_space`` of a ``text`` in NFC (a test holds the two alike):
     the invisible and control characters go, and the white space (as ``str.split``
     counts it) collapses. A text of Latin-1 characters only is in NFC: none of them
     is a combining mark or has a decomposition NFC would not compose back."""
+    global _normalised, _normalised_room
     cdef Py_ssize_t length = len(text), i, size = 0
     cdef int kind = PyUnicode_KIND(text), spacing
     cdef const void *data = PyUnicode_DATA(text)
-    cdef void *out = malloc(length * kind + 1)
+    cdef void *grown
     cdef Py_UCS4 ch
     cdef bint space = False
-    if out == NULL:
-        raise MemoryError()
-    for i in range(length):
-        ch = PyUnicode_READ(kind, data, i)
-        spacing = _spacing(ch)
-        if spacing == KEEP_CHARACTER:
-            if space:
-                PyUnicode_WRITE(kind, out, size, 32)
+    if <size_t>(length * kind) >= _normalised_room:
+        grown = realloc(_normalised, length * kind + 256)
+        if grown == NULL:
+            raise MemoryError()
+        _normalised, _normalised_room = grown, length * kind + 256
+    cdef uchar *latin1 = <uchar *>_normalised
+    if kind == PyUnicode_1BYTE_KIND:  # the same, faster
+        for i in range(length):
+            ch = (<const uchar *>data)[i]
+            spacing = LATIN1_SPACING[ch]
+            if spacing == KEEP_CHARACTER:
+                if space:
+                    latin1[size] = 32
+                    size += 1
+                    space = False
+                latin1[size] = ch
                 size += 1
-                space = False
-            PyUnicode_WRITE(kind, out, size, ch)
-            size += 1
-        elif spacing == SPACE_CHARACTER:
-            space = size > 0
-    try:
-        return PyUnicode_FromKindAndData(kind, out, size)
-    finally:
-        free(out)
+            elif spacing == SPACE_CHARACTER:
+                space = size > 0
+    else:
+        for i in range(length):
+            ch = PyUnicode_READ(kind, data, i)
+            spacing = _spacing(ch)
+            if spacing == KEEP_CHARACTER:
+                if space:
+                    PyUnicode_WRITE(kind, _normalised, size, 32)
+                    size += 1
+                    space = False
+                PyUnicode_WRITE(kind, _normalised, size, ch)
+                size += 1
+            elif spacing == SPACE_CHARACTER:
+                space = size > 0
+    if size == length and memcmp(_normalised, data, size * kind) == 0:
+        return text  # as it was
+    return PyUnicode_FromKindAndData(kind, _normalised, size)
 
 
 # How ``scraper.blocks`` counts a character in a text's sample: as ``\\d`` reads it
