@@ -40,7 +40,7 @@ def segment(
     vocabulary: Vocabulary,
     nfc: Callable[[str], str],
     make_block: Callable[..., Any],
-    make_context: Callable[[tuple[int, ...]], Any],
+    context_type: type[tuple[int, ...]],
     hidden_flag: int,
     path_base: int,
     path_buckets: int,

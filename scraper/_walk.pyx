@@ -13,8 +13,9 @@ opaque pointer. A symbol missing from the extension makes the import fail, and
 
 from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
 from cpython.list cimport PyList_GET_SIZE
-from cpython.ref cimport PyObject
-from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from cpython.object cimport PyTypeObject
+from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
+from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_SET_ITEM
 from cpython.unicode cimport (
     PyUnicode_1BYTE_KIND, PyUnicode_DATA, PyUnicode_DecodeUTF8, PyUnicode_FromKindAndData,
     PyUnicode_KIND, PyUnicode_READ, PyUnicode_WRITE, Py_UNICODE_ISSPACE
@@ -465,6 +466,38 @@ cdef struct Context:
     size_t parent
     size_t grandparent
     long number
+
+
+cdef extern from "Python.h":
+    ctypedef PyObject *(*allocfunc)(PyTypeObject *kind, Py_ssize_t items)
+    ctypedef struct TypeSlots "PyTypeObject":
+        allocfunc tp_alloc
+
+
+cdef object _context(type context_type, const Context *c):
+    """``tuple.__new__(context_type, (c.depth, ..., c.number))``."""
+    cdef PyObject *allocated = (<TypeSlots *>context_type).tp_alloc(
+        <PyTypeObject *>context_type, 9
+    )
+    if allocated == NULL:
+        raise MemoryError()
+    made = <object>allocated
+    Py_DECREF(made)  # the reference ``made`` took: tp_alloc gave one
+    _put(made, 0, c.depth)
+    _put(made, 1, c.flags)
+    _put(made, 2, c.verdict)
+    _put(made, 3, c.chrome_depth)
+    _put(made, 4, c.kinds)
+    _put(made, 5, c.path)
+    _put(made, 6, c.parent)
+    _put(made, 7, c.grandparent)
+    _put(made, 8, c.number)
+    return made
+
+
+cdef inline void _put(object made, Py_ssize_t i, object value):
+    Py_INCREF(value)  # the tuple's reference
+    PyTuple_SET_ITEM(made, i, value)
 
 
 cdef class _Open:
@@ -1129,12 +1162,14 @@ cdef long _judged_attributes(void *node, Py_ssize_t count, const char **names,
     return mask
 
 
-def segment(root, tag_kind, Vocabulary vocabulary, nfc, make_block, make_context,
+def segment(root, tag_kind, Vocabulary vocabulary, nfc, make_block, type context_type,
             long hidden_flag, long path_base, long path_buckets):
     """``scraper.blocks.segment`` on ``root`` (a LexborNode): the text blocks and the
     block-level elements, as ``(blocks, parents, depths, ends, verdicts)``. The
     callables are those of ``scraper.blocks``: ``tag_kind(tag) -> (kind, flag, code)``,
-    ``make_block`` and ``make_context`` make the records, ``nfc`` gives a text in NFC
+    ``make_block`` makes a block, of a context of ``context_type`` (a tuple's
+    subclass without fields of its own, made here as ``tuple.__new__`` makes it,
+    without its ``__new__``); ``nfc`` gives a text in NFC
     (before ``normalise_nfc``, for a text with characters beyond Latin-1); ``vocabulary``
     judges the attributes of each element.
     The numbers are the walk's constants: the flag of a hidden element, and the base
@@ -1311,15 +1346,11 @@ def segment(root, tag_kind, Vocabulary vocabulary, nfc, make_block, make_context
             element = handles[current.node] = _element(
                 current.node, root_tag if current.node == root_pointer else current.tag, parser
             )
-        c = current.context
         blocks.append(
             make_block(
                 element,
                 current.tag,
-                make_context((
-                    c.depth, c.flags, c.verdict, c.chrome_depth, c.kinds, c.path,
-                    c.parent, c.grandparent, c.number,
-                )),
+                _context(context_type, &current.context),
                 current.own_verdict,
                 current.own_kinds,
                 current.class_name,

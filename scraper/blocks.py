@@ -446,7 +446,6 @@ def tag_kind(tag: str) -> tuple[int, int, int]:
 
 def compiled_walk(walk: Any) -> Callable[[LexborNode], tuple[list[Block], Elements]]:
     """``segment`` through the compiled module ``walk`` (``scraper._walk``)."""
-    make_context = partial(tuple.__new__, Context)
     nfc = partial(unicodedata.normalize, "NFC")  # the first step of normalise_space
     vocabulary = compiled_vocabulary(walk)
 
@@ -457,7 +456,7 @@ def compiled_walk(walk: Any) -> Callable[[LexborNode], tuple[list[Block], Elemen
             vocabulary,
             nfc,
             Block,
-            make_context,
+            Context,
             IN_HIDDEN,
             PATH_BASE,
             PATH_BUCKETS,

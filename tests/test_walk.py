@@ -119,8 +119,10 @@ def test_the_compiled_walk_gives_what_the_python_walk_gives(html: str):
     tree = LexborHTMLParser(f"<html><body>{html}</body></html>")
     assert tree.body is not None
     theirs = walk_summary(*python_segment(tree.body))
-    ours = walk_summary(*walk(tree.body))
+    found, elements = walk(tree.body)
+    ours = walk_summary(found, elements)
     assert ours == theirs
+    assert all(type(block.context) is Context for block in found)
     assert ours[0] or not html  # every page but the empty one has blocks
 
 
