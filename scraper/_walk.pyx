@@ -504,11 +504,12 @@ cdef class _Open:
     """A block while the walk writes into it (``scraper.blocks.Block``'s fields)."""
 
     cdef size_t node
+    cdef Element handle  # the node's, once a block of it closes (one per element)
     cdef object tag
     cdef Context context
     cdef long own_verdict, own_kinds, element
     cdef object class_name
-    cdef list parts
+    cdef list parts  # None until the block has a part
     cdef Py_ssize_t link_chars, links
     cdef object text
     cdef bint closed
@@ -518,15 +519,22 @@ cdef class _Open:
     cdef _Open continued(self):
         cdef _Open block = _Open.__new__(_Open)
         block.node = self.node
+        block.handle = self.handle
         block.tag = self.tag
         block.context = self.context
         block.own_verdict = self.own_verdict
         block.own_kinds = self.own_kinds
         block.class_name = self.class_name
         block.element = self.element
-        block.parts = []
         block.text = ""
         return block
+
+    cdef inline int add(self, str part) except -1:
+        if self.parts is None:
+            self.parts = [part]
+        else:
+            self.parts.append(part)
+        return 0
 
 
 cdef _Open _open(size_t node, object tag, Context context, long verdict, long kinds,
@@ -539,7 +547,6 @@ cdef _Open _open(size_t node, object tag, Context context, long verdict, long ki
     block.own_kinds = kinds
     block.class_name = class_name
     block.element = element
-    block.parts = []
     block.text = ""
     return block
 
@@ -576,6 +583,8 @@ cdef class _Walk:
     cdef size_t tag_slots, tag_count
     cdef list tag_names  # each tag's name, held for ``tags``
     cdef object nfc  # unicodedata's NFC of a text
+    cdef size_t root
+    cdef object root_tag, parser
     cdef object empty
 
     def __dealloc__(self):
@@ -653,7 +662,7 @@ cdef class _Walk:
 
     cdef int close(self, _Open block) except -1:
         cdef str joined
-        if PyList_GET_SIZE(block.parts) and not block.closed:
+        if block.parts is not None and not block.closed:
             joined = self.empty.join(block.parts)
             if PyUnicode_KIND(joined) != PyUnicode_1BYTE_KIND:
                 joined = self.nfc(joined)
@@ -661,6 +670,11 @@ cdef class _Walk:
             if text:
                 block.text = text
                 block.closed = True
+                if block.handle is None:  # as the Python walk has one node per element
+                    block.handle = _element(
+                        block.node, self.root_tag if block.node == self.root else block.tag,
+                        self.parser,
+                    )
                 self.blocks.append(block)
         return 0
 
@@ -1205,8 +1219,8 @@ def segment(root, tag_kind, Vocabulary vocabulary, nfc, make_block, type context
     zero.parent = zero.grandparent = 0
     zero.number = 0
     walk.number(-1, 0)
-    root_tag = root.tag
-    cdef _Open current = _open(root_pointer, root_tag or "body", zero, 0, 0, "", 0)
+    walk.root, walk.root_tag, walk.parser = root_pointer, root.tag, parser
+    cdef _Open current = _open(root_pointer, walk.root_tag or "body", zero, 0, 0, "", 0)
     walk.push(first_child_of(<void *>root_pointer), zero, False, -1, current)
 
     cdef Frame *frame
@@ -1220,7 +1234,6 @@ def segment(root, tag_kind, Vocabulary vocabulary, nfc, make_block, type context
     cdef Context context, inner
     cdef Tag *reading
     cdef str text
-    cdef list parts
     cdef _Open owner
     verdicts = walk.verdicts
 
@@ -1258,17 +1271,15 @@ def segment(root, tag_kind, Vocabulary vocabulary, nfc, make_block, type context
                 free_text(document, data)
             if space == -1:
                 space = _all_space(text)
-            parts = current.parts
             if space:  # between two inline elements it parts two words
-                if PyList_GET_SIZE(parts) and not current.closed and not current.last_space:
-                    parts.append(" ")
+                if current.parts is not None and not current.closed and not current.last_space:
+                    current.parts.append(" ")
                     current.last_space = True
                     current.last_break = False
                 continue
             if current.closed:  # its element's text goes on in a new block
                 current = current.continued()
-                parts = current.parts
-            parts.append(text)
+            current.add(text)
             current.last_space = _ends_in_space(text)
             current.last_break = False
             if frame.in_link:
@@ -1299,7 +1310,7 @@ def segment(root, tag_kind, Vocabulary vocabulary, nfc, make_block, type context
                 if current.last_break and not current.closed:
                     walk.close(current)  # two line breaks end a paragraph
                 elif not current.closed:
-                    current.parts.append("\n")
+                    current.add("\n")
                     current.last_space = current.last_break = True
                 continue
             if kind == KIND_LINK:
@@ -1338,17 +1349,11 @@ def segment(root, tag_kind, Vocabulary vocabulary, nfc, make_block, type context
     walk.ends[0] = walk.count
 
     blocks = []
-    handles = {}  # one per element, as the Python walk has one node per element
     for item in walk.blocks:
         current = <_Open>item
-        element = handles.get(current.node)
-        if element is None:
-            element = handles[current.node] = _element(
-                current.node, root_tag if current.node == root_pointer else current.tag, parser
-            )
         blocks.append(
             make_block(
-                element,
+                current.handle,
                 current.tag,
                 _context(context_type, &current.context),
                 current.own_verdict,

@@ -123,6 +123,8 @@ def test_the_compiled_walk_gives_what_the_python_walk_gives(html: str):
     ours = walk_summary(found, elements)
     assert ours == theirs
     assert all(type(block.context) is Context for block in found)
+    handles: dict[int, Any] = {}  # one per element
+    assert all(handles.setdefault(b.node.mem_id, b.node) is b.node for b in found)
     assert ours[0] or not html  # every page but the empty one has blocks
 
 
