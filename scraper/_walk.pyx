@@ -322,7 +322,11 @@ cdef class Vocabulary:
         return word
 
     cdef inline Word *find(self, const uchar *data, size_t length) noexcept nogil:
-        cdef size_t i = _hash(data, length) & (self.slots - 1)
+        return self.hashed(_hash(data, length), data, length)
+
+    cdef inline Word *hashed(self, size_t hash, const uchar *data, size_t length) noexcept nogil:
+        """``find``, given the key's ``_hash``."""
+        cdef size_t i = hash & (self.slots - 1)
         cdef Word *word
         while True:
             word = &self.table[i]
@@ -334,18 +338,15 @@ cdef class Vocabulary:
 
     cdef int figures(self, const uchar *data, size_t length, long *verdict,
                      long *kinds) except -1:
-        """The verdict and kinds of one attribute value (``_value_figures``)."""
+        """The verdict and kinds of one attribute value (``_value_figures``). The
+        hashes of each word and of each pair of words are made as they are read."""
         cdef size_t i, write = 0, start = 0, previous = 0
         cdef bint inside = False, pair = False
         cdef uchar c
+        cdef unsigned int word_hash = FNV_OFFSET, pair_hash = FNV_OFFSET
         cdef Word *word
         cdef Word *bigram
         verdict[0] = kinds[0] = 0
-        for i in range(length):
-            if data[i] >= 128:
-                found_verdict, found_kinds = self.fallback(_decode(data, length))
-                verdict[0], kinds[0] = found_verdict, found_kinds
-                return 0
         if self.room < 2 * length + 1:
             free(self.scratch)
             self.scratch = <uchar *>malloc(2 * length + 1)
@@ -355,12 +356,16 @@ cdef class Vocabulary:
             self.room = 2 * length + 1
         for i in range(length + 1):
             c = data[i] if i < length else 0
+            if c >= 128:
+                found_verdict, found_kinds = self.fallback(_decode(data, length))
+                verdict[0], kinds[0] = found_verdict, found_kinds
+                return 0
             if inside and not (_lower_or_digit(c) or (_upper(c) and not _lower_or_digit(data[i - 1]))):
                 # a word ends: at a separator, or at a capital after a small letter or digit
                 inside = False
-                word = self.find(self.scratch + start, write - start)
+                word = self.hashed(word_hash, self.scratch + start, write - start)
                 if pair:  # the word before starts a bigram: "a b" is written as such
-                    bigram = self.find(self.scratch + previous, write - previous)
+                    bigram = self.hashed(pair_hash, self.scratch + previous, write - previous)
                     if bigram != NULL and bigram.verdict > verdict[0]:
                         verdict[0] = bigram.verdict
                 pair = False
@@ -375,10 +380,14 @@ cdef class Vocabulary:
                 if write:
                     self.scratch[write] = 32
                     write += 1
+                pair_hash = (word_hash ^ 32) * FNV_PRIME  # the word before, and a space
+                word_hash = FNV_OFFSET
                 start = write
             if inside:
                 self.scratch[write] = _lower(c)
                 write += 1
+                word_hash = (word_hash ^ _lower(c)) * FNV_PRIME
+                pair_hash = (pair_hash ^ _lower(c)) * FNV_PRIME
         return 0
 
     cdef int judge(self, const uchar **values, size_t *lengths, long mask, long *verdict,
