@@ -14,7 +14,7 @@ opaque pointer. A symbol missing from the extension makes the import fail, and
 from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
 from cpython.list cimport PyList_GET_SIZE
 from cpython.object cimport PyTypeObject
-from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF, PyObject
 from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_SET_ITEM
 from cpython.unicode cimport (
     PyUnicode_1BYTE_KIND, PyUnicode_DATA, PyUnicode_DecodeUTF8, PyUnicode_FromKindAndData,
@@ -565,6 +565,7 @@ cdef struct Frame:
     Context context  # what the children inherit
     bint in_link
     long number  # the element's number, -1 for an inline element
+    PyObject *owner  # the block its children write into (a reference the frame holds)
 
 
 cdef struct Tag:
@@ -585,7 +586,6 @@ cdef class _Walk:
     cdef long *depths
     cdef long *ends
     cdef Py_ssize_t count, room
-    cdef list owners  # each frame's block, beside ``frames``
     cdef list blocks
     cdef dict verdicts
     cdef Tag *tags  # the tags read: ``tag_slots`` (a power of two), at most half used
@@ -597,6 +597,8 @@ cdef class _Walk:
     cdef object empty
 
     def __dealloc__(self):
+        while self.depth:
+            self.pop()
         free(self.tags)
         free(self.frames)
         free(self.parents)
@@ -616,9 +618,18 @@ cdef class _Walk:
         self.frames[self.depth].context = context
         self.frames[self.depth].in_link = in_link
         self.frames[self.depth].number = number
+        Py_INCREF(owner)
+        self.frames[self.depth].owner = <PyObject *>owner
         self.depth += 1
-        self.owners.append(owner)
         return 0
+
+    cdef inline void pop(self) noexcept:
+        self.depth -= 1
+        Py_XDECREF(self.frames[self.depth].owner)
+
+    cdef inline _Open owner(self):
+        """The block the innermost frame's children write into."""
+        return <_Open>self.frames[self.depth - 1].owner
 
     cdef Tag *tag(self, size_t key, const uchar *name, size_t length,
                   object tag_kind) except NULL:
@@ -1217,7 +1228,6 @@ def segment(root, tag_kind, Vocabulary vocabulary, nfc, make_block, type context
     cdef long mask
 
     cdef _Walk walk = _Walk.__new__(_Walk)
-    walk.owners = []
     walk.blocks = []
     walk.verdicts = {}
     walk.tag_names = []
@@ -1243,7 +1253,6 @@ def segment(root, tag_kind, Vocabulary vocabulary, nfc, make_block, type context
     cdef Context context, inner
     cdef Tag *reading
     cdef str text
-    cdef _Open owner
     verdicts = walk.verdicts
 
     while walk.depth:
@@ -1251,12 +1260,11 @@ def segment(root, tag_kind, Vocabulary vocabulary, nfc, make_block, type context
         node = frame.next
         if node == NULL:  # the element's children are all read: it ends
             number = frame.number
-            walk.depth -= 1
-            walk.owners.pop()
+            walk.pop()
             if number >= 0:
                 walk.ends[number] = walk.count
                 walk.close(current)
-                current = <_Open>walk.owners[walk.depth - 1]
+                current = walk.owner()
             continue
         frame.next = next_of(node)
         tag_id = tag_id_of(node)
@@ -1326,8 +1334,7 @@ def segment(root, tag_kind, Vocabulary vocabulary, nfc, make_block, type context
                 current.links += 1
             in_link = frame.in_link or kind == KIND_LINK
             context = frame.context
-            owner = <_Open>walk.owners[walk.depth - 1]
-            walk.push(first_child_of(node), context, in_link, -1, owner)
+            walk.push(first_child_of(node), context, in_link, -1, walk.owner())
             continue
         context = frame.context
         if mask == 0:

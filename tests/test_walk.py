@@ -228,6 +228,22 @@ def test_a_page_s_elements_keep_their_numbers_in_both_walks():
     assert elements == python_segment(tree.body)[1]
 
 
+def test_a_failing_callback_stops_the_compiled_walk_with_its_error():
+    compiled()
+    from scraper import _walk
+
+    def tag_kind(tag: str) -> tuple[int, int, int]:
+        if tag == "span":
+            raise LookupError(tag)
+        return blocks.tag_kind(tag)
+
+    tree = LexborHTMLParser("<div><p>a<b>b<i>c<span>d</span></i></b></p></div>")
+    vocabulary = blocks.compiled_vocabulary(_walk)
+    for _ in range(3):  # the frames it leaves open are let go
+        with pytest.raises(LookupError):
+            _walk.segment(tree.body, tag_kind, vocabulary, str, Block, Context, 1, 31, 7)
+
+
 def test_the_compiled_walk_reads_the_texts_in_place_as_it_reads_their_copies():
     walk = compiled()
     from scraper import _walk
