@@ -3,6 +3,12 @@ from typing import Any
 
 from selectolax.lexbor import LexborNode
 
+IN_PLACE_SELECTOLAX: str
+TEXT_IN_PLACE: bool
+
+def _laid_out_in_place() -> bool: ...
+def read_in_place(on: bool) -> None: ...
+
 class Element:
     @property
     def mem_id(self) -> int: ...
@@ -32,14 +38,14 @@ def segment(
     root: LexborNode,
     tag_kind: Callable[[str], tuple[int, int, int]],
     vocabulary: Vocabulary,
-    normalise: Callable[[str], str],
+    nfc: Callable[[str], str],
     make_block: Callable[..., Any],
-    make_context: Callable[[tuple[int, ...]], Any],
+    context_type: type[tuple[int, ...]],
     hidden_flag: int,
     path_base: int,
     path_buckets: int,
 ) -> tuple[list[Any], list[int], list[int], list[int], dict[int, int]]: ...
-def normalise_ascii(text: str) -> str: ...
+def normalise_nfc(text: str) -> str: ...
 def best_path(gain: Any, switch_cost: float) -> list[bool]: ...
 def block_figures(
     blocks: list[Any],

@@ -13,11 +13,12 @@ opaque pointer. A symbol missing from the extension makes the import fail, and
 
 from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
 from cpython.list cimport PyList_GET_SIZE
-from cpython.ref cimport PyObject
-from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from cpython.object cimport PyTypeObject
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF, PyObject
+from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_SET_ITEM
 from cpython.unicode cimport (
-    PyUnicode_1BYTE_KIND, PyUnicode_DATA, PyUnicode_DecodeASCII,
-    PyUnicode_DecodeUTF8, PyUnicode_KIND, PyUnicode_READ
+    PyUnicode_1BYTE_KIND, PyUnicode_DATA, PyUnicode_DecodeUTF8, PyUnicode_FromKindAndData,
+    PyUnicode_KIND, PyUnicode_READ, PyUnicode_WRITE, Py_UNICODE_ISSPACE
 )
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy
@@ -81,6 +82,72 @@ def _bind():
 
 
 _bind()
+
+
+# A text node's data where lexbor keeps it (``lxb_dom_character_data_t.data``, after
+# the node's own fields): read there, not copied and freed, in the lexbor of a
+# selectolax known to lay nodes out so, once a probe page says it does.
+IN_PLACE_SELECTOLAX = "1.0.2"
+DEF NODE_SIZE = 96  # sizeof(lxb_dom_node_t)
+DEF NEXT_OFFSET = 40  # offsetof(lxb_dom_node_t, next), then prev, parent, first_child
+
+
+cdef struct CharacterData:
+    uchar *data
+    size_t length
+
+
+cdef inline CharacterData *_character_data(void *node) noexcept nogil:
+    return <CharacterData *>(<char *>node + NODE_SIZE)
+
+
+cdef bint text_in_place = False
+
+
+def _laid_out_in_place():
+    """Whether the text nodes' data can be read in place: selectolax is the one whose
+    layout this module knows, and on a probe page every node's links are where that
+    layout puts them and every text node's data is what lexbor's accessor copies."""
+    import selectolax
+    from selectolax.lexbor import LexborHTMLParser
+
+    if selectolax.__version__ != IN_PLACE_SELECTOLAX:
+        return False
+    probe = LexborHTMLParser("<p>a <b>bc</b>\u00e9\u4e2d d<!-- x --></p>\n<div>\U0001f600 e</div>x")
+    cdef void *node
+    cdef void **links
+    cdef uchar *copy
+    cdef size_t length
+    cdef CharacterData *data
+    cdef bint alike
+    cdef void *document = <void *><size_t>probe.root.mem_id
+    while type_of(document) != NODE_DOCUMENT:
+        document = parent_of(document)
+    for item in probe.root.traverse(include_text=True):
+        node = <void *><size_t>item.mem_id
+        links = <void **>(<char *>node + NEXT_OFFSET)
+        if links[0] != next_of(node) or links[2] != parent_of(node) or links[3] != first_child_of(node):
+            return False
+        if type_of(node) != NODE_TEXT:
+            continue
+        copy = text_of(node, &length)
+        data = _character_data(node)
+        alike = copy != NULL and data.length == length and memcmp(data.data, copy, length + 1) == 0
+        free_text(document, copy)
+        if not alike:
+            return False
+    return True
+
+
+TEXT_IN_PLACE = _laid_out_in_place()
+text_in_place = TEXT_IN_PLACE
+
+
+def read_in_place(bint on):
+    """Read the text nodes' data in place (where ``TEXT_IN_PLACE`` allows it), or copy
+    it through lexbor's accessor (a test compares the two)."""
+    global text_in_place
+    text_in_place = on and TEXT_IN_PLACE
 
 
 cdef inline str _decode(const uchar *data, size_t length):
@@ -255,7 +322,11 @@ cdef class Vocabulary:
         return word
 
     cdef inline Word *find(self, const uchar *data, size_t length) noexcept nogil:
-        cdef size_t i = _hash(data, length) & (self.slots - 1)
+        return self.hashed(_hash(data, length), data, length)
+
+    cdef inline Word *hashed(self, size_t hash, const uchar *data, size_t length) noexcept nogil:
+        """``find``, given the key's ``_hash``."""
+        cdef size_t i = hash & (self.slots - 1)
         cdef Word *word
         while True:
             word = &self.table[i]
@@ -267,18 +338,15 @@ cdef class Vocabulary:
 
     cdef int figures(self, const uchar *data, size_t length, long *verdict,
                      long *kinds) except -1:
-        """The verdict and kinds of one attribute value (``_value_figures``)."""
+        """The verdict and kinds of one attribute value (``_value_figures``). The
+        hashes of each word and of each pair of words are made as they are read."""
         cdef size_t i, write = 0, start = 0, previous = 0
         cdef bint inside = False, pair = False
         cdef uchar c
+        cdef unsigned int word_hash = FNV_OFFSET, pair_hash = FNV_OFFSET
         cdef Word *word
         cdef Word *bigram
         verdict[0] = kinds[0] = 0
-        for i in range(length):
-            if data[i] >= 128:
-                found_verdict, found_kinds = self.fallback(_decode(data, length))
-                verdict[0], kinds[0] = found_verdict, found_kinds
-                return 0
         if self.room < 2 * length + 1:
             free(self.scratch)
             self.scratch = <uchar *>malloc(2 * length + 1)
@@ -288,12 +356,16 @@ cdef class Vocabulary:
             self.room = 2 * length + 1
         for i in range(length + 1):
             c = data[i] if i < length else 0
+            if c >= 128:
+                found_verdict, found_kinds = self.fallback(_decode(data, length))
+                verdict[0], kinds[0] = found_verdict, found_kinds
+                return 0
             if inside and not (_lower_or_digit(c) or (_upper(c) and not _lower_or_digit(data[i - 1]))):
                 # a word ends: at a separator, or at a capital after a small letter or digit
                 inside = False
-                word = self.find(self.scratch + start, write - start)
+                word = self.hashed(word_hash, self.scratch + start, write - start)
                 if pair:  # the word before starts a bigram: "a b" is written as such
-                    bigram = self.find(self.scratch + previous, write - previous)
+                    bigram = self.hashed(pair_hash, self.scratch + previous, write - previous)
                     if bigram != NULL and bigram.verdict > verdict[0]:
                         verdict[0] = bigram.verdict
                 pair = False
@@ -308,10 +380,14 @@ cdef class Vocabulary:
                 if write:
                     self.scratch[write] = 32
                     write += 1
+                pair_hash = (word_hash ^ 32) * FNV_PRIME  # the word before, and a space
+                word_hash = FNV_OFFSET
                 start = write
             if inside:
                 self.scratch[write] = _lower(c)
                 write += 1
+                word_hash = (word_hash ^ _lower(c)) * FNV_PRIME
+                pair_hash = (pair_hash ^ _lower(c)) * FNV_PRIME
         return 0
 
     cdef int judge(self, const uchar **values, size_t *lengths, long mask, long *verdict,
@@ -401,15 +477,48 @@ cdef struct Context:
     long number
 
 
+cdef extern from "Python.h":
+    ctypedef PyObject *(*allocfunc)(PyTypeObject *kind, Py_ssize_t items)
+    ctypedef struct TypeSlots "PyTypeObject":
+        allocfunc tp_alloc
+
+
+cdef object _context(type context_type, const Context *c):
+    """``tuple.__new__(context_type, (c.depth, ..., c.number))``."""
+    cdef PyObject *allocated = (<TypeSlots *>context_type).tp_alloc(
+        <PyTypeObject *>context_type, 9
+    )
+    if allocated == NULL:
+        raise MemoryError()
+    made = <object>allocated
+    Py_DECREF(made)  # the reference ``made`` took: tp_alloc gave one
+    _put(made, 0, c.depth)
+    _put(made, 1, c.flags)
+    _put(made, 2, c.verdict)
+    _put(made, 3, c.chrome_depth)
+    _put(made, 4, c.kinds)
+    _put(made, 5, c.path)
+    _put(made, 6, c.parent)
+    _put(made, 7, c.grandparent)
+    _put(made, 8, c.number)
+    return made
+
+
+cdef inline void _put(object made, Py_ssize_t i, object value):
+    Py_INCREF(value)  # the tuple's reference
+    PyTuple_SET_ITEM(made, i, value)
+
+
 cdef class _Open:
     """A block while the walk writes into it (``scraper.blocks.Block``'s fields)."""
 
     cdef size_t node
+    cdef Element handle  # the node's, once a block of it closes (one per element)
     cdef object tag
     cdef Context context
     cdef long own_verdict, own_kinds, element
     cdef object class_name
-    cdef list parts
+    cdef list parts  # None until the block has a part
     cdef Py_ssize_t link_chars, links
     cdef object text
     cdef bint closed
@@ -419,15 +528,22 @@ cdef class _Open:
     cdef _Open continued(self):
         cdef _Open block = _Open.__new__(_Open)
         block.node = self.node
+        block.handle = self.handle
         block.tag = self.tag
         block.context = self.context
         block.own_verdict = self.own_verdict
         block.own_kinds = self.own_kinds
         block.class_name = self.class_name
         block.element = self.element
-        block.parts = []
         block.text = ""
         return block
+
+    cdef inline int add(self, str part) except -1:
+        if self.parts is None:
+            self.parts = [part]
+        else:
+            self.parts.append(part)
+        return 0
 
 
 cdef _Open _open(size_t node, object tag, Context context, long verdict, long kinds,
@@ -440,7 +556,6 @@ cdef _Open _open(size_t node, object tag, Context context, long verdict, long ki
     block.own_kinds = kinds
     block.class_name = class_name
     block.element = element
-    block.parts = []
     block.text = ""
     return block
 
@@ -450,6 +565,15 @@ cdef struct Frame:
     Context context  # what the children inherit
     bint in_link
     long number  # the element's number, -1 for an inline element
+    PyObject *owner  # the block its children write into (a reference the frame holds)
+
+
+cdef struct Tag:
+    size_t key  # 0: an empty slot
+    PyObject *tag  # its name
+    int kind
+    long flag
+    long code
 
 
 cdef class _Walk:
@@ -462,14 +586,20 @@ cdef class _Walk:
     cdef long *depths
     cdef long *ends
     cdef Py_ssize_t count, room
-    cdef list owners  # each frame's block, beside ``frames``
     cdef list blocks
     cdef dict verdicts
-    cdef dict kinds  # tag name pointer -> (tag, kind, flag, code)
-    cdef object normalise
+    cdef Tag *tags  # the tags read: ``tag_slots`` (a power of two), at most half used
+    cdef size_t tag_slots, tag_count
+    cdef list tag_names  # each tag's name, held for ``tags``
+    cdef object nfc  # unicodedata's NFC of a text
+    cdef size_t root
+    cdef object root_tag, parser
     cdef object empty
 
     def __dealloc__(self):
+        while self.depth:
+            self.pop()
+        free(self.tags)
         free(self.frames)
         free(self.parents)
         free(self.depths)
@@ -488,9 +618,55 @@ cdef class _Walk:
         self.frames[self.depth].context = context
         self.frames[self.depth].in_link = in_link
         self.frames[self.depth].number = number
+        Py_INCREF(owner)
+        self.frames[self.depth].owner = <PyObject *>owner
         self.depth += 1
-        self.owners.append(owner)
         return 0
+
+    cdef inline void pop(self) noexcept:
+        self.depth -= 1
+        Py_XDECREF(self.frames[self.depth].owner)
+
+    cdef inline _Open owner(self):
+        """The block the innermost frame's children write into."""
+        return <_Open>self.frames[self.depth - 1].owner
+
+    cdef Tag *tag(self, size_t key, const uchar *name, size_t length,
+                  object tag_kind) except NULL:
+        """How the walk reads an element's tag: ``tag_kind`` of its name, remembered
+        by ``key``, the name's pointer (lexbor keeps one per name), or the tag id of
+        a document or doctype (``name`` NULL)."""
+        cdef size_t i, slots = self.tag_slots
+        cdef Tag *old = self.tags
+        if 2 * (self.tag_count + 1) > slots:  # grown: the tags read move over
+            self.tag_slots = 2 * slots + 64
+            self.tags = <Tag *>calloc(self.tag_slots, sizeof(Tag))
+            if self.tags == NULL:
+                self.tags, self.tag_slots = old, slots
+                raise MemoryError()
+            for i in range(slots):
+                if old[i].key:
+                    self.slot(old[i].key)[0] = old[i]
+            free(old)
+        cdef Tag *reading = self.slot(key)
+        if reading.key == 0:
+            if name != NULL:
+                tag = _decode(name, length)
+            else:
+                tag = "-document" if key == TAG_DOCUMENT else "-doctype"
+            kind, flag, code = tag_kind(tag)
+            self.tag_names.append(tag)
+            reading.key, reading.tag = key, <PyObject *>tag
+            reading.kind, reading.flag, reading.code = kind, flag, code
+            self.tag_count += 1
+        return reading
+
+    cdef inline Tag *slot(self, size_t key) noexcept:
+        """The slot of ``key`` in ``tags``, or the empty one where it goes."""
+        cdef size_t i = ((key >> 4) * 2654435761u) & (self.tag_slots - 1)
+        while self.tags[i].key != 0 and self.tags[i].key != key:
+            i = (i + 1) & (self.tag_slots - 1)
+        return &self.tags[i]
 
     cdef long number(self, long parent, long depth) except -1:
         if self.count == self.room:
@@ -506,42 +682,97 @@ cdef class _Walk:
 
     cdef int close(self, _Open block) except -1:
         cdef str joined
-        if PyList_GET_SIZE(block.parts) and not block.closed:
+        if block.parts is not None and not block.closed:
             joined = self.empty.join(block.parts)
-            text = normalise_ascii(joined) if joined.isascii() else self.normalise(joined)
+            if PyUnicode_KIND(joined) != PyUnicode_1BYTE_KIND:
+                joined = self.nfc(joined)
+            text = normalise_nfc(joined)
             if text:
                 block.text = text
                 block.closed = True
+                if block.handle is None:  # as the Python walk has one node per element
+                    block.handle = _element(
+                        block.node, self.root_tag if block.node == self.root else block.tag,
+                        self.parser,
+                    )
                 self.blocks.append(block)
         return 0
 
 
-cpdef str normalise_ascii(str text):
-    """``normalise.normalise_space`` of an ASCII ``text`` (a test holds the two
-    alike): NFC changes no ASCII character, the control characters that are not
-    white space go, and the white space (as ``str.split`` counts it) collapses."""
+# What ``normalise.normalise_space`` does with a character after NFC: drops it (an
+# invisible or control character of its ``_INVISIBLE``), reads it as white space
+# (``str.split`` does), or keeps it; the Latin-1 ones are looked up.
+DEF KEEP_CHARACTER = 0
+DEF DROP_CHARACTER = 1
+DEF SPACE_CHARACTER = 2
+cdef unsigned char LATIN1_SPACING[256]
+for _code in range(256):
+    LATIN1_SPACING[_code] = (
+        DROP_CHARACTER if _code <= 0x08 or 0x0e <= _code <= 0x1b or 0x7f <= _code <= 0x84
+        or 0x86 <= _code <= 0x9f or _code == 0xad
+        else SPACE_CHARACTER if chr(_code).isspace() else KEEP_CHARACTER
+    )
+
+
+cdef inline int _spacing(Py_UCS4 ch) noexcept:
+    if ch < 256:
+        return LATIN1_SPACING[ch]
+    if ch == 0x200b or ch == 0x2060 or ch == 0xfeff:
+        return DROP_CHARACTER
+    return SPACE_CHARACTER if Py_UNICODE_ISSPACE(ch) else KEEP_CHARACTER
+
+
+cdef void *_normalised = NULL  # normalise_nfc writes here
+cdef size_t _normalised_room = 0
+
+
+cpdef str normalise_nfc(str text):
+    """``normalise.normalise_space`` of a ``text`` in NFC (a test holds the two alike):
+    the invisible and control characters go, and the white space (as ``str.split``
+    counts it) collapses. A text of Latin-1 characters only is in NFC: none of them
+    is a combining mark or has a decomposition NFC would not compose back."""
+    global _normalised, _normalised_room
     cdef Py_ssize_t length = len(text), i, size = 0
-    cdef const uchar *data = <const uchar *>PyUnicode_DATA(text)
-    cdef bytearray out = bytearray(length)
-    cdef uchar *write = out
-    cdef uchar c
+    cdef int kind = PyUnicode_KIND(text), spacing
+    cdef const void *data = PyUnicode_DATA(text)
+    cdef void *grown
+    cdef Py_UCS4 ch
     cdef bint space = False
-    if not text.isascii():
-        raise ValueError("not ASCII")
-    for i in range(length):
-        c = data[i]
-        if c <= 8 or 14 <= c <= 27 or c == 127:  # invisible: dropped
-            continue
-        if c == 32 or 9 <= c <= 13 or 28 <= c <= 31:
-            space = size > 0
-            continue
-        if space:
-            write[size] = 32
-            size += 1
-            space = False
-        write[size] = c
-        size += 1
-    return PyUnicode_DecodeASCII(<const char *>write, size, NULL)
+    if <size_t>(length * kind) >= _normalised_room:
+        grown = realloc(_normalised, length * kind + 256)
+        if grown == NULL:
+            raise MemoryError()
+        _normalised, _normalised_room = grown, length * kind + 256
+    cdef uchar *latin1 = <uchar *>_normalised
+    if kind == PyUnicode_1BYTE_KIND:  # the same, faster
+        for i in range(length):
+            ch = (<const uchar *>data)[i]
+            spacing = LATIN1_SPACING[ch]
+            if spacing == KEEP_CHARACTER:
+                if space:
+                    latin1[size] = 32
+                    size += 1
+                    space = False
+                latin1[size] = ch
+                size += 1
+            elif spacing == SPACE_CHARACTER:
+                space = size > 0
+    else:
+        for i in range(length):
+            ch = PyUnicode_READ(kind, data, i)
+            spacing = _spacing(ch)
+            if spacing == KEEP_CHARACTER:
+                if space:
+                    PyUnicode_WRITE(kind, _normalised, size, 32)
+                    size += 1
+                    space = False
+                PyUnicode_WRITE(kind, _normalised, size, ch)
+                size += 1
+            elif spacing == SPACE_CHARACTER:
+                space = size > 0
+    if size == length and memcmp(_normalised, data, size * kind) == 0:
+        return text  # as it was
+    return PyUnicode_FromKindAndData(kind, _normalised, size)
 
 
 # How ``scraper.blocks`` counts a character in a text's sample: as ``\\d`` reads it
@@ -965,13 +1196,16 @@ cdef long _judged_attributes(void *node, Py_ssize_t count, const char **names,
     return mask
 
 
-def segment(root, tag_kind, Vocabulary vocabulary, normalise, make_block, make_context,
+def segment(root, tag_kind, Vocabulary vocabulary, nfc, make_block, type context_type,
             long hidden_flag, long path_base, long path_buckets):
     """``scraper.blocks.segment`` on ``root`` (a LexborNode): the text blocks and the
     block-level elements, as ``(blocks, parents, depths, ends, verdicts)``. The
     callables are those of ``scraper.blocks``: ``tag_kind(tag) -> (kind, flag, code)``,
-    ``make_block`` and ``make_context`` make the records; ``vocabulary`` judges the
-    attributes of each element.
+    ``make_block`` makes a block, of a context of ``context_type`` (a tuple's
+    subclass without fields of its own, made here as ``tuple.__new__`` makes it,
+    without its ``__new__``); ``nfc`` gives a text in NFC
+    (before ``normalise_nfc``, for a text with characters beyond Latin-1); ``vocabulary``
+    judges the attributes of each element.
     The numbers are the walk's constants: the flag of a hidden element, and the base
     and modulus of the hash of the tags above an element."""
     cdef size_t root_pointer = root.mem_id
@@ -994,19 +1228,18 @@ def segment(root, tag_kind, Vocabulary vocabulary, normalise, make_block, make_c
     cdef long mask
 
     cdef _Walk walk = _Walk.__new__(_Walk)
-    walk.owners = []
     walk.blocks = []
     walk.verdicts = {}
-    walk.kinds = {}
-    walk.normalise = normalise
+    walk.tag_names = []
+    walk.nfc = nfc
     walk.empty = ""
     cdef Context zero
     zero.depth = zero.flags = zero.verdict = zero.chrome_depth = zero.kinds = zero.path = 0
     zero.parent = zero.grandparent = 0
     zero.number = 0
     walk.number(-1, 0)
-    root_tag = root.tag
-    cdef _Open current = _open(root_pointer, root_tag or "body", zero, 0, 0, "", 0)
+    walk.root, walk.root_tag, walk.parser = root_pointer, root.tag, parser
+    cdef _Open current = _open(root_pointer, walk.root_tag or "body", zero, 0, 0, "", 0)
     walk.push(first_child_of(<void *>root_pointer), zero, False, -1, current)
 
     cdef Frame *frame
@@ -1018,52 +1251,52 @@ def segment(root, tag_kind, Vocabulary vocabulary, normalise, make_block, make_c
     cdef uchar *data
     cdef const uchar *name
     cdef Context context, inner
-    cdef PyObject *cached
+    cdef Tag *reading
     cdef str text
-    cdef list parts
-    cdef _Open owner
     verdicts = walk.verdicts
-    kinds_by_name = walk.kinds
 
     while walk.depth:
         frame = &walk.frames[walk.depth - 1]
         node = frame.next
         if node == NULL:  # the element's children are all read: it ends
             number = frame.number
-            walk.depth -= 1
-            walk.owners.pop()
+            walk.pop()
             if number >= 0:
                 walk.ends[number] = walk.count
                 walk.close(current)
-                current = <_Open>walk.owners[walk.depth - 1]
+                current = walk.owner()
             continue
         frame.next = next_of(node)
         tag_id = tag_id_of(node)
         if tag_id == TAG_TEXT:
             if type_of(node) != NODE_TEXT:
                 continue
-            data = text_of(node, &length)
+            if text_in_place:
+                data = _character_data(node).data
+                length = _character_data(node).length
+            else:
+                data = text_of(node, &length)
             if data == NULL:
                 continue
             if length == 0:
-                free_text(document, data)
+                if not text_in_place:
+                    free_text(document, data)
                 continue
             space = _ascii_space(data, length)
             text = _decode(data, length) if space != 1 else None
-            free_text(document, data)
+            if not text_in_place:
+                free_text(document, data)
             if space == -1:
                 space = _all_space(text)
-            parts = current.parts
             if space:  # between two inline elements it parts two words
-                if PyList_GET_SIZE(parts) and not current.closed and not current.last_space:
-                    parts.append(" ")
+                if current.parts is not None and not current.closed and not current.last_space:
+                    current.parts.append(" ")
                     current.last_space = True
                     current.last_break = False
                 continue
             if current.closed:  # its element's text goes on in a new block
                 current = current.continued()
-                parts = current.parts
-            parts.append(text)
+            current.add(text)
             current.last_space = _ends_in_space(text)
             current.last_break = False
             if frame.in_link:
@@ -1072,7 +1305,6 @@ def segment(root, tag_kind, Vocabulary vocabulary, normalise, make_block, make_c
         if tag_id == TAG_COMMENT:
             continue
         if tag_id == TAG_DOCUMENT or tag_id == TAG_DOCTYPE:
-            tag = "-document" if tag_id == TAG_DOCUMENT else "-doctype"
             name = NULL
         elif type_of(node) != NODE_ELEMENT:
             continue
@@ -1080,18 +1312,11 @@ def segment(root, tag_kind, Vocabulary vocabulary, normalise, make_block, make_c
             name = element_name_of(node, &length)
             if name == NULL:
                 continue
-        key = <size_t>name if name != NULL else tag_id
-        cached = PyDict_GetItem(kinds_by_name, key)
-        if cached == NULL:
-            if name != NULL:
-                tag = _decode(name, length)
-            found = (tag, *tag_kind(tag))
-            PyDict_SetItem(kinds_by_name, key, found)
-        else:
-            found = <object>cached
-        tag, kind, flag, code = found
+        reading = walk.tag(<size_t>name if name != NULL else tag_id, name, length, tag_kind)
+        kind = reading.kind
         if kind == KIND_SKIP:
             continue
+        tag, flag, code = <object>reading.tag, reading.flag, reading.code
         mask = _judged_attributes(node, judged_count, judged_names, judged_lengths, values,
                                   value_lengths)
         if kind != KIND_BLOCK:  # judged for clean.py only
@@ -1102,15 +1327,14 @@ def segment(root, tag_kind, Vocabulary vocabulary, normalise, make_block, make_c
                 if current.last_break and not current.closed:
                     walk.close(current)  # two line breaks end a paragraph
                 elif not current.closed:
-                    current.parts.append("\n")
+                    current.add("\n")
                     current.last_space = current.last_break = True
                 continue
             if kind == KIND_LINK:
                 current.links += 1
             in_link = frame.in_link or kind == KIND_LINK
             context = frame.context
-            owner = <_Open>walk.owners[walk.depth - 1]
-            walk.push(first_child_of(node), context, in_link, -1, owner)
+            walk.push(first_child_of(node), context, in_link, -1, walk.owner())
             continue
         context = frame.context
         if mask == 0:
@@ -1141,23 +1365,13 @@ def segment(root, tag_kind, Vocabulary vocabulary, normalise, make_block, make_c
     walk.ends[0] = walk.count
 
     blocks = []
-    handles = {}  # one per element, as the Python walk has one node per element
     for item in walk.blocks:
         current = <_Open>item
-        element = handles.get(current.node)
-        if element is None:
-            element = handles[current.node] = _element(
-                current.node, root_tag if current.node == root_pointer else current.tag, parser
-            )
-        c = current.context
         blocks.append(
             make_block(
-                element,
+                current.handle,
                 current.tag,
-                make_context((
-                    c.depth, c.flags, c.verdict, c.chrome_depth, c.kinds, c.path,
-                    c.parent, c.grandparent, c.number,
-                )),
+                _context(context_type, &current.context),
                 current.own_verdict,
                 current.own_kinds,
                 current.class_name,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -447,7 +448,7 @@ def tag_kind(tag: str) -> tuple[int, int, int]:
 
 def compiled_walk(walk: Any) -> Callable[[LexborNode], tuple[list[Block], Elements]]:
     """``segment`` through the compiled module ``walk`` (``scraper._walk``)."""
-    make_context = partial(tuple.__new__, Context)
+    nfc = partial(unicodedata.normalize, "NFC")  # the first step of normalise_space
     vocabulary = compiled_vocabulary(walk)
 
     def compiled_segment(root: LexborNode) -> tuple[list[Block], Elements]:
@@ -455,9 +456,9 @@ def compiled_walk(walk: Any) -> Callable[[LexborNode], tuple[list[Block], Elemen
             root,
             tag_kind,
             vocabulary,
-            normalise_space,
+            nfc,
             Block,
-            make_context,
+            Context,
             IN_HIDDEN,
             PATH_BASE,
             PATH_BUCKETS,

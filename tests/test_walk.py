@@ -8,6 +8,7 @@ import os
 import random
 import re
 import string
+import unicodedata
 from collections.abc import Callable
 from html import escape as html_escape
 from types import SimpleNamespace
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import selectolax
 from selectolax.lexbor import LexborHTMLParser
 
 from scraper import blocks
@@ -98,6 +100,7 @@ PAGES = {
     ),
     "inline around blocks": "<span>a<div>b</div>c</span><a>x<p>y</p>z</a><b><i>q</i></b>",
     "custom elements": "<my-widget class='story'>custom <x-y>inner</x-y></my-widget>",
+    "many tags": "".join(f"<x-{i}>t<p-{i % 7}>{i}</p-{i % 7}></x-{i}>" for i in range(300)),
     "pre": "<pre>  code\n  block  </pre><code>x  y</code>",
     "control characters": "<p>a\x0bb\x1cc\x7fd\x01e</p>",
     "text only": "just text",
@@ -116,8 +119,12 @@ def test_the_compiled_walk_gives_what_the_python_walk_gives(html: str):
     tree = LexborHTMLParser(f"<html><body>{html}</body></html>")
     assert tree.body is not None
     theirs = walk_summary(*python_segment(tree.body))
-    ours = walk_summary(*walk(tree.body))
+    found, elements = walk(tree.body)
+    ours = walk_summary(found, elements)
     assert ours == theirs
+    assert all(type(block.context) is Context for block in found)
+    handles: dict[int, Any] = {}  # one per element
+    assert all(handles.setdefault(b.node.mem_id, b.node) is b.node for b in found)
     assert ours[0] or not html  # every page but the empty one has blocks
 
 
@@ -221,17 +228,70 @@ def test_a_page_s_elements_keep_their_numbers_in_both_walks():
     assert elements == python_segment(tree.body)[1]
 
 
-def test_the_compiled_walk_s_ascii_normalising_is_normalise_space():
+def test_a_failing_callback_stops_the_compiled_walk_with_its_error():
     compiled()
-    from scraper._walk import normalise_ascii
+    from scraper import _walk
+
+    def tag_kind(tag: str) -> tuple[int, int, int]:
+        if tag == "span":
+            raise LookupError(tag)
+        return blocks.tag_kind(tag)
+
+    tree = LexborHTMLParser("<div><p>a<b>b<i>c<span>d</span></i></b></p></div>")
+    vocabulary = blocks.compiled_vocabulary(_walk)
+    for _ in range(3):  # the frames it leaves open are let go
+        with pytest.raises(LookupError):
+            _walk.segment(tree.body, tag_kind, vocabulary, str, Block, Context, 1, 31, 7)
+
+
+def test_the_compiled_walk_reads_the_texts_in_place_as_it_reads_their_copies():
+    walk = compiled()
+    from scraper import _walk
+
+    known_layout = selectolax.__version__ == _walk.IN_PLACE_SELECTOLAX
+    assert known_layout == _walk.TEXT_IN_PLACE
+    trees = [LexborHTMLParser(f"<html><body>{html}</body></html>") for html in PAGES.values()]
+    trees.append(LexborHTMLParser(blocks.PROBE_PAGE))
+    summaries = []
+    try:
+        for in_place in (False, True):
+            _walk.read_in_place(in_place)
+            summaries.append([walk_summary(*walk(tree.body)) for tree in trees])
+    finally:
+        _walk.read_in_place(True)
+    assert summaries[0] == summaries[1]
+
+
+def test_the_texts_are_copied_under_a_selectolax_of_another_layout(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    compiled()
+    from scraper import _walk
+
+    monkeypatch.setattr(selectolax, "__version__", "0.0.0")
+    assert not _walk._laid_out_in_place()
+
+
+def test_the_compiled_walk_s_normalising_is_normalise_space():
+    compiled()
+    from scraper._walk import normalise_nfc
+
+    def ours(text: str) -> str:
+        return normalise_nfc(unicodedata.normalize("NFC", text))
+
+    # every character, among others that NFC may compose it with
+    texts = ["".join(map(chr, range(c, c + 64))) for c in range(0, 0x110000, 64)]
+    texts += [f" {text}a\u0301" for text in texts]
+    texts += ["\u200b", " \ufeff ", "a\u2060\u2028b", "e\u0301 \u3000", "\U0001f600\u00a0x"]
+    assert [ours(t) for t in texts] == [normalise_space(t) for t in texts]
 
     rng = random.Random(14)
-    alphabet = [chr(c) for c in range(128)] + [" ", "\n", "a", "b"] * 8
-    texts = ["", " ", "a", "  a \x01b\x1cc  ", "x\x7fy\x0bz\x1b."]
+    latin1 = [chr(c) for c in range(256)]  # in NFC: the walk does not ask
+    texts = ["", " ", "a", "  a \x01b\x1cc  ", "x\x7fy\x0bz\x1b.", "\xa0caf\xe9\x85\xad"]
+    texts += [f"a{one}{two}b" for one in latin1 for two in latin1]
+    alphabet = latin1 + [" ", "\n", "a", "b"] * 16
     texts += ["".join(rng.choices(alphabet, k=rng.randrange(16))) for _ in range(20000)]
-    assert [normalise_ascii(t) for t in texts] == [normalise_space(t) for t in texts]
-    with pytest.raises(ValueError):
-        normalise_ascii("caf\u00e9")
+    assert [normalise_nfc(t) for t in texts] == [normalise_space(t) for t in texts]
 
 
 def test_the_compiled_text_lines_keep_the_texts_holding_a_word_or_a_mark():
