@@ -934,6 +934,66 @@ def best_path(const double[:] gain, double switch_cost):
     return path
 
 
+
+cdef unsigned char LATIN1_WORD[256]  # whether ``\\w`` matches each Latin-1 character
+for _code in range(256):
+    LATIN1_WORD[_code] = (<Py_UCS4>_code).isalnum() or _code == 95
+
+
+cdef inline bint _in_word(Py_UCS4 ch) noexcept:
+    """Whether ``\\w`` matches ``ch``, as Python's ``re`` tests it."""
+    return LATIN1_WORD[ch] if ch < 256 else ch.isalnum()
+
+
+def word_ids(texts, dict ids, long long missing, bint add=False):
+    """``scraper.blocks.python_word_ids(texts, ids, missing, add)``: the words of each
+    text in lower case (``\\w+``, as ``re`` finds them) as their numbers in ``ids``
+    (``missing`` for a word not in it; with ``add``, a new word is given the next
+    number), as the bytes of native 64-bit integers, and how many words each text has."""
+    cdef Py_ssize_t n = len(texts), t, i, start, length, used = 0, room = 0
+    cdef bytearray counts = bytearray(n * sizeof(long long))
+    cdef long long *count = <long long *><char *>counts
+    cdef long long *numbers = NULL
+    cdef long long *grown
+    cdef str lowered, word
+    cdef int kind
+    cdef void *data
+    cdef PyObject *known
+    try:
+        for t in range(n):
+            lowered = texts[t].lower()
+            length = len(lowered)
+            if used + (length + 1) // 2 >= room:  # a text holds a word in 2 characters at most
+                room = 2 * room + length + 16
+                grown = <long long *>realloc(numbers, room * sizeof(long long))
+                if grown == NULL:
+                    raise MemoryError()
+                numbers = grown
+            kind = PyUnicode_KIND(lowered)
+            data = PyUnicode_DATA(lowered)
+            start = -1
+            for i in range(length + 1):
+                if i < length and _in_word(PyUnicode_READ(kind, data, i)):
+                    if start < 0:
+                        start = i
+                elif start >= 0:
+                    word = lowered[start:i]
+                    known = PyDict_GetItem(ids, word)
+                    if known != NULL:
+                        numbers[used] = <long long><object>known
+                    elif add:
+                        numbers[used] = len(ids)
+                        ids[word] = numbers[used]
+                    else:
+                        numbers[used] = missing
+                    used += 1
+                    count[t] += 1
+                    start = -1
+        return (<char *>numbers)[:used * sizeof(long long)], counts
+    finally:
+        free(numbers)
+
+
 cdef inline bint _named(void *node, dict names, set wanted) except -1:
     """Whether ``node`` is an element whose tag (its qualified name) is in ``wanted``;
     ``names`` keeps the answer by the name's pointer (lexbor keeps one per name)."""

@@ -793,21 +793,54 @@ CODES = 2**62  # numbers ``overlaps`` gives shingles, below int64's limit
 def overlaps(texts: Sequence[str], reference: str) -> np.ndarray:
     """For each of ``texts``, the share of its word shingles (``shingles``) that are
     shingles of ``reference``; 0 for a text without words."""
-    known = _WORD.findall(reference.lower())
-    words = [_WORD.findall(t.lower()) for t in texts]
-    counts = np.fromiter(map(len, words), np.int64, len(words))
-    ids = dict(zip(dict.fromkeys(known), range(len(known)), strict=False))
+    ids: dict[str, int] = {}
+    known = _word_ids([reference], ids, 0, True)[0]
     base = len(ids) + 1  # a word the reference lacks is ``len(ids)``, in no shingle of it
     if len(known) < SHINGLE or base**SHINGLE >= CODES:  # its shingles are its words, or
         grams = set(shingles(reference))  # too many words for a number for each shingle
-        return np.array([_overlap(w, grams) for w in words], np.float64)
-    coded = _shingle_codes(np.fromiter(map(ids.__getitem__, known), np.int64, len(known)), base)
-    flat = np.fromiter(map(ids.get, chain.from_iterable(words), repeat(base - 1)), np.int64)
+        return np.array([_overlap(_WORD.findall(t.lower()), grams) for t in texts], np.float64)
+    coded = _shingle_codes(known, base)
+    flat, counts = _word_ids(texts, ids, base - 1)
     text_of = np.repeat(np.arange(len(texts)), counts)
     whole = text_of[: -SHINGLE + 1] == text_of[SHINGLE - 1 :]  # no shingle spans two texts
     found = np.isin(_shingle_codes(flat, base), coded) & whole
     hits = np.bincount(text_of[: -SHINGLE + 1][found], minlength=len(texts))
     return np.where(counts >= SHINGLE, hits / np.maximum(counts - SHINGLE + 1, 1), 0.0)
+
+
+def python_word_ids(
+    texts: Sequence[str], ids: dict[str, int], missing: int, add: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """The words of each of ``texts`` in lower case as their numbers in ``ids``
+    (``missing`` for a word not in it; with ``add``, a new word is given the next
+    number), all in one array, and how many words each text has; ``_walk.word_ids``
+    where it is built."""
+    words = [_WORD.findall(t.lower()) for t in texts]
+    if add:
+        for word in chain.from_iterable(words):
+            ids.setdefault(word, len(ids))
+    flat = np.fromiter(map(ids.get, chain.from_iterable(words), repeat(missing)), np.int64)
+    return flat, np.fromiter(map(len, words), np.int64, len(words))
+
+
+def compiled_word_ids(walk: Any) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    """``python_word_ids`` through the compiled module ``walk``."""
+
+    def word_ids(
+        texts: Sequence[str], ids: dict[str, int], missing: int, add: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        flat, counts = walk.word_ids(texts, ids, missing, add)
+        return np.frombuffer(flat, np.int64), np.frombuffer(counts, np.int64)
+
+    return word_ids
+
+
+# The words come from the same module as the walk (as ``block_figures``).
+_word_ids: Callable[..., tuple[np.ndarray, np.ndarray]] = (
+    compiled_word_ids(_load_walk())
+    if _compiled is not None and hasattr(_load_walk(), "word_ids")
+    else python_word_ids
+)
 
 
 def _shingle_codes(ids: np.ndarray, base: int) -> np.ndarray:

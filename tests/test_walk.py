@@ -36,10 +36,12 @@ from scraper.blocks import (
     compiled_block_figures,
     compiled_vocabulary,
     compiled_walk,
+    compiled_word_ids,
     python_best_path,
     python_block_figures,
     python_sample_counts,
     python_segment,
+    python_word_ids,
     read_blocks,
     walk_summary,
 )
@@ -403,6 +405,23 @@ def test_the_compiled_best_path_is_the_python_one():
         array = np.array(gain, np.float64)
         for cost in (0.0, 0.15, 0.3):
             assert best_path(array, cost) == python_best_path(array, cost), (gain, cost)
+
+
+def test_the_compiled_word_numbers_are_the_python_ones():
+    word_ids = compiled_word_ids(compiled_module("_walk"))
+    rng = random.Random(14)
+    every = "".join(map(chr, range(0x110000)))  # what \\w matches, in every script
+    texts = ["", "_", "A_b 1,2 \u0130stanbul \u03a3\u0391\u03a3 \u00bd"] + [
+        "".join(rng.choices(TEXT_ALPHABET, k=rng.randrange(30))) for _ in range(2000)
+    ]
+    for known, read in ((texts[::2], texts), ([every], [every, every[::-1]]), ([], [])):
+        ours: dict[str, int] = {}
+        theirs: dict[str, int] = {}
+        for sample, add in ((known, True), (read, False)):
+            got = word_ids(sample, ours, -1, add)
+            expected = python_word_ids(sample, theirs, -1, add)
+            assert [a.tolist() for a in got] == [a.tolist() for a in expected]
+        assert ours == theirs
 
 
 def test_the_compiled_walk_reads_every_attribute_the_judge_reads():
