@@ -799,11 +799,12 @@ def overlaps(texts: Sequence[str], reference: str) -> np.ndarray:
     if len(known) < SHINGLE or base**SHINGLE >= CODES:  # its shingles are its words, or
         grams = set(shingles(reference))  # too many words for a number for each shingle
         return np.array([_overlap(_WORD.findall(t.lower()), grams) for t in texts], np.float64)
-    coded = _shingle_codes(known, base)
+    coded = np.sort(_shingle_codes(known, base))
     flat, counts = _word_ids(texts, ids, base - 1)
     text_of = np.repeat(np.arange(len(texts)), counts)
     whole = text_of[: -SHINGLE + 1] == text_of[SHINGLE - 1 :]  # no shingle spans two texts
-    found = np.isin(_shingle_codes(flat, base), coded) & whole
+    codes = _shingle_codes(flat, base)  # looked up in the sorted codes (np.isin sorts both)
+    found = (coded[np.minimum(np.searchsorted(coded, codes), len(coded) - 1)] == codes) & whole
     hits = np.bincount(text_of[: -SHINGLE + 1][found], minlength=len(texts))
     return np.where(counts >= SHINGLE, hits / np.maximum(counts - SHINGLE + 1, 1), 0.0)
 
