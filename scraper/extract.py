@@ -540,7 +540,7 @@ def extract(
     ``template`` (the learned template's fingerprints) steer it for the page's site;
     ``trace`` receives what was decided on the way."""
     text = decode_html(html, encoding)
-    if not text.strip():
+    if not text or text.isspace():  # not strip(): it would copy the page
         raise NotAnArticle("empty page")
     if not looks_like_html(text):
         raise NotAnArticle("not HTML (binary or plain text)")
