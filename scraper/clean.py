@@ -27,7 +27,15 @@ from urllib.parse import urljoin
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from .anyof import AnyOf
-from .find import Selector, find_all, find_first, joined_values, selector, text_length
+from .find import (
+    Selector,
+    find_all,
+    find_first,
+    joined_values,
+    parent_scores,
+    selector,
+    text_length,
+)
 from .models import Caption, RelatedLink
 from .normalise import normalise_space
 
@@ -390,20 +398,16 @@ def mark_main_text(body: LexborNode) -> LexborNode | None:
     """Mark the element holding the most paragraphs, and its ancestors, so no
     chrome rule can remove them (class names like "entry-content-read-more" or
     "page-with-sidebar" are common on article wrappers)."""
-    totals: dict[int, tuple[float, LexborNode]] = {}
     in_comments: dict[int, bool] = {}
-    for paragraph in find_all(body, _PARAGRAPHS):
-        parent = paragraph.parent
-        if parent is None:
-            continue
-        if _in_comment_thread(parent, in_comments):
-            continue
-        score, _ = totals.get(parent.mem_id, (0.0, parent))
-        # many paragraphs beat one long teaser summary
-        totals[parent.mem_id] = (score + 1 + min(text_length(paragraph) / 100, 3), parent)
+    # many paragraphs beat one long teaser summary
+    totals = [
+        (parent, score)
+        for parent, score in parent_scores(body, _PARAGRAPHS)
+        if not _in_comment_thread(parent, in_comments)
+    ]
     if not totals:
         return None
-    _, node = max(totals.values(), key=lambda item: item[0])
+    node, _ = max(totals, key=lambda item: item[1])
     _mark_up(node)
     return node
 
