@@ -30,6 +30,7 @@ from .anyof import AnyOf
 from .find import (
     Selector,
     find_all,
+    find_each,
     find_first,
     joined_values,
     parent_scores,
@@ -795,12 +796,18 @@ def clean_tree(
                 node.decompose()
         elif not _in_running_text(node) and not (verdict == SLOT and _is_prose(node)):
             chrome.append(node)
-    for heading in find_all(body, _HEADINGS):
+    # one walk for both, unless a section leaves the tree in between (few pages)
+    headings, chrome_tags = find_each(body, (_HEADINGS, _CHROME))
+    removed = False
+    for heading in headings:
         if heading.parent is not None and _is_related_heading(heading):
             _remove_heading_section(heading, base_url, harvest)
+            removed = True
+    if removed:
+        chrome_tags = find_all(body, _CHROME)
     # In any order the same is left: an element that is not protected holds no h1,
     # article or article body, so removing it leaves every other one as protected.
-    for node in (*chrome, *find_all(body, _CHROME)):
+    for node in (*chrome, *chrome_tags):
         if node.parent is not None and not is_protected(node):
             node.decompose()
     for node in chrome:
