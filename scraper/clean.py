@@ -581,21 +581,31 @@ def _next_element(node: LexborNode) -> LexborNode | None:
 def _harvest_captions(tree: LexborHTMLParser, harvest: Harvest) -> None:
     """Captions of figures, of caption-classed elements and of short credited text
     right after an image; the figures and captions leave the tree."""
-    for figure in find_all(tree.root, _FIGURES):
+    # one walk for the three: what a figure or caption held leaves the lists with it
+    figures, classed, images = find_each(tree.root, (_FIGURES, _CAPTION_CLASSED, _IMAGES))
+    removed: set[int] = set()
+    for figure in figures:
         if find_first(figure, _TABLES) is not None or figure.parent is None:
             continue
+        inside = {n.mem_id for n in figure.traverse()}
         for caption_node in find_all(figure, _FIGURE_CAPTIONS):
             _add_caption(harvest, caption_node, figure, "<figcaption> of a <figure>")
         figure.decompose()
-    for node in find_all(tree.root, _CAPTION_CLASSED):
+        removed |= inside
+    for node in classed:
         if (
-            node.parent is not None
+            node.mem_id not in removed
+            and node.parent is not None
             and not is_protected(node)
             and CAPTION_TOKENS & set(tokens(node))
         ):
+            inside = {n.mem_id for n in node.traverse()}
             _add_caption(harvest, node, node, f"caption-classed <{node.tag}>")
             node.decompose()
-    for img in find_all(tree.root, _IMAGES):
+            removed |= inside
+    for img in images:
+        if img.mem_id in removed:
+            continue
         wrapper = img
         while wrapper.parent is not None and _is_sole_child(wrapper):
             wrapper = wrapper.parent
