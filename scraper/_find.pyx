@@ -679,7 +679,7 @@ cdef Py_ssize_t _text_length(Node *top) noexcept:
     return total
 
 
-def parent_scores(root, Query query):
+def parent_scores(root, Query query not None):
     """The parents of the elements at or under ``root`` (a LexborNode, ``usable``) that
     ``query`` finds (as ``find`` lists them), each once, in the order of their first
     such child, with the sum over those children, in document order, of 1 +
