@@ -660,7 +660,10 @@ def text_length(root):
     as selectolax reads them; -1 where one is not well-formed UTF-8."""
     if not usable(root):
         raise ValueError("not a node text_length reads")
-    cdef Node *top = <Node *>(<NodeObject *><PyObject *>root).node
+    return _text_length(<Node *>(<NodeObject *><PyObject *>root).node)
+
+
+cdef Py_ssize_t _text_length(Node *top) noexcept:
     cdef Node *node = top
     cdef Str *text
     cdef Py_ssize_t total = 0, found
@@ -674,6 +677,45 @@ def text_length(root):
                 total += found
         node = _following(node, top, True)
     return total
+
+
+def parent_scores(root, Query query not None):
+    """The parents of the elements at or under ``root`` (a LexborNode, ``usable``) that
+    ``query`` finds (as ``find`` lists them), each once, in the order of their first
+    such child, with the sum over those children, in document order, of 1 +
+    min(``text_length(child)`` / 100, 3); None where a child's text is not well-formed
+    UTF-8."""
+    if not usable(root):
+        raise ValueError("not a node parent_scores reads")
+    cdef Node *top = <Node *>(<NodeObject *><PyObject *>root).node
+    parser = root.parser
+    cdef dict place = {}  # a parent's place in ``parents``, by its pointer
+    cdef list parents = [], scores = []
+    cdef Node *node = top
+    cdef Attributes read
+    cdef int count
+    cdef Py_ssize_t length
+    cdef double share
+    _start(&read)
+    while node != NULL:
+        if node.type == NODE_ELEMENT:
+            count = _count(query, node, &read)
+            if count and node.parent != NULL:
+                length = _text_length(node)
+                if length < 0:
+                    return None
+                share = length / 100.0
+                if share > 3:
+                    share = 3
+                i = place.get(<size_t>node.parent)
+                if i is None:
+                    i = place[<size_t>node.parent] = len(parents)
+                    parents.append(_node(node.parent, parser))
+                    scores.append(0.0)
+                for _ in range(count):
+                    scores[i] = scores[i] + 1 + share
+        node = _following(node, top, node.type == NODE_ELEMENT)
+    return list(zip(parents, scores))
 
 
 def find(root, Query query, bint first=False, dict skip=None):

@@ -21,7 +21,7 @@ from cpython.unicode cimport (
     PyUnicode_KIND, PyUnicode_READ, PyUnicode_WRITE, Py_UNICODE_ISSPACE
 )
 from libc.stdlib cimport calloc, free, malloc, realloc
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memcmp, memcpy, memset
 
 from ._lexbor cimport (
     name_fn, node_fn, selectolax_library, symbol, tag_id_fn, type_fn, uchar
@@ -934,7 +934,6 @@ def best_path(const double[:] gain, double switch_cost):
     return path
 
 
-
 cdef unsigned char LATIN1_WORD[256]  # whether ``\\w`` matches each Latin-1 character
 for _code in range(256):
     LATIN1_WORD[_code] = (<Py_UCS4>_code).isalnum() or _code == 95
@@ -994,21 +993,37 @@ def word_ids(texts, dict ids, long long missing, bint add=False):
         free(numbers)
 
 
-cdef inline bint _named(void *node, dict names, set wanted) except -1:
+DEF KNOWN_IDS = 256  # lexbor's tag ids of the common HTML tags lie below
+
+
+cdef struct KnownNames:
+    const uchar *names[KNOWN_IDS]  # by tag id: the name last looked up ...
+    bint answers[KNOWN_IDS]  # ... and the answer for it
+
+
+cdef inline bint _named(void *node, dict names, set wanted, KnownNames *known) except -1:
     """Whether ``node`` is an element whose tag (its qualified name) is in ``wanted``;
-    ``names`` keeps the answer by the name's pointer (lexbor keeps one per name)."""
-    cdef size_t length
+    ``names`` keeps the answer by the name's pointer (lexbor keeps one per name), and
+    ``known`` by tag id, for the last name of that id (no number is made for it)."""
+    cdef size_t length, id
     cdef const uchar *name
     if type_of(node) != NODE_ELEMENT:
         return False
     name = element_name_of(node, &length)
     if name == NULL:
         return False
-    cdef PyObject *known = PyDict_GetItem(names, <size_t>name)
-    if known != NULL:
-        return <object>known is True
-    found = _decode(name, length) in wanted
-    PyDict_SetItem(names, <size_t>name, found)
+    id = tag_id_of(node)
+    if id < KNOWN_IDS and known.names[id] == name:
+        return known.answers[id]
+    cdef PyObject *seen = PyDict_GetItem(names, <size_t>name)
+    if seen != NULL:
+        found = <object>seen is True
+    else:
+        found = _decode(name, length) in wanted
+        PyDict_SetItem(names, <size_t>name, found)
+    if id < KNOWN_IDS:
+        known.names[id] = name
+        known.answers[id] = found
     return found
 
 
@@ -1109,17 +1124,23 @@ cdef object _text(void *element, void *document, bytearray buffer, size_t limit,
     cdef void *below
     cdef uchar *data
     cdef size_t length, size = 0
-    cdef bint first = True
+    cdef bint first = True, copied
     del buffer[:]
     while node != NULL:
         if tag_id_of(node) == TAG_TEXT:
-            data = text_of(node, &length)
+            copied = not text_in_place or type_of(node) != NODE_TEXT
+            if copied:
+                data = text_of(node, &length)
+            else:
+                data = _character_data(node).data
+                length = _character_data(node).length
             if data != NULL:
                 if not first:
                     buffer.append(32)
                 first = False
                 buffer.extend((<char *>data)[:length])
-                free_text(document, data)
+                if copied:
+                    free_text(document, data)
                 size = len(buffer)
                 if size > 4 * limit:
                     return None
@@ -1153,6 +1174,9 @@ def text_lines(root, tags, children, Py_ssize_t limit, words=None, str marks="")
         raise ValueError("a negative limit")
     cdef set line_tags = set(tags), child_tags = set(children)
     cdef dict line_names = {}, child_names = {}
+    cdef KnownNames line_known, child_known
+    memset(&line_known, 0, sizeof(KnownNames))
+    memset(&child_known, 0, sizeof(KnownNames))
     cdef void *document = <void *>root_pointer
     while document != NULL and type_of(document) != NODE_DOCUMENT:
         document = parent_of(document)
@@ -1169,11 +1193,11 @@ def text_lines(root, tags, children, Py_ssize_t limit, words=None, str marks="")
     cdef void *below
     cdef bint plain
     while node != NULL:
-        if _named(node, line_names, line_tags):
+        if _named(node, line_names, line_tags, &line_known):
             plain = True
             child = first_child_of(node)
             while child != NULL and plain:
-                plain = type_of(child) == NODE_TEXT or _named(child, child_names, child_tags)
+                plain = type_of(child) == NODE_TEXT or _named(child, child_names, child_tags, &child_known)
                 child = next_of(child)
             if plain:
                 text = _text(node, document, buffer, limit, needles)

@@ -133,15 +133,15 @@ CREDIT_HINTS = (
 _CREDIT_HINT = re.compile("|".join(re.escape(hint) for hint in CREDIT_HINTS))
 _INITIALS_CREDIT = re.compile(r"^[a-z]{2,4}(?:/[a-z]{2,4})*/(?P<who>[^\s/]{2,12})$")
 # What a text must hold for ``_credit_hint`` to find a hint in it (the compiled walk
-# decodes only such texts): an ASCII hint in either case, the slash of an editor's
-# initials, or a character whose lower case holds one of the other hints' characters
-# or an ASCII letter ("İ" is "i" and a dot, the Kelvin sign "k"); a test holds every
-# character to it.
-HINT_WORDS = (*(hint for hint in CREDIT_HINTS if hint.isascii()), "/")
-HINT_MARKS = (
-    "".join(sorted({c for hint in CREDIT_HINTS for c in hint + hint.upper() if not c.isascii()}))
-    + "\u0130\u212a"
-)
+# decodes only such texts): an ASCII hint or a run of ASCII letters of another hint,
+# in either case, the slash of an editor's initials, or one of a few characters: those
+# of the other hints, and each character whose lower case holds one of them or an
+# ASCII letter ("İ" is "i" and a dot, the Kelvin sign "k"); a test holds every hint
+# and character to it. The letters of accented words ("á", "ä", "ó") are no marks:
+# most pages in such a language would hold one.
+_HINT_RUNS = ("forr", "lla", "hde")  # of "forrás", "källa" and "lähde"
+HINT_WORDS = (*(hint for hint in CREDIT_HINTS if hint.isascii()), *_HINT_RUNS, "/")
+HINT_MARKS = "©\u0141\u0142\u0130\u212a"  # "©" and "źródło"'s "ł" (and "Ł")
 VIA_DATELINE = re.compile(
     r"^(?:[^\W\d_][\w.'’ -]{0,40}\s)?via\s+(?P<who>[^\s—–-][^—–:]{0,30}?)\s*[—–:-]\s"
 )

@@ -27,7 +27,16 @@ from urllib.parse import urljoin
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from .anyof import AnyOf
-from .find import Selector, find_all, find_first, joined_values, selector, text_length
+from .find import (
+    Selector,
+    find_all,
+    find_each,
+    find_first,
+    joined_values,
+    parent_scores,
+    selector,
+    text_length,
+)
 from .models import Caption, RelatedLink
 from .normalise import normalise_space
 
@@ -390,20 +399,16 @@ def mark_main_text(body: LexborNode) -> LexborNode | None:
     """Mark the element holding the most paragraphs, and its ancestors, so no
     chrome rule can remove them (class names like "entry-content-read-more" or
     "page-with-sidebar" are common on article wrappers)."""
-    totals: dict[int, tuple[float, LexborNode]] = {}
     in_comments: dict[int, bool] = {}
-    for paragraph in find_all(body, _PARAGRAPHS):
-        parent = paragraph.parent
-        if parent is None:
-            continue
-        if _in_comment_thread(parent, in_comments):
-            continue
-        score, _ = totals.get(parent.mem_id, (0.0, parent))
-        # many paragraphs beat one long teaser summary
-        totals[parent.mem_id] = (score + 1 + min(text_length(paragraph) / 100, 3), parent)
+    # many paragraphs beat one long teaser summary
+    totals = [
+        (parent, score)
+        for parent, score in parent_scores(body, _PARAGRAPHS)
+        if not _in_comment_thread(parent, in_comments)
+    ]
     if not totals:
         return None
-    _, node = max(totals.values(), key=lambda item: item[0])
+    node, _ = max(totals, key=lambda item: item[1])
     _mark_up(node)
     return node
 
@@ -576,21 +581,31 @@ def _next_element(node: LexborNode) -> LexborNode | None:
 def _harvest_captions(tree: LexborHTMLParser, harvest: Harvest) -> None:
     """Captions of figures, of caption-classed elements and of short credited text
     right after an image; the figures and captions leave the tree."""
-    for figure in find_all(tree.root, _FIGURES):
+    # one walk for the three: what a figure or caption held leaves the lists with it
+    figures, classed, images = find_each(tree.root, (_FIGURES, _CAPTION_CLASSED, _IMAGES))
+    removed: set[int] = set()
+    for figure in figures:
         if find_first(figure, _TABLES) is not None or figure.parent is None:
             continue
+        inside = {n.mem_id for n in figure.traverse()}
         for caption_node in find_all(figure, _FIGURE_CAPTIONS):
             _add_caption(harvest, caption_node, figure, "<figcaption> of a <figure>")
         figure.decompose()
-    for node in find_all(tree.root, _CAPTION_CLASSED):
+        removed |= inside
+    for node in classed:
         if (
-            node.parent is not None
+            node.mem_id not in removed
+            and node.parent is not None
             and not is_protected(node)
             and CAPTION_TOKENS & set(tokens(node))
         ):
+            inside = {n.mem_id for n in node.traverse()}
             _add_caption(harvest, node, node, f"caption-classed <{node.tag}>")
             node.decompose()
-    for img in find_all(tree.root, _IMAGES):
+            removed |= inside
+    for img in images:
+        if img.mem_id in removed:
+            continue
         wrapper = img
         while wrapper.parent is not None and _is_sole_child(wrapper):
             wrapper = wrapper.parent
@@ -791,12 +806,18 @@ def clean_tree(
                 node.decompose()
         elif not _in_running_text(node) and not (verdict == SLOT and _is_prose(node)):
             chrome.append(node)
-    for heading in find_all(body, _HEADINGS):
+    # one walk for both, unless a section leaves the tree in between (few pages)
+    headings, chrome_tags = find_each(body, (_HEADINGS, _CHROME))
+    removed = False
+    for heading in headings:
         if heading.parent is not None and _is_related_heading(heading):
             _remove_heading_section(heading, base_url, harvest)
+            removed = True
+    if removed:
+        chrome_tags = find_all(body, _CHROME)
     # In any order the same is left: an element that is not protected holds no h1,
     # article or article body, so removing it leaves every other one as protected.
-    for node in (*chrome, *find_all(body, _CHROME)):
+    for node in (*chrome, *chrome_tags):
         if node.parent is not None and not is_protected(node):
             node.decompose()
     for node in chrome:

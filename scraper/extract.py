@@ -219,6 +219,8 @@ _PUBLISHED = selector("[itemprop=datePublished]")
 _PUBLISHED_OR_TIME = selector("[itemprop=datePublished], time[datetime]")
 _HTML = selector("html")
 _CANONICAL = selector("link[rel=canonical]")
+# What ``read_meta`` reads of the tree without its standfirst.
+_READ_OUTSIDE_STANDFIRST = (_AUTHORS, _PUBLISHED, _PUBLISHED_OR_TIME, _HTML, _CANONICAL)
 _NOT_STANDFIRST = selector("h1, img, picture, figure, video, iframe, script")
 
 
@@ -282,8 +284,8 @@ def _meta(tags: dict[str, str | None], *keys: str) -> str | None:
 
 def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
     meta = Meta()
-    # one walk for what is read before the standfirst leaves the tree
-    scripts, metas, article_h1, h1s, standfirsts = find_each(
+    # one walk: what lies in the standfirst is left out once it is known
+    found = find_each(
         tree.root,
         (
             _JSONLD_SCRIPTS,
@@ -291,8 +293,10 @@ def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
             _ARTICLE_HEADLINE,
             _HEADLINE,
             token_selector(STANDFIRST_TOKENS),
+            *_READ_OUTSIDE_STANDFIRST,
         ),
     )
+    scripts, metas, article_h1, h1s, standfirsts = found[:5]
     meta.jsonld = _jsonld_objects(scripts)
     meta.tags = _meta_tags(metas)
     tags = _first_contents(meta.tags)
@@ -305,11 +309,13 @@ def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
         or _meta(tags, "og:title", "twitter:title")
         or (normalise_space(headline) if headline else None)
     )
-    meta.standfirst = _standfirst(tree, h1, standfirsts)
-    # and one for what is read after
-    authors, published, published_or_time, html, canonical_links = find_each(
-        tree.root, (_AUTHORS, _PUBLISHED, _PUBLISHED_OR_TIME, _HTML, _CANONICAL)
-    )
+    standfirst = _standfirst(tree, h1, standfirsts)
+    outside = found[5:]
+    if standfirst is not None:
+        meta.standfirst, node = standfirst
+        outside = [[n for n in nodes if not _inside(n, node)] for nodes in outside]
+        node.decompose()
+    authors, published, published_or_time, html, canonical_links = outside
     meta.authors = _unique(normalise_space(n) for n in _names(article.get("author")))
     meta.authors = meta.authors or _unique(node_text(n) for n in authors)
     author = _meta(tags, "author", "article:author")
@@ -335,12 +341,22 @@ def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
     return meta
 
 
+def _inside(node: LexborNode, ancestor: LexborNode) -> bool:
+    """Whether ``node`` is ``ancestor`` or lies under it."""
+    current: LexborNode | None = node
+    while current is not None:
+        if current.mem_id == ancestor.mem_id:
+            return True
+        current = current.parent
+    return False
+
+
 def _standfirst(
     tree: LexborHTMLParser, h1: LexborNode | None, preselected: list[LexborNode]
-) -> str | None:
+) -> tuple[str, LexborNode] | None:
     """The text of the first standfirst-classed block (else of the first lead-classed
-    block beside the headline), which leaves the tree; ``preselected``: what
-    ``token_selector(STANDFIRST_TOKENS)`` finds in it."""
+    block beside the headline), and the block, which is to leave the tree;
+    ``preselected``: what ``token_selector(STANDFIRST_TOKENS)`` finds in it."""
     if tree.root is None:
         return None
     candidates = having_tokens(preselected, STANDFIRST_TOKENS)
@@ -356,8 +372,7 @@ def _standfirst(
             continue
         text = node_text(node)
         if len(text.split()) >= 5 and len(text) <= STANDFIRST_MAX_CHARS:
-            node.decompose()
-            return text
+            return text, node
     return None
 
 

@@ -505,6 +505,17 @@ def test_short_credited_text_right_after_an_image_is_a_caption():
     assert_story_kept(tree)
 
 
+def test_what_lay_in_a_harvested_figure_or_caption_is_not_read_again():
+    # each image is followed by credited text, but it left the tree with its box
+    image = '<span><img src="/i/{0}.jpg" alt=""></span><div>Seen from afar {0} (A Lens/AFP)</div>'
+    figure = f"<figure>{image.format('one')}<figcaption>Harbour at dawn</figcaption></figure>"
+    classed = f'<div class="photo-caption">Boats {image.format("two")}</div>'
+    tree, harvest = cleaned(STORY.replace(f"<p>{P3}", figure + classed + f"<p>{P3}"))
+    assert [c.text for c in harvest.captions] == ["Harbour at dawn", "Boats Seen from afar two"]
+    assert "afar" not in text_of(tree)
+    assert_story_kept(tree)
+
+
 def test_text_and_credit_line_after_an_image_form_one_caption():
     photo = (
         '<img src="/photos/footprints.jpg" alt="">'

@@ -357,3 +357,24 @@ def test_text_lengths_are_the_lengths_of_the_texts_selectolax_makes():
             expected = len(node.text())
             assert find.text_length(node) == expected
             assert finder.text_length(node) in ((expected, -1) if raw else (expected,))
+
+
+def test_parent_scores_sum_in_c_as_the_fallback_sums_them():
+    finder = compiled()
+    rng = random.Random(14)
+    pieces = ["<p>", "</p>", "<div>", "</div>", "<span>", "a ", "word " * 40, "\u00e9", "\xff"]
+    declined = 0
+    for _ in range(300):
+        html = "".join(rng.choice(pieces) for _ in range(rng.randrange(40)))
+        raw = rng.random() < 0.3  # not well-formed UTF-8 at times: the fallback sums
+        tree = LexborHTMLParser(html.encode("latin-1", "ignore") if raw else html)
+        assert tree.body is not None
+        for css in ("p", "p, div", "p, p"):
+            ours = finder.parent_scores(tree.body, parse(css, finder))
+            fallback = find.parent_scores(tree.body, Selector(css))
+            if ours is None:
+                assert raw
+                declined += 1
+            else:
+                assert [(n.mem_id, s) for n, s in ours] == [(n.mem_id, s) for n, s in fallback]
+    assert declined

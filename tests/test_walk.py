@@ -259,9 +259,13 @@ def test_the_compiled_walk_reads_the_texts_in_place_as_it_reads_their_copies():
         for in_place in (False, True):
             _walk.read_in_place(in_place)
             summaries.append([walk_summary(*walk(tree.body)) for tree in trees])
+            lines = ("p", "div", "span", "li"), ("-text", "a", "b", "i", "em"), 400
+            summaries.append([_walk.text_lines(tree.body, *lines) for tree in trees])
     finally:
         _walk.read_in_place(True)
-    assert summaries[0] == summaries[1]
+    assert summaries[0] == summaries[2]
+    assert summaries[1] == summaries[3]
+    assert any(summaries[1])
 
 
 def test_the_texts_are_copied_under_a_selectolax_of_another_layout(
@@ -319,6 +323,21 @@ def test_the_compiled_text_lines_keep_the_texts_holding_a_word_or_a_mark():
         text_lines(tree.body, ("p",), ("b",), 100, ("Src",))
     with pytest.raises(ValueError):
         text_lines(tree.body, ("p",), ("b",), 100, words, "x")
+
+
+def test_the_compiled_text_lines_tell_tags_by_their_qualified_names():
+    compiled()
+    from scraper._walk import text_lines
+
+    # an SVG <clipPath> and an HTML <clippath> share lexbor's tag id, not their names
+    tree = LexborHTMLParser(
+        "<svg><clipPath>x</clipPath></svg><clippath>y</clippath>"
+        "<svg><clipPath>z</clipPath><clippath>q</clippath></svg><x-box>v</x-box>"
+    )
+    assert tree.body is not None
+    for tags in [("clipPath",), ("clippath",), ("x-box", "clipPath"), ("x-box", "clippath")]:
+        found = [text for _, text in text_lines(tree.body, tags, ("-text",), 100)]
+        assert found == [n.text() for n in tree.body.traverse() if n.tag in tags]
 
 
 # Characters a block's text is made of, among them those the figures count apart.
