@@ -585,6 +585,8 @@ def _harvest_captions(tree: LexborHTMLParser, harvest: Harvest) -> None:
     figures, classed, images = find_each(tree.root, (_FIGURES, _CAPTION_CLASSED, _IMAGES))
     removed: set[int] = set()
     for figure in figures:
+        if figure.mem_id in removed:  # freed with a figure that held it: not read again
+            continue
         if find_first(figure, _TABLES) is not None or figure.parent is None:
             continue
         inside = {n.mem_id for n in figure.traverse()}

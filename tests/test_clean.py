@@ -516,6 +516,15 @@ def test_what_lay_in_a_harvested_figure_or_caption_is_not_read_again():
     assert_story_kept(tree)
 
 
+def test_a_figure_inside_a_harvested_figure_is_not_read_again():
+    inner = '<figure><img src="/i/b.jpg" alt=""><figcaption>The inner view</figcaption></figure>'
+    outer = f'<figure><img src="/i/a.jpg" alt="">{inner}<figcaption>The outer view</figcaption></figure>'
+    tree, harvest = cleaned(STORY.replace(f"<p>{P3}", outer + f"<p>{P3}"))
+    assert [c.text for c in harvest.captions] == ["The inner view", "The outer view"]
+    assert "view" not in text_of(tree)
+    assert_story_kept(tree)
+
+
 def test_text_and_credit_line_after_an_image_form_one_caption():
     photo = (
         '<img src="/photos/footprints.jpg" alt="">'
