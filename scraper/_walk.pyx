@@ -104,6 +104,16 @@ cdef inline CharacterData *_character_data(void *node) noexcept nogil:
 cdef bint text_in_place = False
 
 
+cdef inline uchar *_text_data(void *node, size_t *length, bint *copied) noexcept nogil:
+    """The data of the text node ``node`` (``length`` bytes): read in place where
+    ``text_in_place`` says so, else a copy (``copied``) to hand to ``free_text``."""
+    copied[0] = not text_in_place
+    if copied[0]:
+        return text_of(node, length)
+    length[0] = _character_data(node).length
+    return _character_data(node).data
+
+
 def _laid_out_in_place():
     """Whether the text nodes' data can be read in place: selectolax is the one whose
     layout this module knows, and on a probe page every node's links are where that
@@ -1128,12 +1138,11 @@ cdef object _text(void *element, void *document, bytearray buffer, size_t limit,
     del buffer[:]
     while node != NULL:
         if tag_id_of(node) == TAG_TEXT:
-            copied = not text_in_place or type_of(node) != NODE_TEXT
-            if copied:
+            if type_of(node) == NODE_TEXT:
+                data = _text_data(node, &length, &copied)
+            else:  # not a text node: read through lexbor's accessor only
                 data = text_of(node, &length)
-            else:
-                data = _character_data(node).data
-                length = _character_data(node).length
+                copied = True
             if data != NULL:
                 if not first:
                     buffer.append(32)
@@ -1331,7 +1340,7 @@ def segment(root, tag_kind, Vocabulary vocabulary, nfc, make_block, type context
     cdef size_t tag_id, length
     cdef long number, flag, code, verdict, kinds, child
     cdef int kind, space
-    cdef bint in_link, hidden
+    cdef bint in_link, hidden, copied
     cdef uchar *data
     cdef const uchar *name
     cdef Context context, inner
@@ -1355,20 +1364,16 @@ def segment(root, tag_kind, Vocabulary vocabulary, nfc, make_block, type context
         if tag_id == TAG_TEXT:
             if type_of(node) != NODE_TEXT:
                 continue
-            if text_in_place:
-                data = _character_data(node).data
-                length = _character_data(node).length
-            else:
-                data = text_of(node, &length)
+            data = _text_data(node, &length, &copied)
             if data == NULL:
                 continue
             if length == 0:
-                if not text_in_place:
+                if copied:
                     free_text(document, data)
                 continue
             space = _ascii_space(data, length)
             text = _decode(data, length) if space != 1 else None
-            if not text_in_place:
+            if copied:
                 free_text(document, data)
             if space == -1:
                 space = _all_space(text)

@@ -313,7 +313,8 @@ def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
     outside = found[5:]
     if standfirst is not None:
         meta.standfirst, node = standfirst
-        outside = [[n for n in nodes if not _inside(n, node)] for nodes in outside]
+        gone = {n.mem_id for n in node.traverse()}
+        outside = [[n for n in nodes if n.mem_id not in gone] for nodes in outside]
         node.decompose()
     authors, published, published_or_time, html, canonical_links = outside
     meta.authors = _unique(normalise_space(n) for n in _names(article.get("author")))
@@ -339,16 +340,6 @@ def read_meta(tree: LexborHTMLParser, url: str | None) -> Meta:
     if canonical and canonical.startswith(("http://", "https://")):
         meta.canonical = canonicalise_url(canonical)
     return meta
-
-
-def _inside(node: LexborNode, ancestor: LexborNode) -> bool:
-    """Whether ``node`` is ``ancestor`` or lies under it."""
-    current: LexborNode | None = node
-    while current is not None:
-        if current.mem_id == ancestor.mem_id:
-            return True
-        current = current.parent
-    return False
 
 
 def _standfirst(
